@@ -1,0 +1,58 @@
+# Citadel front door. Every target installs what it needs into .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+SITE = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+PROTOS := $(shell find proto/citadel -name '*.proto' | LC_ALL=C sort)
+VENDORED := google/api/annotations.proto google/api/http.proto google/api/field_behavior.proto
+PYTEST_ARGS ?=
+
+.PHONY: install run test generate check-generated lint breaking bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+# Start the gateway on the embedded default: no external servers needed.
+run: install
+	$(BIN)/citadel serve
+
+# The whole test suite (integration tests start real processes on loopback).
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Regenerate everything derived from proto/ (byte-for-byte reproducible).
+generate: install
+	rm -rf generated/citadel proto/vendor
+	mkdir -p generated/citadel
+	for f in $(VENDORED); do install -D -m 644 $(SITE)/$$f proto/vendor/$$f; done
+	$(PY) -m grpc_tools.protoc -Iproto -Iproto/vendor \
+	  --python_out=generated --pyi_out=generated --grpc_python_out=generated \
+	  --include_imports --include_source_info \
+	  --descriptor_set_out=generated/citadel/descriptor_set.binpb $(PROTOS)
+	find generated/citadel -type d -exec touch {}/__init__.py \;
+
+# Fails when generated/ or proto/vendor differ from what `make generate` writes.
+check-generated: generate
+	git add -N generated proto/vendor
+	git diff --exit-code --stat -- generated proto/vendor || \
+	  (echo "generated code drifted from proto/: run 'make generate' and commit" >&2; exit 1)
+
+lint: install
+	$(BIN)/buf lint
+	$(BIN)/ruff check server adapters tests bench
+
+# Guards main: compares the contracts with the last commit on main.
+breaking: install
+	$(BIN)/buf breaking --against '.git#branch=main'
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,91 @@
+import datetime
+
+from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Distance(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DISTANCE_UNSPECIFIED: _ClassVar[Distance]
+    DISTANCE_COSINE: _ClassVar[Distance]
+    DISTANCE_DOT: _ClassVar[Distance]
+    DISTANCE_EUCLID: _ClassVar[Distance]
+
+class FieldType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FIELD_TYPE_UNSPECIFIED: _ClassVar[FieldType]
+    FIELD_TYPE_KEYWORD: _ClassVar[FieldType]
+    FIELD_TYPE_INTEGER: _ClassVar[FieldType]
+    FIELD_TYPE_FLOAT: _ClassVar[FieldType]
+    FIELD_TYPE_BOOL: _ClassVar[FieldType]
+DISTANCE_UNSPECIFIED: Distance
+DISTANCE_COSINE: Distance
+DISTANCE_DOT: Distance
+DISTANCE_EUCLID: Distance
+FIELD_TYPE_UNSPECIFIED: FieldType
+FIELD_TYPE_KEYWORD: FieldType
+FIELD_TYPE_INTEGER: FieldType
+FIELD_TYPE_FLOAT: FieldType
+FIELD_TYPE_BOOL: FieldType
+
+class IndexedField(_message.Message):
+    __slots__ = ("key", "type")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    type: FieldType
+    def __init__(self, key: _Optional[str] = ..., type: _Optional[_Union[FieldType, str]] = ...) -> None: ...
+
+class Collection(_message.Message):
+    __slots__ = ("name", "dimension", "distance", "description", "indexed_fields", "vector_count", "created_at")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DIMENSION_FIELD_NUMBER: _ClassVar[int]
+    DISTANCE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    INDEXED_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    dimension: int
+    distance: Distance
+    description: str
+    indexed_fields: _containers.RepeatedCompositeFieldContainer[IndexedField]
+    vector_count: int
+    created_at: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., dimension: _Optional[int] = ..., distance: _Optional[_Union[Distance, str]] = ..., description: _Optional[str] = ..., indexed_fields: _Optional[_Iterable[_Union[IndexedField, _Mapping]]] = ..., vector_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Vector(_message.Message):
+    __slots__ = ("id", "embedding", "metadata", "collection", "created_at")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    embedding: _containers.RepeatedScalarFieldContainer[float]
+    metadata: _struct_pb2.Struct
+    collection: str
+    created_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., embedding: _Optional[_Iterable[float]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., collection: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ScoredVector(_message.Message):
+    __slots__ = ("id", "score", "embedding", "metadata", "created_at")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    score: float
+    embedding: _containers.RepeatedScalarFieldContainer[float]
+    metadata: _struct_pb2.Struct
+    created_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., score: _Optional[float] = ..., embedding: _Optional[_Iterable[float]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

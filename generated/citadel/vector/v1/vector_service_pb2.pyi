@@ -1,0 +1,228 @@
+from citadel.options.v1 import options_pb2 as _options_pb2
+from citadel.vector.v1 import filter_pb2 as _filter_pb2
+from citadel.vector.v1 import resources_pb2 as _resources_pb2
+from google.api import annotations_pb2 as _annotations_pb2
+from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class CreateCollectionRequest(_message.Message):
+    __slots__ = ("collection",)
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    collection: _resources_pb2.Collection
+    def __init__(self, collection: _Optional[_Union[_resources_pb2.Collection, _Mapping]] = ...) -> None: ...
+
+class CreateCollectionResponse(_message.Message):
+    __slots__ = ("collection",)
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    collection: _resources_pb2.Collection
+    def __init__(self, collection: _Optional[_Union[_resources_pb2.Collection, _Mapping]] = ...) -> None: ...
+
+class GetCollectionRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetCollectionResponse(_message.Message):
+    __slots__ = ("collection",)
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    collection: _resources_pb2.Collection
+    def __init__(self, collection: _Optional[_Union[_resources_pb2.Collection, _Mapping]] = ...) -> None: ...
+
+class ListCollectionsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListCollectionsResponse(_message.Message):
+    __slots__ = ("collections", "next_page_token")
+    COLLECTIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    collections: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Collection]
+    next_page_token: str
+    def __init__(self, collections: _Optional[_Iterable[_Union[_resources_pb2.Collection, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class DeleteCollectionRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteCollectionResponse(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class InsertVectorRequest(_message.Message):
+    __slots__ = ("collection", "vector")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    vector: _resources_pb2.Vector
+    def __init__(self, collection: _Optional[str] = ..., vector: _Optional[_Union[_resources_pb2.Vector, _Mapping]] = ...) -> None: ...
+
+class InsertVectorResponse(_message.Message):
+    __slots__ = ("vector",)
+    VECTOR_FIELD_NUMBER: _ClassVar[int]
+    vector: _resources_pb2.Vector
+    def __init__(self, vector: _Optional[_Union[_resources_pb2.Vector, _Mapping]] = ...) -> None: ...
+
+class UpsertVectorsRequest(_message.Message):
+    __slots__ = ("collection", "vectors")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    VECTORS_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    vectors: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Vector]
+    def __init__(self, collection: _Optional[str] = ..., vectors: _Optional[_Iterable[_Union[_resources_pb2.Vector, _Mapping]]] = ...) -> None: ...
+
+class UpsertVectorsResponse(_message.Message):
+    __slots__ = ("upserted_count",)
+    UPSERTED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    upserted_count: int
+    def __init__(self, upserted_count: _Optional[int] = ...) -> None: ...
+
+class GetVectorRequest(_message.Message):
+    __slots__ = ("collection", "id")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    id: str
+    def __init__(self, collection: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
+
+class GetVectorResponse(_message.Message):
+    __slots__ = ("vector",)
+    VECTOR_FIELD_NUMBER: _ClassVar[int]
+    vector: _resources_pb2.Vector
+    def __init__(self, vector: _Optional[_Union[_resources_pb2.Vector, _Mapping]] = ...) -> None: ...
+
+class VectorIds(_message.Message):
+    __slots__ = ("ids",)
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class DeleteVectorsRequest(_message.Message):
+    __slots__ = ("collection", "ids", "filter")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    ids: VectorIds
+    filter: _filter_pb2.Filter
+    def __init__(self, collection: _Optional[str] = ..., ids: _Optional[_Union[VectorIds, _Mapping]] = ..., filter: _Optional[_Union[_filter_pb2.Filter, _Mapping]] = ...) -> None: ...
+
+class DeleteVectorsResponse(_message.Message):
+    __slots__ = ("deleted_count",)
+    DELETED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    deleted_count: int
+    def __init__(self, deleted_count: _Optional[int] = ...) -> None: ...
+
+class SearchVectorsRequest(_message.Message):
+    __slots__ = ("collection", "query_vector", "limit", "filter", "offset", "score_threshold", "with_embedding", "with_metadata", "exact")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    QUERY_VECTOR_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    SCORE_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    WITH_EMBEDDING_FIELD_NUMBER: _ClassVar[int]
+    WITH_METADATA_FIELD_NUMBER: _ClassVar[int]
+    EXACT_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    query_vector: _containers.RepeatedScalarFieldContainer[float]
+    limit: int
+    filter: _filter_pb2.Filter
+    offset: int
+    score_threshold: float
+    with_embedding: bool
+    with_metadata: bool
+    exact: bool
+    def __init__(self, collection: _Optional[str] = ..., query_vector: _Optional[_Iterable[float]] = ..., limit: _Optional[int] = ..., filter: _Optional[_Union[_filter_pb2.Filter, _Mapping]] = ..., offset: _Optional[int] = ..., score_threshold: _Optional[float] = ..., with_embedding: _Optional[bool] = ..., with_metadata: _Optional[bool] = ..., exact: _Optional[bool] = ...) -> None: ...
+
+class SearchVectorsResponse(_message.Message):
+    __slots__ = ("results", "query_time_ms")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    QUERY_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[_resources_pb2.ScoredVector]
+    query_time_ms: float
+    def __init__(self, results: _Optional[_Iterable[_Union[_resources_pb2.ScoredVector, _Mapping]]] = ..., query_time_ms: _Optional[float] = ...) -> None: ...
+
+class ScrollVectorsRequest(_message.Message):
+    __slots__ = ("collection", "filter", "page_size", "page_token", "with_embedding", "with_metadata")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    WITH_EMBEDDING_FIELD_NUMBER: _ClassVar[int]
+    WITH_METADATA_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    filter: _filter_pb2.Filter
+    page_size: int
+    page_token: str
+    with_embedding: bool
+    with_metadata: bool
+    def __init__(self, collection: _Optional[str] = ..., filter: _Optional[_Union[_filter_pb2.Filter, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., with_embedding: _Optional[bool] = ..., with_metadata: _Optional[bool] = ...) -> None: ...
+
+class ScrollVectorsResponse(_message.Message):
+    __slots__ = ("vectors", "next_page_token")
+    VECTORS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    vectors: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Vector]
+    next_page_token: str
+    def __init__(self, vectors: _Optional[_Iterable[_Union[_resources_pb2.Vector, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class CountVectorsRequest(_message.Message):
+    __slots__ = ("collection", "filter")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    filter: _filter_pb2.Filter
+    def __init__(self, collection: _Optional[str] = ..., filter: _Optional[_Union[_filter_pb2.Filter, _Mapping]] = ...) -> None: ...
+
+class CountVectorsResponse(_message.Message):
+    __slots__ = ("count",)
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    def __init__(self, count: _Optional[int] = ...) -> None: ...
+
+class GenerateEmbeddingRequest(_message.Message):
+    __slots__ = ("text", "model", "normalize", "texts")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    NORMALIZE_FIELD_NUMBER: _ClassVar[int]
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    model: str
+    normalize: bool
+    texts: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, text: _Optional[str] = ..., model: _Optional[str] = ..., normalize: _Optional[bool] = ..., texts: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Embedding(_message.Message):
+    __slots__ = ("values",)
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, values: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class GenerateEmbeddingResponse(_message.Message):
+    __slots__ = ("embedding", "model", "dimensions", "processing_time_ms", "embeddings")
+    EMBEDDING_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
+    PROCESSING_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
+    embedding: _containers.RepeatedScalarFieldContainer[float]
+    model: str
+    dimensions: int
+    processing_time_ms: float
+    embeddings: _containers.RepeatedCompositeFieldContainer[Embedding]
+    def __init__(self, embedding: _Optional[_Iterable[float]] = ..., model: _Optional[str] = ..., dimensions: _Optional[int] = ..., processing_time_ms: _Optional[float] = ..., embeddings: _Optional[_Iterable[_Union[Embedding, _Mapping]]] = ...) -> None: ...
