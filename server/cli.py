@@ -1,0 +1,76 @@
+"""The `citadel` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from citadel.server.config import Settings
+from citadel.server.gateway import Gateway
+
+log = logging.getLogger("citadel")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="citadel", description="gRPC-first vector database gateway")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the gateway (gRPC, and REST/GraphQL on the HTTP port)")
+    serve.add_argument("--host", help="bind address (default 127.0.0.1; env CITADEL_HOST)")
+    serve.add_argument("--grpc-port", type=int, help="gRPC port (default 8081; 0 picks a free one)")
+    serve.add_argument("--http-port", type=int, help="REST/GraphQL port (default 8000)")
+    serve.add_argument("--data-dir", type=Path, help="embedded data directory (default .citadel-data)")
+    serve.add_argument("--ready-file", type=Path, help="write the bound ports as JSON here once ready")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = Settings.from_env()
+    except ValueError as e:
+        print(f"citadel: configuration error: {e}", file=sys.stderr)
+        return 2
+    for name in ("host", "grpc_port", "http_port", "data_dir"):
+        value = getattr(args, name)
+        if value is not None:
+            setattr(settings, name, value)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    return asyncio.run(_serve(settings, args.ready_file))
+
+
+async def _serve(settings: Settings, ready_file: Path | None) -> int:
+    gateway = Gateway(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            log.warning("second signal: exiting at once")
+            os._exit(1)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        ports = await gateway.start()
+    except Exception as e:
+        log.error("start-up failed: %s", e)
+        return 1
+    if ready_file is not None:
+        tmp = ready_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"pid": os.getpid(), "grpc_port": ports.grpc, "http_port": ports.http}))
+        tmp.replace(ready_file)
+    await stop.wait()
+    log.info("shutting down (grace %.0f s)", settings.grace_seconds)
+    await gateway.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""The one error type the core raises: a gRPC status code and a message naming the field.
+
+Every protocol maps it from here: the gRPC server aborts with it, the REST adapter turns
+it into an HTTP status and a google.rpc.Status body, GraphQL into extensions.code.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+
+class ApiError(Exception):
+    """A failure the caller can act on: status code plus a message that names the field."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"ApiError({self.code.name}, {self.message!r})"
+
+
+def invalid(field: str, problem: str) -> ApiError:
+    """INVALID_ARGUMENT for one field, phrased `field: problem`."""
+    return ApiError(grpc.StatusCode.INVALID_ARGUMENT, f"{field}: {problem}")
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(grpc.StatusCode.NOT_FOUND, f"{what} not found")
+
+
+def already_exists(what: str) -> ApiError:
+    return ApiError(grpc.StatusCode.ALREADY_EXISTS, f"{what} already exists")
+
+
+def unavailable(what: str) -> ApiError:
+    return ApiError(grpc.StatusCode.UNAVAILABLE, what)

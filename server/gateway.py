@@ -1,0 +1,85 @@
+"""Builds the gateway from settings and runs it: store, chain, gRPC server, health.
+
+Start-up order follows dependencies (store before the servers that use it); shutdown is
+the reverse, with in-flight calls given the grace period to finish.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import grpc
+from citadel.server.chain import Chain
+from citadel.server.config import Settings
+from citadel.server.descriptors import SERVICES
+from citadel.server.grpc_server import build_server
+from citadel.server.interceptors.errors import ErrorsInterceptor
+from citadel.server.methods import MethodSpec, method_specs
+from citadel.server.models.embeddings import LocalEmbeddings
+from citadel.server.servicers.vector import VectorServicer
+from citadel.server.store.base import VectorStore
+from citadel.server.store.qdrant import QdrantStore
+from google.protobuf import descriptor, descriptor_pb2
+from grpc_health.v1 import health, health_pb2
+
+log = logging.getLogger("citadel")
+
+
+@dataclass
+class Ports:
+    grpc: int
+    http: int | None = None
+
+
+class Gateway:
+    """One gateway process: every component, started and stopped in dependency order."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        services: Sequence[descriptor.ServiceDescriptor] = SERVICES,
+        extra_servicers: Mapping[str, object] | None = None,
+        extra_descriptor_sets: Sequence[descriptor_pb2.FileDescriptorSet] = (),
+    ) -> None:
+        self.settings = settings
+        self._services = services
+        self._extra_servicers = dict(extra_servicers or {})
+        self._extra_sets = tuple(extra_descriptor_sets)
+        self.specs: list[MethodSpec] = method_specs(services)  # fails fast on a missing policy
+        self.store: VectorStore | None = None
+        self.chain: Chain | None = None
+        self.health = health.aio.HealthServicer()
+        self._grpc: grpc.aio.Server | None = None
+        self.ports: Ports | None = None
+
+    async def start(self) -> Ports:
+        s = self.settings
+        if s.qdrant_url:
+            store = QdrantStore.remote(s.qdrant_url, s.qdrant_api_key or None)
+            await store.check_reachable()
+        else:
+            store = QdrantStore.local(s.data_dir / "qdrant")
+        self.store = store
+        servicers = {
+            "citadel.vector.v1.VectorService": VectorServicer(store, LocalEmbeddings()),
+            **self._extra_servicers,
+        }
+        self.chain = Chain([ErrorsInterceptor()], servicers)
+        self._grpc = build_server(self.specs, self.chain, self.health, s.max_message_bytes, self._extra_sets)
+        grpc_port = self._grpc.add_insecure_port(f"{s.host}:{s.grpc_port}")
+        await self._grpc.start()
+        for name in ("", *(svc.full_name for svc in self._services)):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.ports = Ports(grpc=grpc_port)
+        log.info("citadel ready: gRPC on %s:%d", s.host, grpc_port)
+        return self.ports
+
+    async def stop(self) -> None:
+        await self.health.enter_graceful_shutdown()
+        if self._grpc is not None:
+            await self._grpc.stop(self.settings.grace_seconds)
+        if self.store is not None:
+            await self.store.close()
+        log.info("citadel stopped")

@@ -1,0 +1,38 @@
+"""Outermost interceptor: every failure leaves as an ApiError, and deadlines are enforced.
+
+Bad input is reported by the servicer as INVALID_ARGUMENT etc.; anything unexpected is
+logged with the request id and surfaces as INTERNAL without leaking internals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import grpc
+from citadel.server.chain import Call, Handler, Reply
+from citadel.server.errors import ApiError
+
+log = logging.getLogger("citadel.errors")
+
+
+class ErrorsInterceptor:
+    async def __call__(self, call: Call, request: Any, proceed: Handler) -> Reply:
+        remaining = call.time_remaining()
+        try:
+            if remaining is None:
+                return await proceed(call, request)
+            if remaining <= 0:
+                raise TimeoutError
+            async with asyncio.timeout(remaining):
+                return await proceed(call, request)
+        except ApiError:
+            raise
+        except TimeoutError:
+            raise ApiError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded") from None
+        except Exception:
+            log.exception("unhandled error in %s (request id %s)", call.method.path, call.request_id)
+            raise ApiError(
+                grpc.StatusCode.INTERNAL, f"internal error (request id {call.request_id})"
+            ) from None

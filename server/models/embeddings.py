@@ -1,0 +1,45 @@
+"""GenerateEmbedding on the in-process local model (the embedded default).
+
+The model loads on first use, off the event loop, so start-up stays fast; inference runs in
+a worker thread so a batch never blocks other calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import numpy as np
+from citadel.server.chain import Call
+from citadel.server.errors import ApiError
+
+LOCAL_MODEL = "all-MiniLM-L6-v2"
+
+
+class LocalEmbeddings:
+    def __init__(self) -> None:
+        self._model = None
+        self._loading = asyncio.Lock()
+
+    async def _embedder(self):
+        if self._model is None:
+            async with self._loading:
+                if self._model is None:
+                    from citadel.server.models.local import LocalEmbedder
+
+                    self._model = await asyncio.to_thread(LocalEmbedder)
+        return self._model
+
+    async def embed(
+        self, model: str, texts: list[str], normalize: bool, call: Call
+    ) -> tuple[str, np.ndarray]:
+        if model not in ("", LOCAL_MODEL):
+            raise ApiError(
+                grpc.StatusCode.NOT_FOUND, f"model: {model!r} is not served; known: {LOCAL_MODEL!r}"
+            )
+        embedder = await self._embedder()
+        vectors = await asyncio.to_thread(embedder.embed, texts)
+        if normalize:
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            vectors = vectors / np.maximum(norms, 1e-12)
+        return LOCAL_MODEL, vectors

@@ -1,0 +1,78 @@
+"""Conversions between contract messages and the store's plain types."""
+
+from __future__ import annotations
+
+from citadel.server.store.base import CollectionInfo, CollectionSpec, Point
+from citadel.vector.v1 import resources_pb2
+from google.protobuf import struct_pb2, timestamp_pb2
+
+DISTANCE_NAMES = {
+    resources_pb2.DISTANCE_COSINE: "cosine",
+    resources_pb2.DISTANCE_DOT: "dot",
+    resources_pb2.DISTANCE_EUCLID: "euclid",
+}
+DISTANCE_ENUMS = {v: k for k, v in DISTANCE_NAMES.items()}
+FIELD_TYPE_NAMES = {
+    resources_pb2.FIELD_TYPE_KEYWORD: "keyword",
+    resources_pb2.FIELD_TYPE_INTEGER: "integer",
+    resources_pb2.FIELD_TYPE_FLOAT: "float",
+    resources_pb2.FIELD_TYPE_BOOL: "bool",
+}
+FIELD_TYPE_ENUMS = {v: k for k, v in FIELD_TYPE_NAMES.items()}
+_MAX_SAFE_INT = 2**53
+
+
+def struct_to_dict(s: struct_pb2.Struct) -> dict:
+    """Struct → plain JSON dict. Whole numbers come back as ints: a Struct holds every number
+    as a double, but users wrote `"year": 2020` and integer filters must match it."""
+    return {k: _value(v) for k, v in s.fields.items()}
+
+
+def _value(v: struct_pb2.Value):
+    kind = v.WhichOneof("kind")
+    if kind == "number_value":
+        n = v.number_value
+        return int(n) if n.is_integer() and abs(n) < _MAX_SAFE_INT else n
+    if kind == "string_value":
+        return v.string_value
+    if kind == "bool_value":
+        return v.bool_value
+    if kind == "struct_value":
+        return struct_to_dict(v.struct_value)
+    if kind == "list_value":
+        return [_value(x) for x in v.list_value.values]
+    return None
+
+
+def timestamp(seconds: float) -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromNanoseconds(int(seconds * 1e9))
+    return ts
+
+
+def collection_message(
+    info: CollectionInfo | CollectionSpec, count: int | None = None
+) -> resources_pb2.Collection:
+    spec = info.spec if isinstance(info, CollectionInfo) else info
+    c = resources_pb2.Collection(
+        name=spec.name,
+        dimension=spec.dimension,
+        distance=DISTANCE_ENUMS[spec.distance],
+        description=spec.description,
+        indexed_fields=[
+            resources_pb2.IndexedField(key=k, type=FIELD_TYPE_ENUMS[t]) for k, t in spec.indexed_fields
+        ],
+        created_at=timestamp(spec.created_at),
+    )
+    if isinstance(info, CollectionInfo):
+        c.vector_count = info.vector_count
+    return c
+
+
+def vector_message(point: Point, collection: str) -> resources_pb2.Vector:
+    v = resources_pb2.Vector(id=point.id, collection=collection, created_at=timestamp(point.created_at))
+    if point.vector is not None:
+        v.embedding.extend(point.vector)
+    if point.metadata is not None:
+        v.metadata.update(point.metadata)
+    return v

@@ -1,0 +1,125 @@
+"""Request validation that runs before anything is written.
+
+Each check raises INVALID_ARGUMENT with a message that starts with the field's path, in the
+request's own names (`vectors[3].embedding[17]: ...`), so a caller can fix the exact value.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+import numpy as np
+from citadel.server.errors import invalid
+from citadel.server.store.base import RESERVED_PAYLOAD_KEY
+from citadel.vector.v1 import filter_pb2
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
+MAX_ID_LENGTH = 256
+MAX_DIMENSION = 65536
+MAX_FILTER_DEPTH = 8
+
+
+def valid_collection_name(name: str) -> bool:
+    return bool(_NAME.fullmatch(name))
+
+
+def collection_name(field: str, name: str) -> str:
+    if not name:
+        raise invalid(field, "is required")
+    if not _NAME.fullmatch(name):
+        raise invalid(
+            field,
+            f"{name!r} is not a valid collection name: use 1 to 63 letters, digits, '_' or '-', "
+            "starting with a letter or digit",
+        )
+    return name
+
+
+def vector_id(field: str, value: str) -> str:
+    if not value:
+        raise invalid(field, "is required")
+    if len(value) > MAX_ID_LENGTH:
+        raise invalid(field, f"is {len(value)} characters long; the limit is {MAX_ID_LENGTH}")
+    return value
+
+
+def embedding(field: str, values: Sequence[float], dimension: int, collection: str) -> np.ndarray:
+    """The values as float32, checked for length and finiteness."""
+    if len(values) != dimension:
+        raise invalid(
+            field,
+            f"has {len(values)} values but collection {collection!r} has dimension {dimension}",
+        )
+    array = np.asarray(values, dtype=np.float32)
+    finite = np.isfinite(array)
+    if not finite.all():
+        index = int(np.argmin(finite))
+        raise invalid(f"{field}[{index}]", f"{array[index]} is not a finite number")
+    return array
+
+
+def metadata_keys(field: str, metadata: dict) -> None:
+    for key in metadata:
+        if key.startswith(RESERVED_PAYLOAD_KEY):
+            raise invalid(f"{field}.{key}", f"keys starting with {RESERVED_PAYLOAD_KEY!r} are reserved")
+
+
+def bounded(field: str, value: int, default: int, maximum: int) -> int:
+    """A page size or limit: 0 takes the default, otherwise 1..maximum."""
+    if value == 0:
+        return default
+    if value < 0 or value > maximum:
+        raise invalid(field, f"must be between 1 and {maximum}, got {value}")
+    return value
+
+
+def finite_number(field: str, value: float) -> float:
+    if not math.isfinite(value):
+        raise invalid(field, f"{value} is not a finite number")
+    return value
+
+
+def filter_(field: str, f: filter_pb2.Filter, depth: int = 0) -> None:
+    if depth > MAX_FILTER_DEPTH:
+        raise invalid(field, f"filters nest at most {MAX_FILTER_DEPTH} levels deep")
+    for clause in ("must", "should", "must_not"):
+        for i, condition in enumerate(getattr(f, clause)):
+            _condition(f"{field}.{clause}[{i}]", condition, depth)
+
+
+def _condition(field: str, c: filter_pb2.Condition, depth: int) -> None:
+    kind = c.WhichOneof("condition")
+    if kind is None:
+        raise invalid(field, "set one of field, has_id or filter")
+    if kind == "filter":
+        filter_(f"{field}.filter", c.filter, depth + 1)
+    elif kind == "has_id":
+        if not c.has_id.ids:
+            raise invalid(f"{field}.has_id.ids", "must list at least one id")
+        for j, i in enumerate(c.has_id.ids):
+            vector_id(f"{field}.has_id.ids[{j}]", i)
+    else:
+        _field_condition(f"{field}.field", c.field)
+
+
+def _field_condition(field: str, fc: filter_pb2.FieldCondition) -> None:
+    if not fc.key:
+        raise invalid(f"{field}.key", "is required")
+    if fc.key.startswith(RESERVED_PAYLOAD_KEY):
+        raise invalid(f"{field}.key", f"keys starting with {RESERVED_PAYLOAD_KEY!r} are reserved")
+    if not fc.HasField("match") and not fc.HasField("range"):
+        raise invalid(field, "set match, range or both")
+    if fc.HasField("match"):
+        kind = fc.match.WhichOneof("value")
+        if kind is None:
+            raise invalid(f"{field}.match", "set one of keyword, integer, boolean, any_keyword, any_integer")
+        if kind in ("any_keyword", "any_integer") and not getattr(fc.match, kind).values:
+            raise invalid(f"{field}.match.{kind}.values", "must list at least one value")
+    if fc.HasField("range"):
+        bounds = [b for b in ("lt", "gt", "lte", "gte") if fc.range.HasField(b)]
+        if not bounds:
+            raise invalid(f"{field}.range", "set at least one of lt, gt, lte, gte")
+        for b in bounds:
+            finite_number(f"{field}.range.{b}", getattr(fc.range, b))

@@ -1,0 +1,276 @@
+"""VectorService: validates every request fully, then calls the store.
+
+Nothing here knows which protocol a call came from; the chain hands in the request message
+and the Call. A request that is invalid anywhere writes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+import numpy as np
+from citadel.server import page_tokens
+from citadel.server.chain import Call
+from citadel.server.errors import invalid, not_found
+from citadel.server.servicers import validation as check
+from citadel.server.servicers.convert import (
+    DISTANCE_NAMES,
+    FIELD_TYPE_NAMES,
+    collection_message,
+    struct_to_dict,
+    timestamp,
+    vector_message,
+)
+from citadel.server.store.base import CollectionSpec, Point, SearchQuery, VectorStore
+from citadel.vector.v1 import resources_pb2
+from citadel.vector.v1 import vector_service_pb2 as pb
+
+MAX_LIMIT = 1000
+MAX_OFFSET = 100_000
+MAX_DESCRIPTION = 4096
+# Collection specs never change while a collection exists, so a short-lived copy saves a
+# store round trip per search; the TTL bounds staleness when another replica recreates one.
+SPEC_TTL_SECONDS = 2.0
+
+
+class Embeddings(Protocol):
+    async def embed(
+        self, model: str, texts: list[str], normalize: bool, call: Call
+    ) -> tuple[str, np.ndarray]:
+        """Returns the model's resolved name and one row per text, in order."""
+
+
+class VectorServicer:
+    def __init__(self, store: VectorStore, embeddings: Embeddings) -> None:
+        self._store = store
+        self._embeddings = embeddings
+        self._specs: dict[str, tuple[float, CollectionSpec]] = {}
+
+    # -- collections ----------------------------------------------------------------------
+
+    async def CreateCollection(
+        self, request: pb.CreateCollectionRequest, call: Call
+    ) -> pb.CreateCollectionResponse:
+        c = request.collection
+        name = check.collection_name("collection.name", c.name)
+        if not 1 <= c.dimension <= check.MAX_DIMENSION:
+            raise invalid(
+                "collection.dimension", f"must be between 1 and {check.MAX_DIMENSION}, got {c.dimension}"
+            )
+        if c.distance not in DISTANCE_NAMES:
+            raise invalid(
+                "collection.distance", "must be one of DISTANCE_COSINE, DISTANCE_DOT, DISTANCE_EUCLID"
+            )
+        if len(c.description) > MAX_DESCRIPTION:
+            raise invalid("collection.description", f"is longer than {MAX_DESCRIPTION} characters")
+        seen: set[str] = set()
+        for i, f in enumerate(c.indexed_fields):
+            where = f"collection.indexed_fields[{i}]"
+            if not f.key:
+                raise invalid(f"{where}.key", "is required")
+            check.metadata_keys(where, {f.key: None})
+            if f.key in seen:
+                raise invalid(f"{where}.key", f"{f.key!r} is listed twice")
+            seen.add(f.key)
+            if f.type not in FIELD_TYPE_NAMES:
+                raise invalid(f"{where}.type", "must be one of FIELD_TYPE_KEYWORD, _INTEGER, _FLOAT, _BOOL")
+        spec = CollectionSpec(
+            name=name,
+            dimension=c.dimension,
+            distance=DISTANCE_NAMES[c.distance],
+            description=c.description,
+            indexed_fields=tuple((f.key, FIELD_TYPE_NAMES[f.type]) for f in c.indexed_fields),
+            created_at=time.time(),
+        )
+        await self._store.create_collection(spec)
+        self._specs.pop(name, None)
+        return pb.CreateCollectionResponse(collection=collection_message(spec))
+
+    async def GetCollection(self, request: pb.GetCollectionRequest, call: Call) -> pb.GetCollectionResponse:
+        name = check.collection_name("name", request.name)
+        return pb.GetCollectionResponse(collection=collection_message(await self._store.get_collection(name)))
+
+    async def ListCollections(
+        self, request: pb.ListCollectionsRequest, call: Call
+    ) -> pb.ListCollectionsResponse:
+        size = check.bounded("page_size", request.page_size, 100, MAX_LIMIT)
+        after = ""
+        if request.page_token:
+            after = page_tokens.decode(request.page_token)
+            if not check.valid_collection_name(after):
+                raise page_tokens.bad_token()
+        specs = [s for s in await self._store.list_collections() if s.name > after]
+        page = specs[:size]
+        more = len(specs) > size
+        return pb.ListCollectionsResponse(
+            collections=[collection_message(s) for s in page],
+            next_page_token=page_tokens.encode(page[-1].name) if more else "",
+        )
+
+    async def DeleteCollection(
+        self, request: pb.DeleteCollectionRequest, call: Call
+    ) -> pb.DeleteCollectionResponse:
+        name = check.collection_name("name", request.name)
+        await self._store.delete_collection(name)
+        self._specs.pop(name, None)
+        return pb.DeleteCollectionResponse(name=name)
+
+    # -- vectors --------------------------------------------------------------------------
+
+    async def InsertVector(self, request: pb.InsertVectorRequest, call: Call) -> pb.InsertVectorResponse:
+        spec = await self._spec("collection", request.collection)
+        if not request.HasField("vector"):
+            raise invalid("vector", "is required")
+        point = self._point("vector", request.vector, spec)
+        await self._store.upsert(spec.name, [point])
+        stored = await self._store.retrieve(spec.name, [point.id])
+        return pb.InsertVectorResponse(vector=vector_message(stored[0], spec.name))
+
+    async def UpsertVectors(self, request: pb.UpsertVectorsRequest, call: Call) -> pb.UpsertVectorsResponse:
+        spec = await self._spec("collection", request.collection)
+        if not request.vectors:
+            raise invalid("vectors", "must hold at least one vector")
+        first_index: dict[str, int] = {}
+        points = []
+        for i, v in enumerate(request.vectors):
+            point = self._point(f"vectors[{i}]", v, spec)
+            if point.id in first_index:
+                raise invalid(f"vectors[{i}].id", f"{point.id!r} repeats vectors[{first_index[point.id]}].id")
+            first_index[point.id] = i
+            points.append(point)
+        await self._store.upsert(spec.name, points)
+        return pb.UpsertVectorsResponse(upserted_count=len(points))
+
+    async def GetVector(self, request: pb.GetVectorRequest, call: Call) -> pb.GetVectorResponse:
+        name = check.collection_name("collection", request.collection)
+        vid = check.vector_id("id", request.id)
+        found = await self._store.retrieve(name, [vid])
+        if not found:
+            raise not_found(f"vector {vid!r} in collection {name!r}")
+        return pb.GetVectorResponse(vector=vector_message(found[0], name))
+
+    async def DeleteVectors(self, request: pb.DeleteVectorsRequest, call: Call) -> pb.DeleteVectorsResponse:
+        name = check.collection_name("collection", request.collection)
+        selector = request.WhichOneof("selector")
+        if selector == "ids":
+            if not request.ids.ids:
+                raise invalid("ids.ids", "must list at least one id")
+            for j, vid in enumerate(request.ids.ids):
+                check.vector_id(f"ids.ids[{j}]", vid)
+            deleted = await self._store.delete_ids(name, list(request.ids.ids))
+        elif selector == "filter":
+            check.filter_("filter", request.filter)
+            deleted = await self._store.delete_matching(name, request.filter)
+        else:
+            raise invalid("selector", "set ids or filter")
+        return pb.DeleteVectorsResponse(deleted_count=deleted)
+
+    async def SearchVectors(self, request: pb.SearchVectorsRequest, call: Call) -> pb.SearchVectorsResponse:
+        spec = await self._spec("collection", request.collection)
+        if not request.query_vector:
+            raise invalid("query_vector", "is required")
+        vector = check.embedding("query_vector", request.query_vector, spec.dimension, spec.name)
+        query = SearchQuery(
+            vector=vector,
+            limit=check.bounded("limit", request.limit, 10, MAX_LIMIT),
+            offset=_offset(request.offset),
+            filter=self._filter(request),
+            score_threshold=(
+                check.finite_number("score_threshold", request.score_threshold)
+                if request.HasField("score_threshold")
+                else None
+            ),
+            with_vector=request.with_embedding,
+            with_metadata=request.with_metadata,
+            exact=request.exact,
+        )
+        started = time.perf_counter()
+        hits = await self._store.search(spec.name, query)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        response = pb.SearchVectorsResponse(query_time_ms=elapsed_ms)
+        for hit in hits:
+            r = response.results.add(id=hit.point.id, score=hit.score)
+            r.created_at.CopyFrom(timestamp(hit.point.created_at))
+            if hit.point.vector is not None:
+                r.embedding.extend(hit.point.vector)
+            if hit.point.metadata is not None:
+                r.metadata.update(hit.point.metadata)
+        return response
+
+    async def ScrollVectors(self, request: pb.ScrollVectorsRequest, call: Call) -> pb.ScrollVectorsResponse:
+        name = check.collection_name("collection", request.collection)
+        page = await self._store.scroll(
+            name,
+            self._filter(request),
+            check.bounded("page_size", request.page_size, 100, MAX_LIMIT),
+            request.page_token,
+            request.with_embedding,
+            request.with_metadata,
+        )
+        return pb.ScrollVectorsResponse(
+            vectors=[vector_message(p, name) for p in page.points], next_page_token=page.next_token
+        )
+
+    async def CountVectors(self, request: pb.CountVectorsRequest, call: Call) -> pb.CountVectorsResponse:
+        name = check.collection_name("collection", request.collection)
+        return pb.CountVectorsResponse(count=await self._store.count(name, self._filter(request)))
+
+    # -- embeddings -----------------------------------------------------------------------
+
+    async def GenerateEmbedding(
+        self, request: pb.GenerateEmbeddingRequest, call: Call
+    ) -> pb.GenerateEmbeddingResponse:
+        if request.text and request.texts:
+            raise invalid("texts", "set text or texts, not both")
+        texts = [request.text] if request.text else list(request.texts)
+        if not texts:
+            raise invalid("text", "is required (or give texts)")
+        for i, t in enumerate(texts):
+            if not t.strip():
+                raise invalid("text" if request.text else f"texts[{i}]", "must not be blank")
+        started = time.perf_counter()
+        model, vectors = await self._embeddings.embed(request.model, texts, request.normalize, call)
+        response = pb.GenerateEmbeddingResponse(
+            model=model,
+            dimensions=int(vectors.shape[1]),
+            processing_time_ms=(time.perf_counter() - started) * 1000,
+        )
+        if request.text:
+            response.embedding.extend(vectors[0].tolist())
+        else:
+            for row in vectors:
+                response.embeddings.add().values.extend(row.tolist())
+        return response
+
+    # -- helpers --------------------------------------------------------------------------
+
+    async def _spec(self, field: str, name: str) -> CollectionSpec:
+        check.collection_name(field, name)
+        now = time.monotonic()
+        cached = self._specs.get(name)
+        if cached and now - cached[0] < SPEC_TTL_SECONDS:
+            return cached[1]
+        spec = (await self._store.get_collection(name)).spec
+        self._specs[name] = (now, spec)
+        return spec
+
+    def _point(self, field: str, v: resources_pb2.Vector, spec: CollectionSpec) -> Point:
+        vid = check.vector_id(f"{field}.id", v.id)
+        values = check.embedding(f"{field}.embedding", v.embedding, spec.dimension, spec.name)
+        metadata = struct_to_dict(v.metadata)
+        check.metadata_keys(f"{field}.metadata", metadata)
+        return Point(id=vid, vector=values.tolist(), metadata=metadata)
+
+    @staticmethod
+    def _filter(request):
+        if not request.HasField("filter"):
+            return None
+        check.filter_("filter", request.filter)
+        return request.filter
+
+
+def _offset(value: int) -> int:
+    if value > MAX_OFFSET:
+        raise invalid("offset", f"must be at most {MAX_OFFSET}, got {value}")
+    return value

@@ -1,0 +1,118 @@
+"""The vector store interface the servicer talks to.
+
+Implementations: `store/qdrant.py` (qdrant-client: embedded local mode, or a Qdrant server /
+cluster via QDRANT_URL) and the embedded Qdrant engine. Callers cannot tell them apart.
+
+Inputs reaching a store are already validated by the servicer (names, dimensions, finite
+values, filter shape); a store raises ApiError only for state it alone knows (NOT_FOUND,
+ALREADY_EXISTS) or for backend failure (UNAVAILABLE).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from citadel.vector.v1 import filter_pb2
+
+Distance = Literal["cosine", "dot", "euclid"]
+FieldKind = Literal["keyword", "integer", "float", "bool"]
+
+# Payload key under which the store keeps what is ours (original id, write time);
+# user metadata keys may not start with it.
+RESERVED_PAYLOAD_KEY = "_citadel"
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    name: str
+    dimension: int
+    distance: Distance
+    description: str = ""
+    indexed_fields: tuple[tuple[str, FieldKind], ...] = ()
+    created_at: float = 0.0  # unix seconds
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    spec: CollectionSpec
+    vector_count: int
+
+
+@dataclass
+class Point:
+    id: str  # the user's id, never the store's internal one
+    vector: list[float] | None
+    metadata: dict | None
+    created_at: float = 0.0  # unix seconds of the last write
+
+
+@dataclass
+class ScoredPoint:
+    point: Point
+    score: float
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    vector: Sequence[float]
+    limit: int
+    offset: int = 0
+    filter: filter_pb2.Filter | None = None
+    score_threshold: float | None = None
+    with_vector: bool = False
+    with_metadata: bool = False
+    exact: bool = False
+
+
+@dataclass
+class Page:
+    points: list[Point] = field(default_factory=list)
+    next_token: str = ""  # empty on the last page
+
+
+class VectorStore(Protocol):
+    async def create_collection(self, spec: CollectionSpec) -> None:
+        """Creates it, or raises ALREADY_EXISTS."""
+
+    async def get_collection(self, name: str) -> CollectionInfo:
+        """Returns it with its vector count, or raises NOT_FOUND."""
+
+    async def list_collections(self) -> list[CollectionSpec]:
+        """Every collection, sorted by name."""
+
+    async def delete_collection(self, name: str) -> None:
+        """Deletes it and its vectors, or raises NOT_FOUND."""
+
+    async def upsert(self, collection: str, points: Sequence[Point]) -> None:
+        """Writes all points durably (replacing equal ids) before returning."""
+
+    async def retrieve(self, collection: str, ids: Sequence[str]) -> list[Point]:
+        """The points that exist among `ids`, with vector and metadata."""
+
+    async def delete_ids(self, collection: str, ids: Sequence[str]) -> int:
+        """Deletes those that exist; returns how many did."""
+
+    async def delete_matching(self, collection: str, filter: filter_pb2.Filter) -> int:
+        """Deletes every point matching the filter; returns how many."""
+
+    async def search(self, collection: str, query: SearchQuery) -> list[ScoredPoint]:
+        """Nearest points, best first."""
+
+    async def scroll(
+        self,
+        collection: str,
+        filter: filter_pb2.Filter | None,
+        limit: int,
+        page_token: str,
+        with_vector: bool,
+        with_metadata: bool,
+    ) -> Page:
+        """Points in a stable order from `page_token` (empty: the start)."""
+
+    async def count(self, collection: str, filter: filter_pb2.Filter | None) -> int:
+        """Number of points matching the filter (all when None)."""
+
+    async def close(self) -> None:
+        """Flushes and releases files or connections."""

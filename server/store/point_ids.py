@@ -1,0 +1,16 @@
+"""User ids are arbitrary strings; Qdrant wants unsigned ints or UUIDs.
+
+uuid5 maps each string to one UUID deterministically, so the same user id always lands on
+the same point (upserts replace, redeliveries never duplicate). The original id is kept in
+the payload, because a UUID cannot be turned back into it.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+_NAMESPACE = uuid.UUID("6f1c3a52-8c1e-5b0e-9d57-4c0a7e3c1d2a")
+
+
+def point_id(user_id: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, user_id))

@@ -1,0 +1,235 @@
+"""VectorStore on qdrant-client: embedded local mode in the data dir, or a Qdrant server or
+cluster when a URL is given. Both go through AsyncQdrantClient, so there is one code path.
+
+Collection settings Qdrant does not know (description, indexed fields, creation time) are
+kept in Qdrant's own collection metadata, so replicas of the gateway share them.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
+from citadel.server import page_tokens
+from citadel.server.errors import ApiError, already_exists, not_found
+from citadel.server.store.base import (
+    RESERVED_PAYLOAD_KEY,
+    CollectionInfo,
+    CollectionSpec,
+    Page,
+    Point,
+    ScoredPoint,
+    SearchQuery,
+)
+from citadel.server.store.point_ids import point_id
+from citadel.server.store.qdrant_filter import to_qdrant_filter
+from citadel.vector.v1 import filter_pb2
+from qdrant_client import AsyncQdrantClient, models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+_DISTANCES = {
+    "cosine": models.Distance.COSINE,
+    "dot": models.Distance.DOT,
+    "euclid": models.Distance.EUCLID,
+}
+_DISTANCE_NAMES = {v: k for k, v in _DISTANCES.items()}
+_INDEX_TYPES = {
+    "keyword": models.PayloadSchemaType.KEYWORD,
+    "integer": models.PayloadSchemaType.INTEGER,
+    "float": models.PayloadSchemaType.FLOAT,
+    "bool": models.PayloadSchemaType.BOOL,
+}
+# Upserts go to Qdrant in slices, keeping each request well under its payload limit.
+_UPSERT_SLICE = 512
+
+
+class QdrantStore:
+    """VectorStore backed by qdrant-client's async client."""
+
+    def __init__(self, client: AsyncQdrantClient) -> None:
+        self._client = client
+
+    @classmethod
+    def local(cls, path: Path) -> QdrantStore:
+        path.mkdir(parents=True, exist_ok=True)
+        return cls(AsyncQdrantClient(path=str(path)))
+
+    @classmethod
+    def remote(cls, url: str, api_key: str | None = None, timeout: float = 10.0) -> QdrantStore:
+        return cls(AsyncQdrantClient(url=url, api_key=api_key, timeout=int(timeout)))
+
+    async def check_reachable(self) -> None:
+        try:
+            await self._client.get_collections()
+        except (ResponseHandlingException, UnexpectedResponse, OSError) as e:
+            raise ApiError(grpc.StatusCode.UNAVAILABLE, f"Qdrant unreachable: {e}") from e
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    # -- collections ----------------------------------------------------------------------
+
+    async def create_collection(self, spec: CollectionSpec) -> None:
+        if await self._client.collection_exists(spec.name):
+            raise already_exists(f"collection {spec.name!r}")
+        await self._client.create_collection(
+            spec.name,
+            vectors_config=models.VectorParams(size=spec.dimension, distance=_DISTANCES[spec.distance]),
+            metadata={
+                RESERVED_PAYLOAD_KEY: {
+                    "description": spec.description,
+                    "indexed_fields": [list(f) for f in spec.indexed_fields],
+                    "created_at": spec.created_at,
+                }
+            },
+        )
+        for key, kind in spec.indexed_fields:
+            await self._client.create_payload_index(spec.name, key, field_schema=_INDEX_TYPES[kind])
+
+    async def get_collection(self, name: str) -> CollectionInfo:
+        info = await self._collection_info(name)
+        return CollectionInfo(spec=_spec(name, info), vector_count=info.points_count or 0)
+
+    async def list_collections(self) -> list[CollectionSpec]:
+        names = sorted(c.name for c in (await self._client.get_collections()).collections)
+        specs = []
+        for name in names:
+            try:
+                specs.append(_spec(name, await self._client.get_collection(name)))
+            except (UnexpectedResponse, ValueError):
+                continue  # deleted between the two calls
+        return specs
+
+    async def delete_collection(self, name: str) -> None:
+        await self._require(name)
+        await self._client.delete_collection(name)
+
+    # -- points ---------------------------------------------------------------------------
+
+    async def upsert(self, collection: str, points: Sequence[Point]) -> None:
+        await self._require(collection)
+        now = time.time()
+        structs = [
+            models.PointStruct(
+                id=point_id(p.id),
+                vector=list(p.vector or ()),
+                payload={
+                    **(p.metadata or {}),
+                    RESERVED_PAYLOAD_KEY: {"id": p.id, "created_at": p.created_at or now},
+                },
+            )
+            for p in points
+        ]
+        for start in range(0, len(structs), _UPSERT_SLICE):
+            await self._client.upsert(collection, structs[start : start + _UPSERT_SLICE], wait=True)
+
+    async def retrieve(self, collection: str, ids: Sequence[str]) -> list[Point]:
+        await self._require(collection)
+        records = await self._client.retrieve(
+            collection, [point_id(i) for i in ids], with_payload=True, with_vectors=True
+        )
+        return [_point(r.payload, r.vector, True) for r in records]
+
+    async def delete_ids(self, collection: str, ids: Sequence[str]) -> int:
+        await self._require(collection)
+        pids = [point_id(i) for i in dict.fromkeys(ids)]
+        existing = await self._client.retrieve(collection, pids, with_payload=False, with_vectors=False)
+        if existing:
+            await self._client.delete(
+                collection, models.PointIdsList(points=[r.id for r in existing]), wait=True
+            )
+        return len(existing)
+
+    async def delete_matching(self, collection: str, filter: filter_pb2.Filter) -> int:
+        await self._require(collection)
+        qfilter = to_qdrant_filter(filter)
+        matching = (await self._client.count(collection, count_filter=qfilter, exact=True)).count
+        if matching:
+            await self._client.delete(collection, models.FilterSelector(filter=qfilter), wait=True)
+        return matching
+
+    async def search(self, collection: str, query: SearchQuery) -> list[ScoredPoint]:
+        await self._require(collection)
+        result = await self._client.query_points(
+            collection,
+            query=list(query.vector),
+            limit=query.limit,
+            offset=query.offset or None,
+            query_filter=to_qdrant_filter(query.filter),
+            score_threshold=query.score_threshold,
+            with_payload=True,  # the original id lives in the payload
+            with_vectors=query.with_vector,
+            search_params=models.SearchParams(exact=True) if query.exact else None,
+        )
+        return [ScoredPoint(_point(p.payload, p.vector, query.with_metadata), p.score) for p in result.points]
+
+    async def scroll(
+        self,
+        collection: str,
+        filter: filter_pb2.Filter | None,
+        limit: int,
+        page_token: str,
+        with_vector: bool,
+        with_metadata: bool,
+    ) -> Page:
+        await self._require(collection)
+        records, next_offset = await self._client.scroll(
+            collection,
+            scroll_filter=to_qdrant_filter(filter),
+            limit=limit,
+            offset=_offset_of(page_token) if page_token else None,
+            with_payload=True,
+            with_vectors=with_vector,
+        )
+        return Page(
+            points=[_point(r.payload, r.vector, with_metadata) for r in records],
+            next_token=page_tokens.encode(str(next_offset)) if next_offset is not None else "",
+        )
+
+    async def count(self, collection: str, filter: filter_pb2.Filter | None) -> int:
+        await self._require(collection)
+        return (await self._client.count(collection, count_filter=to_qdrant_filter(filter), exact=True)).count
+
+    # -- helpers --------------------------------------------------------------------------
+
+    async def _require(self, name: str) -> None:
+        if not await self._client.collection_exists(name):
+            raise not_found(f"collection {name!r}")
+
+    async def _collection_info(self, name: str) -> models.CollectionInfo:
+        await self._require(name)
+        return await self._client.get_collection(name)
+
+
+def _spec(name: str, info: models.CollectionInfo) -> CollectionSpec:
+    params = info.config.params.vectors
+    ours = (info.config.metadata or {}).get(RESERVED_PAYLOAD_KEY, {})
+    return CollectionSpec(
+        name=name,
+        dimension=params.size,
+        distance=_DISTANCE_NAMES[params.distance],
+        description=ours.get("description", ""),
+        indexed_fields=tuple((k, t) for k, t in ours.get("indexed_fields", [])),
+        created_at=float(ours.get("created_at", 0.0)),
+    )
+
+
+def _point(payload: dict | None, vector, with_metadata: bool) -> Point:
+    payload = dict(payload or {})
+    ours = payload.pop(RESERVED_PAYLOAD_KEY, {})
+    return Point(
+        id=ours.get("id", ""),
+        vector=list(vector) if vector is not None else None,
+        metadata=payload if with_metadata else None,
+        created_at=float(ours.get("created_at", 0.0)),
+    )
+
+
+def _offset_of(token: str) -> str:
+    try:
+        return str(uuid.UUID(page_tokens.decode(token)))  # Qdrant offsets are our point UUIDs
+    except ValueError:
+        raise page_tokens.bad_token() from None

@@ -1,0 +1,60 @@
+"""Translates the contract's Filter (Qdrant's own model) into qdrant-client models.
+
+The servicer has validated the shape already (a oneof set, a non-empty key, a bound on every
+range), so this is a one-to-one mapping; user ids become point ids the same way as on write.
+"""
+
+from __future__ import annotations
+
+from citadel.server.store.point_ids import point_id
+from citadel.vector.v1 import filter_pb2
+from qdrant_client import models
+
+
+def to_qdrant_filter(f: filter_pb2.Filter | None) -> models.Filter | None:
+    if f is None:
+        return None
+    return models.Filter(
+        must=[_condition(c) for c in f.must] or None,
+        should=[_condition(c) for c in f.should] or None,
+        must_not=[_condition(c) for c in f.must_not] or None,
+    )
+
+
+def _condition(c: filter_pb2.Condition) -> models.Condition:
+    kind = c.WhichOneof("condition")
+    if kind == "has_id":
+        return models.HasIdCondition(has_id=[point_id(i) for i in c.has_id.ids])
+    if kind == "filter":
+        return to_qdrant_filter(c.filter)
+    return _field(c.field)
+
+
+def _field(fc: filter_pb2.FieldCondition) -> models.Condition:
+    parts: list[models.FieldCondition] = []
+    if fc.HasField("match"):
+        parts.append(models.FieldCondition(key=fc.key, match=_match(fc.match)))
+    if fc.HasField("range"):
+        r = fc.range
+        parts.append(
+            models.FieldCondition(
+                key=fc.key,
+                range=models.Range(
+                    lt=r.lt if r.HasField("lt") else None,
+                    gt=r.gt if r.HasField("gt") else None,
+                    lte=r.lte if r.HasField("lte") else None,
+                    gte=r.gte if r.HasField("gte") else None,
+                ),
+            )
+        )
+    # A match and a range on one key must both hold.
+    return parts[0] if len(parts) == 1 else models.Filter(must=parts)
+
+
+def _match(m: filter_pb2.Match) -> models.Match:
+    kind = m.WhichOneof("value")
+    if kind == "any_keyword":
+        return models.MatchAny(any=list(m.any_keyword.values))
+    if kind == "any_integer":
+        return models.MatchAny(any=list(m.any_integer.values))
+    return models.MatchValue(value=getattr(m, kind))
