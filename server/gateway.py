@@ -11,10 +11,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import grpc
+from citadel.adapters.app import create_app
 from citadel.server.chain import Chain
 from citadel.server.config import Settings
 from citadel.server.descriptors import SERVICES
 from citadel.server.grpc_server import build_server
+from citadel.server.http_server import HttpServer
 from citadel.server.interceptors.errors import ErrorsInterceptor
 from citadel.server.methods import MethodSpec, method_specs
 from citadel.server.models.embeddings import LocalEmbeddings
@@ -52,9 +54,18 @@ class Gateway:
         self.chain: Chain | None = None
         self.health = health.aio.HealthServicer()
         self._grpc: grpc.aio.Server | None = None
+        self._http: HttpServer | None = None
         self.ports: Ports | None = None
+        self.ready = False
 
     async def start(self) -> Ports:
+        try:
+            return await self._start()
+        except BaseException:
+            await self.stop()  # release whatever did start: ports, files, clients
+            raise
+
+    async def _start(self) -> Ports:
         s = self.settings
         if s.qdrant_url:
             store = QdrantStore.remote(s.qdrant_url, s.qdrant_api_key or None)
@@ -70,14 +81,20 @@ class Gateway:
         self._grpc = build_server(self.specs, self.chain, self.health, s.max_message_bytes, self._extra_sets)
         grpc_port = self._grpc.add_insecure_port(f"{s.host}:{s.grpc_port}")
         await self._grpc.start()
+        self._http = HttpServer(create_app(self), s.host, s.http_port)
+        await self._http.start()
         for name in ("", *(svc.full_name for svc in self._services)):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        self.ports = Ports(grpc=grpc_port)
-        log.info("citadel ready: gRPC on %s:%d", s.host, grpc_port)
+        self.ports = Ports(grpc=grpc_port, http=self._http.port)
+        self.ready = True
+        log.info("citadel ready: gRPC on %s:%d, HTTP on %s:%d", s.host, grpc_port, s.host, self._http.port)
         return self.ports
 
     async def stop(self) -> None:
+        self.ready = False
         await self.health.enter_graceful_shutdown()
+        if self._http is not None:
+            await self._http.stop()
         if self._grpc is not None:
             await self._grpc.stop(self.settings.grace_seconds)
         if self.store is not None:

@@ -1,0 +1,40 @@
+"""Serves the adapters' ASGI app with uvicorn inside the gateway's event loop.
+
+The socket is bound here (port 0 gives a free port we can report) and uvicorn's own signal
+handling is bypassed: the gateway owns the process lifecycle.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import uvicorn
+
+
+class HttpServer:
+    def __init__(self, app, host: str, port: int) -> None:
+        self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, port))
+        self._sock.listen(2048)
+        self._sock.setblocking(False)
+        self.port: int = self._sock.getsockname()[1]
+        config = uvicorn.Config(
+            app,
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            http="httptools",
+            ws="websockets-sansio",
+            timeout_graceful_shutdown=10,
+        )
+        config.load()
+        self._server = uvicorn.Server(config)
+        self._server.lifespan = config.lifespan_class(config)  # as uvicorn.Server._serve sets it
+
+    async def start(self) -> None:
+        await self._server.startup(sockets=[self._sock])
+
+    async def stop(self) -> None:
+        self._server.should_exit = True
+        await self._server.shutdown(sockets=[self._sock])
