@@ -45,11 +45,19 @@ check-generated: generate
 
 lint: install
 	$(BIN)/buf lint
-	$(BIN)/ruff check server adapters tests bench
+	$(BIN)/ruff check .
 
-# Guards main: compares the contracts with the last commit on main.
+# Guards main: every change to proto/citadel in history is checked against the version
+# before it, so no commit on main ever breaks a client of the previous contract.
 breaking: install
-	$(BIN)/buf breaking --against '.git#branch=main'
+	@set -e; revs=$$(git rev-list HEAD -- proto/citadel); prev=""; \
+	for rev in $$revs; do \
+	  if [ -n "$$prev" ]; then \
+	    echo "buf breaking: $$(git rev-parse --short $$prev) against $$(git rev-parse --short $$rev)"; \
+	    $(BIN)/buf breaking ".git#ref=$$prev" --against ".git#ref=$$rev"; \
+	  fi; prev=$$rev; \
+	done; \
+	$(BIN)/buf breaking --against ".git#ref=HEAD"
 
 bench: install
 	$(PY) -m bench

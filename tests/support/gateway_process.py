@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import grpc
-
 from citadel.vector.v1 import vector_service_pb2_grpc
 
 START_TIMEOUT = 60.0
@@ -44,9 +43,19 @@ class GatewayProcess:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "citadel.server.cli", "serve",
-                "--grpc-port", "0", "--http-port", "0",
-                "--data-dir", str(self.data_dir), "--ready-file", str(ready), *self.args,
+                sys.executable,
+                "-m",
+                "citadel.server.cli",
+                "serve",
+                "--grpc-port",
+                "0",
+                "--http-port",
+                "0",
+                "--data-dir",
+                str(self.data_dir),
+                "--ready-file",
+                str(ready),
+                *self.args,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -71,7 +80,10 @@ class GatewayProcess:
         if self._channel is None:
             self._channel = grpc.insecure_channel(
                 self.grpc_target,
-                options=[("grpc.max_send_message_length", 64 << 20), ("grpc.max_receive_message_length", 64 << 20)],
+                options=[
+                    ("grpc.max_send_message_length", 64 << 20),
+                    ("grpc.max_receive_message_length", 64 << 20),
+                ],
             )
         return self._channel
 
