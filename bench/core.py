@@ -1,0 +1,104 @@
+"""Issue 2: the gateway's own cost.
+
+SearchVectors over gRPC against calling qdrant-client directly on the same data (10,000 ×
+384), with grpc.health.v1 Health/Check on the same server as the transport floor. The
+gateway's overhead is gRPC p50 minus direct p50; the target is that it stays within 0.15 ms
+of the health check's p50 (the server adds almost nothing beyond the transport).
+"""
+
+from __future__ import annotations
+
+from citadel.server.store.point_ids import point_id
+from citadel.vector.v1 import resources_pb2
+from citadel.vector.v1 import vector_service_pb2 as pb
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from qdrant_client import QdrantClient, models
+
+from bench.context import BenchContext
+from bench.harness import interleaved, row
+
+SECTION = "core (gRPC vs direct qdrant-client, 10k × 384)"
+N_VECTORS = 10_000
+DIM = 384
+COLLECTION = "bench"
+
+
+def load_gateway(stub, vectors) -> None:
+    stub.CreateCollection(
+        pb.CreateCollectionRequest(
+            collection=resources_pb2.Collection(
+                name=COLLECTION, dimension=DIM, distance=resources_pb2.DISTANCE_COSINE
+            )
+        )
+    )
+    for start in range(0, len(vectors), 1000):
+        batch = [
+            resources_pb2.Vector(id=f"v{start + i}", embedding=v.tolist())
+            for i, v in enumerate(vectors[start : start + 1000])
+        ]
+        stub.UpsertVectors(pb.UpsertVectorsRequest(collection=COLLECTION, vectors=batch), timeout=300)
+
+
+def load_direct(client: QdrantClient, vectors) -> None:
+    """The same points, laid out as the gateway lays them out (uuid5 ids, our payload)."""
+    client.create_collection(
+        COLLECTION, vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE)
+    )
+    for start in range(0, len(vectors), 1000):
+        client.upsert(
+            COLLECTION,
+            [
+                models.PointStruct(
+                    id=point_id(f"v{start + i}"),
+                    vector=v.tolist(),
+                    payload={"_citadel": {"id": f"v{start + i}"}},
+                )
+                for i, v in enumerate(vectors[start : start + 1000])
+            ],
+        )
+
+
+def run(ctx: BenchContext) -> list[dict]:
+    vectors = ctx.vectors(N_VECTORS, DIM)
+    queries = ctx.vectors(64, DIM, seed=11)
+    direct = QdrantClient(path=str(ctx.scratch("core-direct")))
+    load_direct(direct, vectors)
+    with ctx.gateway("core", env={"CITADEL_ENGINE": "qdrant-local"}) as gw:
+        stub = gw.stub()
+        health = health_pb2_grpc.HealthStub(gw.channel())
+        load_gateway(stub, vectors)
+        requests = [
+            pb.SearchVectorsRequest(collection=COLLECTION, query_vector=q.tolist(), limit=10) for q in queries
+        ]
+        counter = {"g": 0, "d": 0}
+
+        def via_gateway():
+            counter["g"] = (counter["g"] + 1) % len(requests)
+            return stub.SearchVectors(requests[counter["g"]])
+
+        def via_direct():
+            counter["d"] = (counter["d"] + 1) % len(queries)
+            return direct.query_points(
+                COLLECTION, query=queries[counter["d"]].tolist(), limit=10, with_payload=True
+            )
+
+        check = health_pb2.HealthCheckRequest()
+        stats = interleaved(
+            {"grpc": via_gateway, "direct": via_direct, "health": lambda: health.Check(check)},
+            n=ctx.samples(400),
+        )
+    direct.close()
+    g, d, h = stats["grpc"], stats["direct"], stats["health"]
+    overhead = g.p50 - d.p50
+    budget = h.p50 + 0.15
+    return [
+        row(SECTION, "direct qdrant-client query_points", d, baseline="-", ratio=1.0),
+        row(SECTION, "SearchVectors via gateway gRPC", g, baseline="direct", ratio=g.p50 / d.p50),
+        row(SECTION, "grpc.health.v1 Health/Check (transport floor)", h, baseline="-"),
+        row(
+            SECTION,
+            "gateway overhead p50 (gRPC − direct)",
+            overhead_ms=overhead,
+            note=f"target ≤ health p50 + 0.15 = {budget:.3f} ms: {'met' if overhead <= budget else 'MISSED'}",
+        ),
+    ]

@@ -1,0 +1,57 @@
+"""Measuring helpers: latency samples → p50/p99/QPS, and side-by-side interleaving.
+
+The machine is shared and noisy, so comparisons interleave their samples (A, B, A, B, ...)
+rather than running A then B: drift then hits both sides equally, and the ratio holds.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass
+class Stats:
+    samples_ms: list[float]
+    wall_s: float
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.samples_ms)
+
+    @property
+    def p99(self) -> float:
+        ordered = sorted(self.samples_ms)
+        return ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+
+    @property
+    def qps(self) -> float:
+        return len(self.samples_ms) / self.wall_s if self.wall_s else 0.0
+
+
+def interleaved(fns: dict[str, Callable[[], object]], n: int, warmup: int = 20) -> dict[str, Stats]:
+    """Runs every fn n times, taking turns, and returns each one's latency stats.
+
+    QPS is one caller, one call in flight: n divided by the time spent in that fn.
+    """
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(n):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append((time.perf_counter() - start) * 1000)
+    return {name: Stats(s, sum(s) / 1000) for name, s in samples.items()}
+
+
+def row(section: str, name: str, stats: Stats | None = None, **extra) -> dict:
+    """One line of the printed table."""
+    out: dict = {"section": section, "name": name}
+    if stats is not None:
+        out.update(p50_ms=stats.p50, p99_ms=stats.p99, qps=stats.qps)
+    out.update(extra)
+    return out
