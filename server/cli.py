@@ -11,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-from citadel.server.config import Settings
+from citadel.server.config import ConfigError, Settings
 from citadel.server.gateway import Gateway
 
 log = logging.getLogger("citadel")
@@ -26,17 +26,26 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--http-port", type=int, help="REST/GraphQL port (default 8000)")
     serve.add_argument("--data-dir", type=Path, help="embedded data directory (default .citadel-data)")
     serve.add_argument("--ready-file", type=Path, help="write the bound ports as JSON here once ready")
+    serve.add_argument("--config", type=Path, help="TOML settings file (env CITADEL_CONFIG)")
+    serve.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="serve without authentication (development only; logged as a warning)",
+    )
     args = parser.parse_args(argv)
 
     try:
-        settings = Settings.from_env()
-    except ValueError as e:
+        settings = Settings.load(args.config)
+        for name in ("host", "grpc_port", "http_port", "data_dir"):
+            value = getattr(args, name)
+            if value is not None:
+                setattr(settings, name, value)
+        if args.insecure_no_auth:
+            settings.auth_enabled = False
+        settings.validate()
+    except ConfigError as e:
         print(f"citadel: configuration error: {e}", file=sys.stderr)
         return 2
-    for name in ("host", "grpc_port", "http_port", "data_dir"):
-        value = getattr(args, name)
-        if value is not None:
-            setattr(settings, name, value)
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",

@@ -1,54 +1,162 @@
-"""Gateway settings: defaults, then CITADEL_* environment variables, then command-line flags.
+"""Gateway settings: defaults, then a TOML file, then CITADEL_* environment variables, then flags.
 
+Every setting has one TOML key (`section.name`) and one environment variable (CITADEL_ and the
+field name in capitals). Unknown keys and wrong types fail start-up with the key named.
+Secrets may come from the environment or from a file (`*_file`), and never appear in repr or logs.
 Loopback is the default bind address; nothing listens beyond this machine unless asked.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass, field, fields
+import tomllib
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
+from typing import Any
+
+KNOWN_ENGINES = ("auto", "edge", "qdrant-local")
+
+
+class ConfigError(ValueError):
+    """A setting is unknown or has the wrong type or value; the message names it."""
+
+
+def _s(key: str, default: Any = MISSING, secret: bool = False, factory: Any = MISSING):
+    kwargs: dict[str, Any] = {"metadata": {"key": key}, "repr": not secret}
+    if factory is not MISSING:
+        kwargs["default_factory"] = factory
+    else:
+        kwargs["default"] = default
+    return field(**kwargs)
 
 
 @dataclass
 class Settings:
-    host: str = "127.0.0.1"
-    grpc_port: int = 8081
-    http_port: int = 8000
-    data_dir: Path = field(default_factory=lambda: Path(".citadel-data"))
-    # Qdrant server or cluster; empty means the embedded default in data_dir.
-    qdrant_url: str = ""
-    qdrant_api_key: str = field(default="", repr=False)
-    # Largest gRPC message either way (large upserts must fit).
-    max_message_bytes: int = 64 * 1024 * 1024
-    # Seconds in-flight calls get to finish on shutdown.
-    grace_seconds: float = 10.0
-    log_level: str = "INFO"
+    # [server]
+    host: str = _s("server.host", "127.0.0.1")
+    grpc_port: int = _s("server.grpc_port", 8081)
+    http_port: int = _s("server.http_port", 8000)
+    data_dir: Path = _s("server.data_dir", factory=lambda: Path(".citadel-data"))
+    max_message_bytes: int = _s("server.max_message_bytes", 64 * 1024 * 1024)  # large upserts must fit
+    grace_seconds: float = _s("server.grace_seconds", 10.0)  # in-flight calls get this on shutdown
+    log_level: str = _s("server.log_level", "INFO")
+    access_log: bool = _s("server.access_log", True)  # one structured line per request
+    # [store]
+    engine: str = _s("store.engine", "auto")  # embedded engine: auto | edge | qdrant-local
+    qdrant_url: str = _s("store.qdrant_url", "")  # Qdrant server or cluster; empty: embedded
+    qdrant_api_key: str = _s("store.qdrant_api_key", "", secret=True)
+    # [redis]
+    redis_url: str = _s("redis.url", "")  # shared cache, rate limits and job queue; empty: in process
+    # [auth]
+    auth_enabled: bool = _s("auth.enabled", True)  # off only when asked, with a warning
+    api_keys: list = _s("auth.api_keys", factory=list)  # [{id, hash, role, tenant}]
+    jwt_hs256_secret: str = _s("auth.jwt_hs256_secret", "", secret=True)
+    jwt_public_key_file: str = _s("auth.jwt_public_key_file", "")  # PEM, for RS256
+    jwks_file: str = _s("auth.jwks_file", "")  # JSON Web Key Set, for RS256
+    jwt_audience: str = _s("auth.jwt_audience", "")
+    jwt_issuer: str = _s("auth.jwt_issuer", "")
+    # [rate_limits]: {"role:reader": {rate, burst}, "key:ID": {...}, "tenant:ID": {...}}
+    rate_limits: dict = _s("rate_limits.buckets", factory=dict)
+    # [cache]
+    cache_enabled: bool = _s("cache.enabled", True)
+    cache_max_entries: int = _s("cache.max_entries", 100_000)
+    cache_max_bytes: int = _s("cache.max_bytes", 256 * 1024 * 1024)
+    cache_ttl_seconds: dict = _s("cache.ttl_seconds", factory=dict)  # {kind: seconds}
+
+    @classmethod
+    def load(cls, config_file: Path | None = None, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        settings = cls()
+        config_file = config_file or (Path(env["CITADEL_CONFIG"]) if env.get("CITADEL_CONFIG") else None)
+        if config_file is not None:
+            settings.apply_toml(config_file)
+        settings.apply_env(env)
+        settings.validate()
+        return settings
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        settings = cls()
-        for f in fields(cls):
+        return cls.load(None, env)
+
+    def apply_toml(self, path: Path) -> None:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {str(path)!r} does not exist") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: not valid TOML: {e}") from None
+        by_key = {f.metadata["key"]: f for f in fields(self)}
+        for section, table in data.items():
+            if not isinstance(table, dict):
+                raise ConfigError(f"{section}: expected a [{section}] table")
+            for name, raw in table.items():
+                key = f"{section}.{name}"
+                secret_file = key.endswith("_file") and by_key.get(key[: -len("_file")])
+                if key not in by_key and not secret_file:
+                    raise ConfigError(f"{key}: unknown setting (see citadel.example.toml)")
+                if secret_file:
+                    setattr(self, secret_file.name, _read_secret(key, raw))
+                    continue
+                f = by_key[key]
+                setattr(self, f.name, _coerce(key, raw, getattr(self, f.name)))
+
+    def apply_env(self, env: dict[str, str]) -> None:
+        for f in fields(self):
+            var = f"CITADEL_{f.name.upper()}"
+            raw = env.get(var)
             # QDRANT_URL / QDRANT_API_KEY are honoured too: the names Qdrant users already set.
-            raw = env.get(f"CITADEL_{f.name.upper()}")
             if raw is None and f.name.startswith("qdrant_"):
                 raw = env.get(f.name.upper())
+            if raw is None and f"{var}_FILE" in env:
+                raw = _read_secret(f"{var}_FILE", env[f"{var}_FILE"])
             if raw is not None:
-                setattr(settings, f.name, _parse(f.name, raw, getattr(settings, f.name)))
-        return settings
+                setattr(self, f.name, _coerce(var, raw, getattr(self, f.name), from_text=True))
+
+    def validate(self) -> None:
+        for name in ("grpc_port", "http_port"):
+            if not 0 <= getattr(self, name) <= 65535:
+                raise ConfigError(f"server.{name}: {getattr(self, name)} is not a port (0-65535)")
+        if self.engine not in KNOWN_ENGINES:
+            raise ConfigError(f"store.engine: {self.engine!r} is not one of {', '.join(KNOWN_ENGINES)}")
+        if self.max_message_bytes < 1024:
+            raise ConfigError("server.max_message_bytes: must be at least 1024")
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError(f"server.log_level: {self.log_level!r} is not DEBUG, INFO, WARNING or ERROR")
 
 
-def _parse(name: str, raw: str, current):
+def _read_secret(key: str, path: Any) -> str:
     try:
-        if isinstance(current, bool):
-            return raw.lower() in ("1", "true", "yes", "on")
-        if isinstance(current, int):
-            return int(raw)
-        if isinstance(current, float):
-            return float(raw)
-        if isinstance(current, Path):
-            return Path(raw)
+        return Path(str(path)).read_text().strip()
+    except OSError as e:
+        raise ConfigError(f"{key}: cannot read {str(path)!r}: {e.strerror}") from None
+
+
+def _coerce(key: str, raw: Any, current: Any, from_text: bool = False) -> Any:
+    """`raw` as the type of the default, or ConfigError naming `key`."""
+    kind = type(current)
+    try:
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            if from_text and str(raw).lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                return str(raw).lower() in ("1", "true", "yes", "on")
+            raise ValueError
+        if kind in (int, float):
+            if isinstance(raw, bool) or not (from_text or isinstance(raw, (int, float))):
+                raise ValueError
+            return kind(raw)
+        if kind is Path:
+            return Path(str(raw))
+        if kind in (list, dict):
+            if from_text:
+                raw = json.loads(raw)
+            if not isinstance(raw, kind):
+                raise ValueError
+            return raw
+        if not isinstance(raw, str):
+            raise ValueError
         return raw
-    except ValueError:
-        raise ValueError(f"CITADEL_{name.upper()}: {raw!r} is not a valid {type(current).__name__}") from None
+    except (ValueError, TypeError):
+        noun = {bool: "a boolean", int: "an integer", float: "a number", list: "a list", dict: "a table"}
+        raise ConfigError(f"{key}: expected {noun.get(kind, 'a string')}, got {raw!r}") from None
