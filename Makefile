@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 SITE = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 PROTOS := $(shell find proto/citadel -name '*.proto' | LC_ALL=C sort)
+TEST_PROTOS := $(shell find tests/protos -name '*.proto' | LC_ALL=C sort)
 VENDORED := google/api/annotations.proto google/api/http.proto google/api/field_behavior.proto
 PYTEST_ARGS ?=
 
@@ -18,9 +19,10 @@ $(VENV)/.installed: pyproject.toml setup.py
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-# Start the gateway on the embedded default: no external servers needed.
+# Start the gateway on the embedded default: no external servers needed. Authentication is
+# off here (with a warning in the log); see README "Authentication" to switch it on.
 run: install
-	$(BIN)/citadel serve
+	$(BIN)/citadel serve $(if $(CONFIG),--config $(CONFIG),--insecure-no-auth)
 
 # The whole test suite (integration tests start real processes on loopback).
 test: install
@@ -36,11 +38,17 @@ generate: install
 	  --include_imports --include_source_info \
 	  --descriptor_set_out=generated/citadel/descriptor_set.binpb $(PROTOS)
 	find generated/citadel -type d -exec touch {}/__init__.py \;
+	rm -rf tests/generated && mkdir -p tests/generated
+	$(PY) -m grpc_tools.protoc -Iproto -Iproto/vendor -Itests/protos --python_out=tests/generated \
+	  --include_imports --include_source_info \
+	  --descriptor_set_out=tests/generated/descriptor_set.binpb $(TEST_PROTOS)
+	$(PY) -m citadel.adapters.generate generated/citadel
+	$(PY) -m citadel.adapters.generate tests/generated --descriptor-set tests/generated/descriptor_set.binpb
 
 # Fails when generated/ or proto/vendor differ from what `make generate` writes.
 check-generated: generate
-	git add -N generated proto/vendor
-	git diff --exit-code --stat -- generated proto/vendor || \
+	git add -N generated proto/vendor tests/generated
+	git diff --exit-code --stat -- generated proto/vendor tests/generated || \
 	  (echo "generated code drifted from proto/: run 'make generate' and commit" >&2; exit 1)
 
 lint: install

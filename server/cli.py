@@ -11,6 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
+from citadel.server import logs
 from citadel.server.config import ConfigError, Settings
 from citadel.server.gateway import Gateway
 
@@ -46,10 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"citadel: configuration error: {e}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    logs.configure(settings.log_level)
     return asyncio.run(_serve(settings, args.ready_file))
 
 
@@ -68,8 +66,12 @@ async def _serve(settings: Settings, ready_file: Path | None) -> int:
         loop.add_signal_handler(sig, on_signal)
     try:
         ports = await gateway.start()
-    except Exception as e:
+    except ConfigError as e:
         log.error("start-up failed: %s", e)
+        print(f"citadel: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        log.exception("start-up failed: %s", e)
         return 1
     if ready_file is not None:
         tmp = ready_file.with_suffix(".tmp")

@@ -11,15 +11,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import grpc
+import redis.asyncio as aioredis
 from citadel.adapters.app import create_app
+from citadel.server import redis_client
 from citadel.server.chain import Chain
 from citadel.server.config import Settings
 from citadel.server.descriptors import SERVICES
 from citadel.server.grpc_server import build_server
 from citadel.server.http_server import HttpServer
-from citadel.server.interceptors.errors import ErrorsInterceptor
+from citadel.server.interceptors.stack import build_stack
 from citadel.server.methods import MethodSpec, method_specs
+from citadel.server.metrics import Metrics
 from citadel.server.models.embeddings import LocalEmbeddings
+from citadel.server.servicers.admin import AdminServicer
 from citadel.server.servicers.vector import VectorServicer
 from citadel.server.store.base import VectorStore
 from citadel.server.store.qdrant import QdrantStore
@@ -51,6 +55,8 @@ class Gateway:
         self._extra_sets = tuple(extra_descriptor_sets)
         self.specs: list[MethodSpec] = method_specs(services)  # fails fast on a missing policy
         self.store: VectorStore | None = None
+        self.metrics = Metrics()
+        self.redis: aioredis.Redis | None = None
         self.chain: Chain | None = None
         self.health = health.aio.HealthServicer()
         self._grpc: grpc.aio.Server | None = None
@@ -73,11 +79,15 @@ class Gateway:
         else:
             store = QdrantStore.local(s.data_dir / "qdrant")
         self.store = store
+        if s.redis_url:
+            self.redis = await redis_client.connect(s.redis_url)
+        stack = build_stack(s, self.metrics, self.redis)
         servicers = {
             "citadel.vector.v1.VectorService": VectorServicer(store, LocalEmbeddings()),
+            "citadel.admin.v1.AdminService": AdminServicer(stack.cache),
             **self._extra_servicers,
         }
-        self.chain = Chain([ErrorsInterceptor()], servicers)
+        self.chain = Chain(stack.interceptors, servicers)
         self._grpc = build_server(self.specs, self.chain, self.health, s.max_message_bytes, self._extra_sets)
         grpc_port = self._grpc.add_insecure_port(f"{s.host}:{s.grpc_port}")
         await self._grpc.start()
@@ -99,4 +109,6 @@ class Gateway:
             await self._grpc.stop(self.settings.grace_seconds)
         if self.store is not None:
             await self.store.close()
+        if self.redis is not None:
+            await self.redis.aclose()
         log.info("citadel stopped")

@@ -50,12 +50,11 @@ def timestamp(seconds: float) -> timestamp_pb2.Timestamp:
     return ts
 
 
-def collection_message(
-    info: CollectionInfo | CollectionSpec, count: int | None = None
-) -> resources_pb2.Collection:
+def collection_message(info: CollectionInfo | CollectionSpec, name: str) -> resources_pb2.Collection:
+    """The collection as the caller knows it: `name` is its tenant-visible name."""
     spec = info.spec if isinstance(info, CollectionInfo) else info
     c = resources_pb2.Collection(
-        name=spec.name,
+        name=name,
         dimension=spec.dimension,
         distance=DISTANCE_ENUMS[spec.distance],
         description=spec.description,

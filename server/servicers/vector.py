@@ -11,6 +11,7 @@ from typing import Protocol
 
 import numpy as np
 from citadel.server import page_tokens
+from citadel.server.auth.principal import ANONYMOUS
 from citadel.server.chain import Call
 from citadel.server.errors import invalid, not_found
 from citadel.server.servicers import validation as check
@@ -23,6 +24,7 @@ from citadel.server.servicers.convert import (
     vector_message,
 )
 from citadel.server.store.base import CollectionSpec, Point, SearchQuery, VectorStore
+from citadel.server.tenancy import physical, visible
 from citadel.vector.v1 import resources_pb2
 from citadel.vector.v1 import vector_service_pb2 as pb
 
@@ -53,7 +55,7 @@ class VectorServicer:
         self, request: pb.CreateCollectionRequest, call: Call
     ) -> pb.CreateCollectionResponse:
         c = request.collection
-        name = check.collection_name("collection.name", c.name)
+        name = self._physical(call, "collection.name", c.name)
         if not 1 <= c.dimension <= check.MAX_DIMENSION:
             raise invalid(
                 "collection.dimension", f"must be between 1 and {check.MAX_DIMENSION}, got {c.dimension}"
@@ -85,11 +87,12 @@ class VectorServicer:
         )
         await self._store.create_collection(spec)
         self._specs.pop(name, None)
-        return pb.CreateCollectionResponse(collection=collection_message(spec))
+        return pb.CreateCollectionResponse(collection=collection_message(spec, c.name))
 
     async def GetCollection(self, request: pb.GetCollectionRequest, call: Call) -> pb.GetCollectionResponse:
-        name = check.collection_name("name", request.name)
-        return pb.GetCollectionResponse(collection=collection_message(await self._store.get_collection(name)))
+        name = self._physical(call, "name", request.name)
+        info = await self._store.get_collection(name)
+        return pb.GetCollectionResponse(collection=collection_message(info, request.name))
 
     async def ListCollections(
         self, request: pb.ListCollectionsRequest, call: Call
@@ -100,35 +103,36 @@ class VectorServicer:
             after = page_tokens.decode(request.page_token)
             if not check.valid_collection_name(after):
                 raise page_tokens.bad_token()
-        specs = [s for s in await self._store.list_collections() if s.name > after]
-        page = specs[:size]
-        more = len(specs) > size
+        tenant = _tenant(call)
+        mine = ((visible(tenant, s.name), s) for s in await self._store.list_collections())
+        named = sorted((n, s) for n, s in mine if n is not None and n > after)
+        page = named[:size]
         return pb.ListCollectionsResponse(
-            collections=[collection_message(s) for s in page],
-            next_page_token=page_tokens.encode(page[-1].name) if more else "",
+            collections=[collection_message(s, n) for n, s in page],
+            next_page_token=page_tokens.encode(page[-1][0]) if len(named) > size else "",
         )
 
     async def DeleteCollection(
         self, request: pb.DeleteCollectionRequest, call: Call
     ) -> pb.DeleteCollectionResponse:
-        name = check.collection_name("name", request.name)
+        name = self._physical(call, "name", request.name)
         await self._store.delete_collection(name)
         self._specs.pop(name, None)
-        return pb.DeleteCollectionResponse(name=name)
+        return pb.DeleteCollectionResponse(name=request.name)
 
     # -- vectors --------------------------------------------------------------------------
 
     async def InsertVector(self, request: pb.InsertVectorRequest, call: Call) -> pb.InsertVectorResponse:
-        spec = await self._spec("collection", request.collection)
+        spec = await self._spec(call, "collection", request.collection)
         if not request.HasField("vector"):
             raise invalid("vector", "is required")
         point = self._point("vector", request.vector, spec)
         await self._store.upsert(spec.name, [point])
         stored = await self._store.retrieve(spec.name, [point.id])
-        return pb.InsertVectorResponse(vector=vector_message(stored[0], spec.name))
+        return pb.InsertVectorResponse(vector=vector_message(stored[0], request.collection))
 
     async def UpsertVectors(self, request: pb.UpsertVectorsRequest, call: Call) -> pb.UpsertVectorsResponse:
-        spec = await self._spec("collection", request.collection)
+        spec = await self._spec(call, "collection", request.collection)
         if not request.vectors:
             raise invalid("vectors", "must hold at least one vector")
         first_index: dict[str, int] = {}
@@ -143,15 +147,15 @@ class VectorServicer:
         return pb.UpsertVectorsResponse(upserted_count=len(points))
 
     async def GetVector(self, request: pb.GetVectorRequest, call: Call) -> pb.GetVectorResponse:
-        name = check.collection_name("collection", request.collection)
+        name = self._physical(call, "collection", request.collection)
         vid = check.vector_id("id", request.id)
         found = await self._store.retrieve(name, [vid])
         if not found:
-            raise not_found(f"vector {vid!r} in collection {name!r}")
-        return pb.GetVectorResponse(vector=vector_message(found[0], name))
+            raise not_found(f"vector {vid!r} in collection {request.collection!r}")
+        return pb.GetVectorResponse(vector=vector_message(found[0], request.collection))
 
     async def DeleteVectors(self, request: pb.DeleteVectorsRequest, call: Call) -> pb.DeleteVectorsResponse:
-        name = check.collection_name("collection", request.collection)
+        name = self._physical(call, "collection", request.collection)
         selector = request.WhichOneof("selector")
         if selector == "ids":
             if not request.ids.ids:
@@ -167,7 +171,7 @@ class VectorServicer:
         return pb.DeleteVectorsResponse(deleted_count=deleted)
 
     async def SearchVectors(self, request: pb.SearchVectorsRequest, call: Call) -> pb.SearchVectorsResponse:
-        spec = await self._spec("collection", request.collection)
+        spec = await self._spec(call, "collection", request.collection)
         if not request.query_vector:
             raise invalid("query_vector", "is required")
         vector = check.embedding("query_vector", request.query_vector, spec.dimension, spec.name)
@@ -199,7 +203,7 @@ class VectorServicer:
         return response
 
     async def ScrollVectors(self, request: pb.ScrollVectorsRequest, call: Call) -> pb.ScrollVectorsResponse:
-        name = check.collection_name("collection", request.collection)
+        name = self._physical(call, "collection", request.collection)
         page = await self._store.scroll(
             name,
             self._filter(request),
@@ -209,11 +213,12 @@ class VectorServicer:
             request.with_metadata,
         )
         return pb.ScrollVectorsResponse(
-            vectors=[vector_message(p, name) for p in page.points], next_page_token=page.next_token
+            vectors=[vector_message(p, request.collection) for p in page.points],
+            next_page_token=page.next_token,
         )
 
     async def CountVectors(self, request: pb.CountVectorsRequest, call: Call) -> pb.CountVectorsResponse:
-        name = check.collection_name("collection", request.collection)
+        name = self._physical(call, "collection", request.collection)
         return pb.CountVectorsResponse(count=await self._store.count(name, self._filter(request)))
 
     # -- embeddings -----------------------------------------------------------------------
@@ -245,8 +250,13 @@ class VectorServicer:
 
     # -- helpers --------------------------------------------------------------------------
 
-    async def _spec(self, field: str, name: str) -> CollectionSpec:
-        check.collection_name(field, name)
+    @staticmethod
+    def _physical(call: Call, field: str, name: str) -> str:
+        """The stored name of the caller's collection `name` (tenants live in prefixes)."""
+        return physical(_tenant(call), check.collection_name(field, name))
+
+    async def _spec(self, call: Call, field: str, visible_name: str) -> CollectionSpec:
+        name = self._physical(call, field, visible_name)
         now = time.monotonic()
         cached = self._specs.get(name)
         if cached and now - cached[0] < SPEC_TTL_SECONDS:
@@ -268,6 +278,10 @@ class VectorServicer:
             return None
         check.filter_("filter", request.filter)
         return request.filter
+
+
+def _tenant(call: Call) -> str:
+    return call.state.get("principal", ANONYMOUS).tenant
 
 
 def _offset(value: int) -> int:

@@ -22,7 +22,8 @@ class GatewayProcess:
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None, args: list[str] | None = None):
         self.data_dir = data_dir
         self.env = {**os.environ, **(env or {})}
-        self.args = list(args or [])
+        # Without a config naming credentials, run open (as `make run` does).
+        self.args = list(args) if args is not None else ["--insecure-no-auth"]
         self.proc: subprocess.Popen | None = None
         self.grpc_port = 0
         self.http_port = 0

@@ -1,0 +1,187 @@
+"""Response cache for the RPCs whose cache option opts in.
+
+- Key: method, tenant and the request's deterministic serialization, under the scope of the
+  collection the request names; writes bump that collection's version (their option says
+  `invalidates_collection`), so a read after a write never sees the old answer.
+- Embeddings are cached per input text, so a batch with some known texts sends only the
+  unknown ones to the model.
+- Concurrent identical misses are coalesced (single flight).
+- `cache-control: no-cache` bypasses it. A failing backend is counted and logged, never fatal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from citadel.options.v1 import options_pb2
+from citadel.server.auth.principal import ANONYMOUS
+from citadel.server.cache.base import CacheBackend
+from citadel.server.cache.single_flight import SingleFlight
+from citadel.server.chain import Call, Handler, Reply
+from citadel.server.degraded import FailureReporter
+from citadel.server.metrics import Metrics
+from citadel.server.tenancy import physical
+from redis.exceptions import RedisError
+
+DEFAULT_TTL_SECONDS = {
+    options_pb2.CACHE_KIND_EMBEDDING: 3600,
+    options_pb2.CACHE_KIND_SEARCH: 300,
+    options_pb2.CACHE_KIND_METADATA: 1800,
+    options_pb2.CACHE_KIND_HEALTH: 60,
+}
+KIND_NAMES = {
+    options_pb2.CACHE_KIND_EMBEDDING: "embedding",
+    options_pb2.CACHE_KIND_SEARCH: "search",
+    options_pb2.CACHE_KIND_METADATA: "metadata",
+    options_pb2.CACHE_KIND_HEALTH: "health",
+}
+_BACKEND_ERRORS = (RedisError, OSError)
+
+
+def ttl_table(overrides: dict) -> dict[int, float]:
+    """Seconds per cache kind: defaults, with config `cache.ttl_seconds` {kind name: seconds}."""
+    by_name = {v: k for k, v in KIND_NAMES.items()}
+    table = dict(DEFAULT_TTL_SECONDS)
+    for name, seconds in overrides.items():
+        if name not in by_name:
+            raise ValueError(f"cache.ttl_seconds.{name}: not one of {', '.join(sorted(by_name))}")
+        if not isinstance(seconds, (int, float)) or seconds <= 0:
+            raise ValueError(f"cache.ttl_seconds.{name}: must be a positive number of seconds")
+        table[by_name[name]] = float(seconds)
+    return table
+
+
+def _digest(*parts: bytes | str) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for p in parts:
+        h.update(p.encode() if isinstance(p, str) else p)
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+class CacheInterceptor:
+    def __init__(
+        self,
+        backend: CacheBackend,
+        metrics: Metrics,
+        ttl_seconds: dict[int, float],
+        model_identity: Callable[[str], str] = lambda name: name,
+    ) -> None:
+        self.backend = backend
+        self._metrics = metrics
+        self._ttl = ttl_seconds
+        self._model_identity = model_identity  # the embedding model a name resolves to
+        self._flight = SingleFlight()
+        self.failures = FailureReporter(f"cache backend ({backend.name})", metrics.cache_errors)
+        self.counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # method path -> [hits, misses]
+
+    async def __call__(self, call: Call, request: Any, proceed: Handler) -> Reply:
+        spec = call.method
+        if spec.client_streaming or spec.server_streaming:
+            return await proceed(call, request)
+        if spec.cache.invalidates_collection:
+            reply = await proceed(call, request)
+            await self._guarded(self.backend.bump(self._scope(call, request)))
+            return reply
+        kind = spec.cache.kind
+        if kind == options_pb2.CACHE_KIND_UNSPECIFIED:
+            return await proceed(call, request)
+        if "no-cache" in call.metadata.get("cache-control", ""):
+            self._metrics.cache.labels(spec.path, "bypass").inc()
+            return await proceed(call, request)
+        ttl = spec.cache.ttl_seconds or self._ttl[kind]
+        if kind == options_pb2.CACHE_KIND_EMBEDDING:
+            return await self._per_text(call, request, proceed, ttl)
+        key = _digest(spec.path, self._tenant(call), request.SerializeToString(deterministic=True))
+        found = await self._guarded(self.backend.lookup(self._scope(call, request), [key]))
+        if found is None:  # backend down: serve uncached
+            return await proceed(call, request)
+        entry = found[0]
+        if entry.value is not None:
+            self._record(spec.path, 1, 0)
+            return spec.response_type.FromString(entry.value)
+        self._record(spec.path, 0, 1)
+        reply, leader = await self._flight.run(entry.key, lambda: proceed(call, request))
+        if leader:
+            await self._guarded(self.backend.store([(entry.key, reply.SerializeToString())], ttl))
+        return reply
+
+    async def _per_text(self, call: Call, request: Any, proceed: Handler, ttl: float) -> Reply:
+        """GenerateEmbedding-shaped requests (`text` or `texts`, `model`, `normalize`)."""
+        spec = call.method
+        single = bool(request.text)
+        texts = [request.text] if single else list(request.texts)
+        identity = self._model_identity(request.model)
+        keys = [_digest(spec.path, self._tenant(call), identity, str(request.normalize), t) for t in texts]
+        found = await self._guarded(self.backend.lookup("", keys))
+        if found is None:
+            return await proceed(call, request)
+        started = time.perf_counter()
+        vectors: dict[str, Any] = {}  # text -> cached single-text response
+        store_keys: dict[str, str] = {}
+        for text, entry in zip(texts, found, strict=True):
+            if entry.value is not None:
+                vectors[text] = spec.response_type.FromString(entry.value)
+            else:
+                store_keys.setdefault(text, entry.key)
+        hits = sum(1 for e in found if e.value is not None)
+        self._record(spec.path, hits, len(found) - hits)
+        missing = list(store_keys)
+        model = next(iter(vectors.values())).model if vectors else request.model
+        if missing:
+            sub = spec.request_type()
+            sub.CopyFrom(request)
+            sub.ClearField("text")
+            del sub.texts[:]
+            sub.texts.extend(missing)
+            flight_key = _digest(*(store_keys[t] for t in missing))
+            reply, leader = await self._flight.run(flight_key, lambda: proceed(call, sub))
+            model = reply.model
+            fresh = []
+            for text, embedding in zip(missing, reply.embeddings, strict=True):
+                one = spec.response_type(model=reply.model, dimensions=reply.dimensions)
+                one.embedding.extend(embedding.values)
+                vectors[text] = one
+                fresh.append((store_keys[text], one.SerializeToString()))
+            if leader:
+                await self._guarded(self.backend.store(fresh, ttl))
+        response = spec.response_type(model=model, processing_time_ms=(time.perf_counter() - started) * 1000)
+        if single:
+            response.embedding.extend(vectors[texts[0]].embedding)
+        else:
+            for t in texts:
+                response.embeddings.add().values.extend(vectors[t].embedding)
+        response.dimensions = len(vectors[texts[0]].embedding)
+        return response
+
+    def _record(self, method: str, hits: int, misses: int) -> None:
+        if hits:
+            self._metrics.cache.labels(method, "hit").inc(hits)
+        if misses:
+            self._metrics.cache.labels(method, "miss").inc(misses)
+        c = self.counts[method]
+        c[0] += hits
+        c[1] += misses
+
+    @staticmethod
+    def _tenant(call: Call) -> str:
+        return call.state.get("principal", ANONYMOUS).tenant
+
+    def _scope(self, call: Call, request: Any) -> str:
+        name = call.method.collection_of(request)
+        return physical(self._tenant(call), name) if name else ""
+
+    async def _guarded(self, operation):
+        try:
+            return await operation
+        except _BACKEND_ERRORS as e:
+            self.failures.report(e)
+            return None
+
+    async def usage(self) -> tuple[int, int] | None:
+        """(entries, bytes) of the backend, or None while it is unreachable."""
+        return await self._guarded(self.backend.usage())

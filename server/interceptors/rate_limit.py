@@ -1,0 +1,63 @@
+"""Rate limits per API key (or per role) and per tenant, before any work is done.
+
+Each call takes a token from its principal's bucket (`key:<id>` when configured, else
+`role:<role>`) and from its tenant's (`tenant:<id>`). An empty bucket is RESOURCE_EXHAUSTED
+with a retry-after. If the shared bucket store (Redis) fails, calls go through and it is counted.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import grpc
+from citadel.server.auth.principal import ANONYMOUS, Principal
+from citadel.server.chain import Call, Handler, Reply
+from citadel.server.degraded import FailureReporter
+from citadel.server.errors import ApiError
+from citadel.server.metrics import Metrics
+from citadel.server.ratelimit.buckets import BucketStore, Limit
+from redis.exceptions import RedisError
+
+
+class RateLimitInterceptor:
+    def __init__(self, limits: dict[str, Limit], buckets: BucketStore, metrics: Metrics) -> None:
+        self._limits = limits
+        self._buckets = buckets
+        self._metrics = metrics
+        self._failures = FailureReporter("rate-limit store", metrics.rate_limit_errors)
+
+    async def __call__(self, call: Call, request: Any, proceed: Handler) -> Reply:
+        if self._limits:
+            principal: Principal = call.state.get("principal", ANONYMOUS)
+            for bucket, limit in self._buckets_for(principal):
+                try:
+                    decision = await self._buckets.take(bucket, limit)
+                except (RedisError, OSError) as e:
+                    self._failures.report(e)
+                    break
+                if not decision.allowed:
+                    kind = bucket.partition(":")[0]
+                    self._metrics.rate_limited.labels(kind).inc()
+                    retry = max(1, math.ceil(decision.retry_after))
+                    call.response_metadata["retry-after"] = str(retry)
+                    raise ApiError(
+                        grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        f"rate limit of {bucket} exceeded ({limit.rate:g}/s, burst {limit.burst:g}); "
+                        f"retry after {retry} s",
+                    )
+        return await proceed(call, request)
+
+    def _buckets_for(self, principal: Principal) -> list[tuple[str, Limit]]:
+        chosen = []
+        key_id = principal.subject.removeprefix("key:") if principal.subject.startswith("key:") else ""
+        role = "anonymous" if principal is ANONYMOUS else principal.role_name
+        own = self._limits.get(f"key:{key_id}") if key_id else None
+        if own is not None:
+            chosen.append((f"key:{key_id}", own))
+        elif f"role:{role}" in self._limits:
+            # A role's limit applies to each caller with that role separately.
+            chosen.append((f"role:{role}:{principal.subject}", self._limits[f"role:{role}"]))
+        if principal.tenant and f"tenant:{principal.tenant}" in self._limits:
+            chosen.append((f"tenant:{principal.tenant}", self._limits[f"tenant:{principal.tenant}"]))
+        return chosen

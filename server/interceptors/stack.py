@@ -1,0 +1,74 @@
+"""The interceptor stack, in order, built from settings:
+errors/deadline → telemetry → auth → rate limit → cache → servicer."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from citadel.server.auth.api_keys import ApiKeyVerifier, parse_entries
+from citadel.server.auth.jwt_tokens import JwtVerifier
+from citadel.server.cache.memory import MemoryCache
+from citadel.server.cache.redis_cache import RedisCache
+from citadel.server.chain import Interceptor
+from citadel.server.config import ConfigError, Settings
+from citadel.server.interceptors.auth import AuthInterceptor
+from citadel.server.interceptors.cache import CacheInterceptor, ttl_table
+from citadel.server.interceptors.errors import ErrorsInterceptor
+from citadel.server.interceptors.rate_limit import RateLimitInterceptor
+from citadel.server.interceptors.telemetry import TelemetryInterceptor
+from citadel.server.metrics import Metrics
+from citadel.server.ratelimit.buckets import InProcessBuckets, parse_limits
+from citadel.server.ratelimit.redis_buckets import RedisBuckets
+
+log = logging.getLogger("citadel")
+
+
+@dataclass
+class Stack:
+    interceptors: list[Interceptor]
+    cache: CacheInterceptor | None
+
+
+def build_stack(settings: Settings, metrics: Metrics, redis: aioredis.Redis | None) -> Stack:
+    try:
+        auth = _auth(settings, metrics)
+        limits = parse_limits(settings.rate_limits)
+        ttls = ttl_table(settings.cache_ttl_seconds)
+    except (ValueError, OSError) as e:
+        raise ConfigError(str(e)) from None
+    buckets = RedisBuckets(redis) if redis is not None else InProcessBuckets()
+    cache = None
+    if settings.cache_enabled:
+        backend = (
+            RedisCache(redis)
+            if redis is not None
+            else MemoryCache(settings.cache_max_entries, settings.cache_max_bytes)
+        )
+        cache = CacheInterceptor(backend, metrics, ttls)
+    interceptors: list[Interceptor] = [
+        ErrorsInterceptor(),
+        TelemetryInterceptor(metrics, settings.access_log),
+        auth,
+        RateLimitInterceptor(limits, buckets, metrics),
+    ]
+    if cache is not None:
+        interceptors.append(cache)
+    return Stack(interceptors, cache)
+
+
+def _auth(settings: Settings, metrics: Metrics) -> AuthInterceptor:
+    if not settings.auth_enabled:
+        log.warning(
+            "authentication is OFF (--insecure-no-auth / auth.enabled = false): every caller is admin"
+        )
+        return AuthInterceptor.disabled(metrics)
+    keys = parse_entries(settings.api_keys)
+    jwt = JwtVerifier.from_settings(settings)
+    if not keys and jwt is None:
+        raise ValueError(
+            "auth.enabled is true but no credentials are configured: add auth.api_keys "
+            "(`citadel keys create`) or a JWT key, or run with --insecure-no-auth for development"
+        )
+    return AuthInterceptor(ApiKeyVerifier(keys) if keys else None, jwt, metrics)

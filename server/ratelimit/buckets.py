@@ -1,0 +1,71 @@
+"""Token buckets: the limit model and the in-process implementation.
+
+A bucket holds up to `burst` tokens and refills at `rate` per second; a call takes one.
+When empty, the caller learns how long until the next token (Retry-After).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Limit:
+    rate: float  # tokens per second
+    burst: float  # bucket size
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    retry_after: float = 0.0  # seconds until a token is available
+
+
+class BucketStore(Protocol):
+    async def take(self, key: str, limit: Limit) -> Decision: ...
+
+
+class InProcessBuckets:
+    """Buckets in this process, bounded in number (least recently used are dropped: a dropped
+    bucket comes back full, which errs towards letting a rare caller through)."""
+
+    def __init__(self, max_buckets: int = 100_000) -> None:
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, stamp)
+        self._max = max_buckets
+
+    async def take(self, key: str, limit: Limit) -> Decision:
+        now = time.monotonic()
+        tokens, stamp = self._buckets.pop(key, (limit.burst, now))
+        tokens = min(limit.burst, tokens + (now - stamp) * limit.rate)
+        if tokens >= 1:
+            decision = Decision(True)
+            tokens -= 1
+        else:
+            decision = Decision(False, (1 - tokens) / limit.rate)
+        self._buckets[key] = (tokens, now)
+        if len(self._buckets) > self._max:
+            self._buckets.popitem(last=False)
+        return decision
+
+
+def parse_limits(raw: dict) -> dict[str, Limit]:
+    """Config `rate_limits.buckets`: {"role:reader" | "key:<id>" | "tenant:<id>": {rate, burst}}."""
+    limits: dict[str, Limit] = {}
+    for name, spec in raw.items():
+        where = f"rate_limits.buckets.{name}"
+        kind, _, ident = name.partition(":")
+        if kind not in ("role", "key", "tenant") or not ident:
+            raise ValueError(f"{where}: name buckets 'role:<role>', 'key:<key id>' or 'tenant:<tenant>'")
+        if kind == "role" and ident not in ("reader", "writer", "admin", "anonymous"):
+            raise ValueError(f"{where}: role {ident!r} is not reader, writer, admin or anonymous")
+        if not isinstance(spec, dict) or set(spec) - {"rate", "burst"} or "rate" not in spec:
+            raise ValueError(f"{where}: expected {{rate = <per second>, burst = <tokens>}}")
+        rate = float(spec["rate"])
+        burst = float(spec.get("burst", max(1.0, rate)))
+        if rate <= 0 or burst < 1:
+            raise ValueError(f"{where}: rate must be > 0 and burst >= 1")
+        limits[name] = Limit(rate, burst)
+    return limits

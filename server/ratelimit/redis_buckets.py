@@ -1,0 +1,43 @@
+"""Token buckets in Redis, shared by every gateway replica.
+
+One Lua script refills and takes atomically, using Redis's own clock so replicas with skewed
+clocks agree. A bucket's key expires once it would be full again, so idle callers cost nothing.
+"""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+from citadel.server.ratelimit.buckets import Decision, Limit
+
+_TAKE = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
+local tokens = tonumber(state[1]) or burst
+local stamp = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate)
+local allowed = 0
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+else
+  wait = (1 - tokens) / rate
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
+return {allowed, tostring(wait)}
+"""
+
+
+class RedisBuckets:
+    def __init__(self, client: aioredis.Redis, prefix: str = "citadel:rl:") -> None:
+        self._client = client
+        self._prefix = prefix
+        self._take = client.register_script(_TAKE)
+
+    async def take(self, key: str, limit: Limit) -> Decision:
+        allowed, wait = await self._take(keys=[self._prefix + key], args=[limit.rate, limit.burst])
+        return Decision(bool(int(allowed)), float(wait))

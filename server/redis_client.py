@@ -1,0 +1,33 @@
+"""The one Redis connection pool a gateway shares between cache, rate limits and job queue."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+from citadel.server.config import ConfigError
+from redis.exceptions import RedisError
+
+# Short timeouts: a slow Redis must degrade the cache, not stall every request.
+SOCKET_TIMEOUT_SECONDS = 0.5
+
+
+async def connect(url: str) -> aioredis.Redis:
+    """A client for `url`, checked with PING; an unreachable Redis fails start-up, named."""
+    try:
+        client = aioredis.from_url(
+            url,
+            socket_timeout=SOCKET_TIMEOUT_SECONDS,
+            socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+            health_check_interval=10,
+        )
+        await client.ping()
+    except (RedisError, OSError, ValueError) as e:
+        raise ConfigError(f"redis.url: cannot reach Redis at {_redacted(url)}: {e}") from None
+    return client
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.split("@", 1)[1]
+    return scheme + sep + rest

@@ -1,0 +1,40 @@
+"""AdminService: cache statistics and flush."""
+
+from __future__ import annotations
+
+from citadel.admin.v1 import admin_service_pb2 as pb
+from citadel.server.chain import Call
+from citadel.server.interceptors.cache import CacheInterceptor
+
+
+def _rate(hits: int, misses: int) -> float:
+    return hits / (hits + misses) if hits + misses else 0.0
+
+
+class AdminServicer:
+    def __init__(self, cache: CacheInterceptor | None) -> None:
+        self._cache = cache
+
+    async def GetCacheStats(self, request: pb.GetCacheStatsRequest, call: Call) -> pb.GetCacheStatsResponse:
+        if self._cache is None:
+            return pb.GetCacheStatsResponse()
+        response = pb.GetCacheStatsResponse(
+            backend=self._cache.backend.name,
+            backend_errors=self._cache.failures.total,
+        )
+        for path, (hits, misses) in sorted(self._cache.counts.items()):
+            response.methods.add(
+                method=path.lstrip("/"), hits=hits, misses=misses, hit_rate=_rate(hits, misses)
+            )
+            response.hits += hits
+            response.misses += misses
+        response.hit_rate = _rate(response.hits, response.misses)
+        usage = await self._cache.usage()
+        if usage is not None:
+            response.entries, response.bytes = usage
+        return response
+
+    async def FlushCache(self, request: pb.FlushCacheRequest, call: Call) -> pb.FlushCacheResponse:
+        if self._cache is not None:
+            await self._cache.backend.flush()
+        return pb.FlushCacheResponse()
