@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from citadel.server import logs
+from citadel.server.auth import api_keys
 from citadel.server.config import ConfigError, Settings
 from citadel.server.gateway import Gateway
 
@@ -33,7 +34,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="serve without authentication (development only; logged as a warning)",
     )
+    keys = sub.add_parser("keys", help="API key tools").add_subparsers(dest="keys_command", required=True)
+    create = keys.add_parser("create", help="make a new API key and print the config entry for it")
+    create.add_argument("--id", required=True, help="key id: 1-32 of a-z, 0-9, '-'")
+    create.add_argument("--role", required=True, choices=["reader", "writer", "admin"])
+    create.add_argument("--tenant", default="", help="confine the key to this tenant's collections")
     args = parser.parse_args(argv)
+    if args.command == "keys":
+        return _create_key(args.id, args.role, args.tenant)
 
     try:
         settings = Settings.load(args.config)
@@ -49,6 +57,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logs.configure(settings.log_level)
     return asyncio.run(_serve(settings, args.ready_file))
+
+
+def _create_key(key_id: str, role: str, tenant: str) -> int:
+    try:
+        key, hashed = api_keys.new_key(key_id)
+    except ValueError as e:
+        print(f"citadel: {e}", file=sys.stderr)
+        return 2
+    print(f"# API key (shown once; give it to the client): {key}", file=sys.stderr)
+    print("[[auth.api_keys]]")
+    print(f'id = "{key_id}"')
+    print(f'hash = "{hashed}"')
+    print(f'role = "{role}"')
+    if tenant:
+        print(f'tenant = "{tenant}"')
+    return 0
 
 
 async def _serve(settings: Settings, ready_file: Path | None) -> int:

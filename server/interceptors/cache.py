@@ -77,7 +77,8 @@ class CacheInterceptor:
         self._model_identity = model_identity  # the embedding model a name resolves to
         self._flight = SingleFlight()
         self.failures = FailureReporter(f"cache backend ({backend.name})", metrics.cache_errors)
-        self.counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # method path -> [hits, misses]
+        # method path -> [hits, misses, coalesced]
+        self.counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
 
     async def __call__(self, call: Call, request: Any, proceed: Handler) -> Reply:
         spec = call.method
@@ -108,6 +109,8 @@ class CacheInterceptor:
         reply, leader = await self._flight.run(entry.key, lambda: proceed(call, request))
         if leader:
             await self._guarded(self.backend.store([(entry.key, reply.SerializeToString())], ttl))
+        else:
+            self.counts[spec.path][2] += 1
         return reply
 
     async def _per_text(self, call: Call, request: Any, proceed: Handler, ttl: float) -> Reply:
@@ -140,6 +143,8 @@ class CacheInterceptor:
             sub.texts.extend(missing)
             flight_key = _digest(*(store_keys[t] for t in missing))
             reply, leader = await self._flight.run(flight_key, lambda: proceed(call, sub))
+            if not leader:
+                self.counts[spec.path][2] += 1
             model = reply.model
             fresh = []
             for text, embedding in zip(missing, reply.embeddings, strict=True):

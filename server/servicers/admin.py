@@ -22,9 +22,13 @@ class AdminServicer:
             backend=self._cache.backend.name,
             backend_errors=self._cache.failures.total,
         )
-        for path, (hits, misses) in sorted(self._cache.counts.items()):
+        for path, (hits, misses, coalesced) in sorted(self._cache.counts.items()):
             response.methods.add(
-                method=path.lstrip("/"), hits=hits, misses=misses, hit_rate=_rate(hits, misses)
+                method=path.lstrip("/"),
+                hits=hits,
+                misses=misses,
+                hit_rate=_rate(hits, misses),
+                coalesced=coalesced,
             )
             response.hits += hits
             response.misses += misses

@@ -26,7 +26,7 @@ from citadel.options.v1 import options_pb2 as citadel_dot_options_dot_v1_dot_opt
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$citadel/admin/v1/admin_service.proto\x12\x10\x63itadel.admin.v1\x1a citadel/options/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\"\x16\n\x14GetCacheStatsRequest\"R\n\x10MethodCacheStats\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0c\n\x04hits\x18\x02 \x01(\x04\x12\x0e\n\x06misses\x18\x03 \x01(\x04\x12\x10\n\x08hit_rate\x18\x04 \x01(\x01\"\xc5\x01\n\x15GetCacheStatsResponse\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\x33\n\x07methods\x18\x02 \x03(\x0b\x32\".citadel.admin.v1.MethodCacheStats\x12\x0c\n\x04hits\x18\x03 \x01(\x04\x12\x0e\n\x06misses\x18\x04 \x01(\x04\x12\x10\n\x08hit_rate\x18\x05 \x01(\x01\x12\x0f\n\x07\x65ntries\x18\x06 \x01(\x04\x12\r\n\x05\x62ytes\x18\x07 \x01(\x04\x12\x16\n\x0e\x62\x61\x63kend_errors\x18\x08 \x01(\x04\"\x13\n\x11\x46lushCacheRequest\"\x14\n\x12\x46lushCacheResponse2\x8a\x02\n\x0c\x41\x64minService\x12\x7f\n\rGetCacheStats\x12&.citadel.admin.v1.GetCacheStatsRequest\x1a\'.citadel.admin.v1.GetCacheStatsResponse\"\x1d\xca\xf3\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/cache/stats\x12y\n\nFlushCache\x12#.citadel.admin.v1.FlushCacheRequest\x1a$.citadel.admin.v1.FlushCacheResponse\" \xca\xf3\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/cache:flush:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$citadel/admin/v1/admin_service.proto\x12\x10\x63itadel.admin.v1\x1a citadel/options/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\"\x16\n\x14GetCacheStatsRequest\"e\n\x10MethodCacheStats\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0c\n\x04hits\x18\x02 \x01(\x04\x12\x0e\n\x06misses\x18\x03 \x01(\x04\x12\x10\n\x08hit_rate\x18\x04 \x01(\x01\x12\x11\n\tcoalesced\x18\x05 \x01(\x04\"\xc5\x01\n\x15GetCacheStatsResponse\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\x33\n\x07methods\x18\x02 \x03(\x0b\x32\".citadel.admin.v1.MethodCacheStats\x12\x0c\n\x04hits\x18\x03 \x01(\x04\x12\x0e\n\x06misses\x18\x04 \x01(\x04\x12\x10\n\x08hit_rate\x18\x05 \x01(\x01\x12\x0f\n\x07\x65ntries\x18\x06 \x01(\x04\x12\r\n\x05\x62ytes\x18\x07 \x01(\x04\x12\x16\n\x0e\x62\x61\x63kend_errors\x18\x08 \x01(\x04\"\x13\n\x11\x46lushCacheRequest\"\x14\n\x12\x46lushCacheResponse2\x8a\x02\n\x0c\x41\x64minService\x12\x7f\n\rGetCacheStats\x12&.citadel.admin.v1.GetCacheStatsRequest\x1a\'.citadel.admin.v1.GetCacheStatsResponse\"\x1d\xca\xf3\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/cache/stats\x12y\n\nFlushCache\x12#.citadel.admin.v1.FlushCacheRequest\x1a$.citadel.admin.v1.FlushCacheResponse\" \xca\xf3\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/cache:flush:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,13 +40,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETCACHESTATSREQUEST']._serialized_start=122
   _globals['_GETCACHESTATSREQUEST']._serialized_end=144
   _globals['_METHODCACHESTATS']._serialized_start=146
-  _globals['_METHODCACHESTATS']._serialized_end=228
-  _globals['_GETCACHESTATSRESPONSE']._serialized_start=231
-  _globals['_GETCACHESTATSRESPONSE']._serialized_end=428
-  _globals['_FLUSHCACHEREQUEST']._serialized_start=430
-  _globals['_FLUSHCACHEREQUEST']._serialized_end=449
-  _globals['_FLUSHCACHERESPONSE']._serialized_start=451
-  _globals['_FLUSHCACHERESPONSE']._serialized_end=471
-  _globals['_ADMINSERVICE']._serialized_start=474
-  _globals['_ADMINSERVICE']._serialized_end=740
+  _globals['_METHODCACHESTATS']._serialized_end=247
+  _globals['_GETCACHESTATSRESPONSE']._serialized_start=250
+  _globals['_GETCACHESTATSRESPONSE']._serialized_end=447
+  _globals['_FLUSHCACHEREQUEST']._serialized_start=449
+  _globals['_FLUSHCACHEREQUEST']._serialized_end=468
+  _globals['_FLUSHCACHERESPONSE']._serialized_start=470
+  _globals['_FLUSHCACHERESPONSE']._serialized_end=490
+  _globals['_ADMINSERVICE']._serialized_start=493
+  _globals['_ADMINSERVICE']._serialized_end=759
 # @@protoc_insertion_point(module_scope)

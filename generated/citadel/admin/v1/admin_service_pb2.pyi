@@ -13,16 +13,18 @@ class GetCacheStatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class MethodCacheStats(_message.Message):
-    __slots__ = ("method", "hits", "misses", "hit_rate")
+    __slots__ = ("method", "hits", "misses", "hit_rate", "coalesced")
     METHOD_FIELD_NUMBER: _ClassVar[int]
     HITS_FIELD_NUMBER: _ClassVar[int]
     MISSES_FIELD_NUMBER: _ClassVar[int]
     HIT_RATE_FIELD_NUMBER: _ClassVar[int]
+    COALESCED_FIELD_NUMBER: _ClassVar[int]
     method: str
     hits: int
     misses: int
     hit_rate: float
-    def __init__(self, method: _Optional[str] = ..., hits: _Optional[int] = ..., misses: _Optional[int] = ..., hit_rate: _Optional[float] = ...) -> None: ...
+    coalesced: int
+    def __init__(self, method: _Optional[str] = ..., hits: _Optional[int] = ..., misses: _Optional[int] = ..., hit_rate: _Optional[float] = ..., coalesced: _Optional[int] = ...) -> None: ...
 
 class GetCacheStatsResponse(_message.Message):
     __slots__ = ("backend", "methods", "hits", "misses", "hit_rate", "entries", "bytes", "backend_errors")
