@@ -123,6 +123,18 @@ class Settings:
             raise ConfigError("server.max_message_bytes: must be at least 1024")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"server.log_level: {self.log_level!r} is not DEBUG, INFO, WARNING or ERROR")
+        # The structured sections are parsed by their owners; parsing here makes every
+        # mistake a start-up (and `citadel config check`) error naming the key.
+        from citadel.server.auth.api_keys import parse_entries
+        from citadel.server.interceptors.cache import ttl_table
+        from citadel.server.ratelimit.buckets import parse_limits
+
+        try:
+            parse_entries(self.api_keys)
+            parse_limits(self.rate_limits)
+            ttl_table(self.cache_ttl_seconds)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
 
 
 def _read_secret(key: str, path: Any) -> str:

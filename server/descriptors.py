@@ -11,12 +11,14 @@ from functools import cache
 from pathlib import Path
 
 import citadel
+from citadel.admin.v1 import admin_service_pb2
 from citadel.vector.v1 import vector_service_pb2
 from google.protobuf import descriptor, descriptor_pb2, descriptor_pool
 
 # The product's services; tests may serve more through the same machinery.
 SERVICES: tuple[descriptor.ServiceDescriptor, ...] = (
     vector_service_pb2.DESCRIPTOR.services_by_name["VectorService"],
+    admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"],
 )
 
 

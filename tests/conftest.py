@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from tests.support.gateway_process import GatewayProcess
+from tests.support.redis_server import RedisServer
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -43,3 +44,13 @@ def fresh_gateway(tmp_path) -> GatewayProcess:
     proc = GatewayProcess(tmp_path / "data").start()
     yield proc
     proc.kill()
+
+
+@pytest.fixture
+def redis_server(tmp_path) -> RedisServer:
+    """A real redis-server on a free port, killed after the test."""
+    server = RedisServer(
+        require_binary("redis-server", "apt-get install -y redis-server"), tmp_path / "redis"
+    ).start()
+    yield server
+    server.kill()

@@ -1,0 +1,105 @@
+"""Start-up refuses configurations that would leave doors open or that name unknown keys."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from citadel.server.methods import PolicyError, method_specs
+from google.protobuf import descriptor_pb2, descriptor_pool
+
+
+def run_serve(tmp_path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "citadel.server.cli",
+            "serve",
+            "--grpc-port",
+            "0",
+            "--http-port",
+            "0",
+            "--data-dir",
+            str(tmp_path / "data"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+
+
+def test_rpc_without_access_role_stops_start_up():
+    """A service whose RPC declares no access option is refused when the specs are built."""
+    pool = descriptor_pool.DescriptorPool()
+    f = descriptor_pb2.FileDescriptorProto(name="open_door.proto", package="t.v1", syntax="proto3")
+    f.message_type.add(name="Req")
+    f.message_type.add(name="Resp")
+    f.service.add(name="OpenService").method.add(
+        name="Leak", input_type=".t.v1.Req", output_type=".t.v1.Resp"
+    )
+    pool.Add(f)
+    with pytest.raises(PolicyError, match=r"t.v1.OpenService.Leak declares no access role"):
+        method_specs([pool.FindServiceByName("t.v1.OpenService")])
+
+
+def test_auth_on_without_credentials_fails_clearly(tmp_path):
+    done = run_serve(tmp_path)  # no --insecure-no-auth, no keys
+    assert done.returncode == 2
+    assert "auth.enabled is true but no credentials are configured" in done.stderr
+
+
+def test_insecure_mode_logs_a_warning(tmp_path):
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "citadel.server.cli",
+            "serve",
+            "--grpc-port",
+            "0",
+            "--http-port",
+            "0",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--insecure-no-auth",
+            "--ready-file",
+            str(tmp_path / "ready"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "ready").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert "authentication is OFF" in out
+
+
+@pytest.mark.parametrize(
+    "toml, fragment",
+    [
+        ("[auth]\nenabeld = true\n", "auth.enabeld: unknown setting"),
+        ('[server]\ngrpc_port = "x"\n', "server.grpc_port: expected an integer"),
+        ('[[auth.api_keys]]\nid = "k"\nhash = "nope"\nrole = "reader"\n', "auth.api_keys[0].hash"),
+        ('[[auth.api_keys]]\nid = "k"\nhash = "sha256:00:00"\nrole = "boss"\n', "auth.api_keys[0]"),
+        ('[rate_limits.buckets]\n"role:reader" = {rate = 0}\n', "rate_limits.buckets.role:reader"),
+        ("[cache.ttl_seconds]\nsearches = 5\n", "cache.ttl_seconds.searches"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path, toml, fragment):
+    path = tmp_path / "bad.toml"
+    path.write_text(toml)
+    done = run_serve(tmp_path, "--config", str(path))
+    assert done.returncode == 2, done.stderr
+    assert fragment in done.stderr, done.stderr
