@@ -1,0 +1,46 @@
+"""Prometheus metrics on the HTTP port and one structured log line per call."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import grpc
+import pytest
+
+from citadel.vector.v1 import vector_service_pb2 as pb
+
+
+def scrape(proc) -> str:
+    with urllib.request.urlopen(f"{proc.http_url}/metrics", timeout=10) as r:
+        assert r.status == 200
+        return r.read().decode()
+
+
+def test_requests_latency_and_cache_metrics(gateway):
+    stub = gateway.stub()
+    stub.ListCollections(pb.ListCollectionsRequest())
+    with pytest.raises(grpc.RpcError):
+        stub.GetCollection(pb.GetCollectionRequest(name="not-there-metrics"))
+    text = scrape(gateway)
+    assert (
+        'citadel_requests_total{code="OK",method="/citadel.vector.v1.VectorService/ListCollections",protocol="grpc"}'
+        in text
+    )
+    assert 'code="NOT_FOUND",method="/citadel.vector.v1.VectorService/GetCollection"' in text
+    assert (
+        'citadel_request_duration_seconds_bucket{le="0.005",method="/citadel.vector.v1.VectorService/ListCollections"'
+        in text
+    )
+    assert "citadel_cache_lookups_total" in text
+
+
+def test_access_log_is_structured(gateway):
+    gateway.stub().ListCollections(pb.ListCollectionsRequest(), metadata=[("x-request-id", "log-check-1")])
+    lines = [json.loads(line) for line in gateway.log().splitlines() if line.startswith("{")]
+    mine = [entry for entry in lines if entry.get("request_id") == "log-check-1"]
+    assert mine, "no access log line for the call"
+    entry = mine[0]
+    assert entry["method"] == "/citadel.vector.v1.VectorService/ListCollections"
+    assert (entry["protocol"], entry["code"]) == ("grpc", "OK")
+    assert entry["duration_ms"] >= 0
