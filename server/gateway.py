@@ -26,7 +26,7 @@ from citadel.server.models.embeddings import LocalEmbeddings
 from citadel.server.servicers.admin import AdminServicer
 from citadel.server.servicers.vector import VectorServicer
 from citadel.server.store.base import VectorStore
-from citadel.server.store.qdrant import QdrantStore
+from citadel.server.store.factory import open_store
 from google.protobuf import descriptor, descriptor_pb2
 from grpc_health.v1 import health, health_pb2
 
@@ -73,12 +73,7 @@ class Gateway:
 
     async def _start(self) -> Ports:
         s = self.settings
-        if s.qdrant_url:
-            store = QdrantStore.remote(s.qdrant_url, s.qdrant_api_key or None)
-            await store.check_reachable()
-        else:
-            store = QdrantStore.local(s.data_dir / "qdrant")
-        self.store = store
+        self.store = store = await open_store(s)
         if s.redis_url:
             self.redis = await redis_client.connect(s.redis_url)
         stack = build_stack(s, self.metrics, self.redis)

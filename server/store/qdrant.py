@@ -8,7 +8,6 @@ kept in Qdrant's own collection metadata, so replicas of the gateway share them.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,7 +23,8 @@ from citadel.server.store.base import (
     ScoredPoint,
     SearchQuery,
 )
-from citadel.server.store.point_ids import point_id
+from citadel.server.store.payload import to_payload, to_point
+from citadel.server.store.point_ids import point_from_token, point_id
 from citadel.server.store.qdrant_filter import to_qdrant_filter
 from citadel.vector.v1 import filter_pb2
 from qdrant_client import AsyncQdrantClient, models
@@ -116,10 +116,7 @@ class QdrantStore:
             models.PointStruct(
                 id=point_id(p.id),
                 vector=list(p.vector or ()),
-                payload={
-                    **(p.metadata or {}),
-                    RESERVED_PAYLOAD_KEY: {"id": p.id, "created_at": p.created_at or now},
-                },
+                payload=to_payload(p, now),
             )
             for p in points
         ]
@@ -129,9 +126,9 @@ class QdrantStore:
     async def retrieve(self, collection: str, ids: Sequence[str]) -> list[Point]:
         await self._require(collection)
         records = await self._client.retrieve(
-            collection, [point_id(i) for i in ids], with_payload=True, with_vectors=True
+            collection, [point_id(i) for i in dict.fromkeys(ids)], with_payload=True, with_vectors=True
         )
-        return [_point(r.payload, r.vector, True) for r in records]
+        return [to_point(r.payload, r.vector, True) for r in records]
 
     async def delete_ids(self, collection: str, ids: Sequence[str]) -> int:
         await self._require(collection)
@@ -164,7 +161,9 @@ class QdrantStore:
             with_vectors=query.with_vector,
             search_params=models.SearchParams(exact=True) if query.exact else None,
         )
-        return [ScoredPoint(_point(p.payload, p.vector, query.with_metadata), p.score) for p in result.points]
+        return [
+            ScoredPoint(to_point(p.payload, p.vector, query.with_metadata), p.score) for p in result.points
+        ]
 
     async def scroll(
         self,
@@ -180,12 +179,12 @@ class QdrantStore:
             collection,
             scroll_filter=to_qdrant_filter(filter),
             limit=limit,
-            offset=_offset_of(page_token) if page_token else None,
+            offset=point_from_token(page_token) if page_token else None,
             with_payload=True,
             with_vectors=with_vector,
         )
         return Page(
-            points=[_point(r.payload, r.vector, with_metadata) for r in records],
+            points=[to_point(r.payload, r.vector, with_metadata) for r in records],
             next_token=page_tokens.encode(str(next_offset)) if next_offset is not None else "",
         )
 
@@ -215,21 +214,3 @@ def _spec(name: str, info: models.CollectionInfo) -> CollectionSpec:
         indexed_fields=tuple((k, t) for k, t in ours.get("indexed_fields", [])),
         created_at=float(ours.get("created_at", 0.0)),
     )
-
-
-def _point(payload: dict | None, vector, with_metadata: bool) -> Point:
-    payload = dict(payload or {})
-    ours = payload.pop(RESERVED_PAYLOAD_KEY, {})
-    return Point(
-        id=ours.get("id", ""),
-        vector=list(vector) if vector is not None else None,
-        metadata=payload if with_metadata else None,
-        created_at=float(ours.get("created_at", 0.0)),
-    )
-
-
-def _offset_of(token: str) -> str:
-    try:
-        return str(uuid.UUID(page_tokens.decode(token)))  # Qdrant offsets are our point UUIDs
-    except ValueError:
-        raise page_tokens.bad_token() from None

@@ -1,0 +1,194 @@
+"""Builds the embedded engine's HNSW graphs and payload indexes off the request path.
+
+qdrant-edge-py 0.9 holds the GIL for the whole of every call: a ticking thread stops for the
+full length of `optimize()` (about 80 s at 100k vectors). A worker thread would therefore
+freeze the event loop just the same, so the build runs in a child process, on a copy:
+
+1. under the collection's write lock: flush, copy the live shard dir to the next generation,
+   and start journaling writes;
+2. a child process (at lower CPU priority) loads the copy, creates the payload indexes that
+   filters asked for, runs `optimize()` and closes it;
+3. the built copy is loaded here, the journal replayed onto it (the tail under the write
+   lock), flushed, and collection.json switched to it; the old generation is deleted.
+
+Until step 3 searches run on the live shard, where points outside any graph are scanned
+exactly: every write is searchable at once. After a crash the old generation stays live.
+
+Builds start by themselves a few seconds after writes, once enough points are unindexed,
+and run one at a time: they are CPU-bound and share the machine with the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+
+import qdrant_edge as edge
+from citadel.server.store.edge_collection import (
+    INDEX_TYPES,
+    EdgeCollection,
+    HnswParams,
+    next_shard_dir,
+    write_meta,
+)
+
+log = logging.getLogger("citadel.store.edge")
+
+# Journal entries replayed per step outside the write lock before taking it for the rest.
+_REPLAY_STEP = 64
+
+
+class BuildFailed(RuntimeError):
+    pass
+
+
+class Indexer:
+    def __init__(self, hnsw: HnswParams, settle_seconds: float) -> None:
+        self._hnsw = hnsw
+        self._settle = settle_seconds
+        self._watchers: dict[str, asyncio.Task] = {}
+        self._written: set[str] = set()
+        self._one_build = asyncio.Lock()
+
+    def poke(self, c: EdgeCollection) -> None:
+        """Called after writes: flushes and maybe builds once writes have settled a moment."""
+        name = c.spec.name
+        self._written.add(name)
+        if name not in self._watchers:
+            self._watchers[name] = asyncio.create_task(self._watch(c), name=f"edge-index-{name}")
+
+    def needs_build(self, c: EdgeCollection) -> bool:
+        info = c.shard.info()
+        if info.points_count - info.indexed_vectors_count >= self._hnsw.index_after:
+            return True
+        return bool(c.wanted_indexes) and info.points_count >= self._hnsw.index_after
+
+    async def build(self, c: EdgeCollection) -> None:
+        """Builds now, waiting for a build already running (builds run one at a time)."""
+        async with self._one_build:
+            await self._build(c)
+
+    async def cancel(self, c: EdgeCollection) -> None:
+        """Stops watching c and abandons its running build (the live shard is unaffected)."""
+        task = self._watchers.pop(c.spec.name, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def close(self) -> None:
+        for task in list(self._watchers.values()):
+            task.cancel()
+        await asyncio.gather(*self._watchers.values(), return_exceptions=True)
+        self._watchers.clear()
+
+    async def _watch(self, c: EdgeCollection) -> None:
+        name = c.spec.name
+        try:
+            while name in self._written:
+                self._written.discard(name)
+                await asyncio.sleep(self._settle)
+                if c.closed:
+                    return
+                c.shard.flush()  # bounds the WAL a restart replays; the WAL alone is durable
+                if self.needs_build(c):
+                    async with self._one_build:
+                        if self.needs_build(c):
+                            await self._build(c)
+        except Exception:
+            log.exception("index build for collection %r failed; the live shard is unchanged", name)
+        finally:
+            if self._watchers.get(name) is asyncio.current_task():
+                del self._watchers[name]
+
+    async def _build(self, c: EdgeCollection) -> None:
+        new_dir = next_shard_dir(c.shard_dir)
+        new_path = c.path / new_dir
+        wanted = dict(c.wanted_indexes)
+        built: edge.EdgeShard | None = None
+        swapped = False
+        try:
+            async with c.write_lock:
+                c.shard.flush()
+                await asyncio.to_thread(shutil.copytree, c.shard_path, new_path)
+                c.journal = []
+            await _optimize_in_child(new_path, wanted)
+            if c.closed:
+                return
+            built = edge.EdgeShard.load(str(new_path))
+            done = await _replay_unlocked(c, built)
+            async with c.write_lock:
+                if c.closed:
+                    return
+                for op in c.journal[done:]:
+                    built.update(op)
+                built.flush()
+                write_meta(c.path, c.spec, new_dir)
+                old, old_path = c.shard, c.shard_path
+                c.shard, c.shard_dir, c.journal = built, new_dir, None
+                swapped = True
+            for key in wanted:
+                c.wanted_indexes.pop(key, None)
+            old.close()
+            await asyncio.to_thread(shutil.rmtree, old_path, True)
+        finally:
+            if not swapped:
+                c.journal = None
+                if built is not None:
+                    built.close()
+                await asyncio.to_thread(shutil.rmtree, new_path, True)
+
+
+async def _optimize_in_child(path: os.PathLike, wanted: Mapping[str, str]) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        __name__,
+        str(path),
+        json.dumps(dict(wanted)),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        _, err = await proc.communicate()
+    except BaseException:
+        proc.kill()
+        await proc.wait()
+        raise
+    if proc.returncode != 0:
+        raise BuildFailed(f"exit status {proc.returncode}: {err.decode(errors='replace')[-2000:]}")
+
+
+async def _replay_unlocked(c: EdgeCollection, built: edge.EdgeShard) -> int:
+    """Replays the journal onto the built shard while writes continue; returns how many."""
+    done = 0
+    assert c.journal is not None
+    while len(c.journal) - done > _REPLAY_STEP:
+        for op in c.journal[done : done + _REPLAY_STEP]:
+            built.update(op)
+        done += _REPLAY_STEP
+        await asyncio.sleep(0)
+    return done
+
+
+def main(argv: list[str]) -> int:
+    """Child process: payload indexes and optimize() on a shard copy nobody else has open."""
+    os.nice(10)  # searches in the gateway come first
+    path, wanted = argv[0], json.loads(argv[1])
+    shard = edge.EdgeShard.load(path)
+    for key, kind in wanted.items():
+        shard.update(edge.UpdateOperation.create_field_index(key, INDEX_TYPES[kind]))
+    shard.optimize()
+    shard.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,47 @@
+"""Chooses and opens the vector store the settings ask for.
+
+- QDRANT_URL set: qdrant-client against that Qdrant server or cluster, whatever the engine.
+- engine "edge": qdrant-edge (Qdrant's engine in process) in <data_dir>/edge.
+- engine "qdrant-local": qdrant-client local mode in <data_dir>/qdrant (fine for tiny data).
+- engine "auto": edge when qdrant-edge imports, else qdrant-local; but a data dir that holds
+  only a qdrant-local store keeps using it, so upgrading never hides existing collections.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from citadel.server.config import Settings
+from citadel.server.store.base import VectorStore
+from citadel.server.store.qdrant import QdrantStore
+
+log = logging.getLogger("citadel")
+
+
+async def open_store(settings: Settings) -> VectorStore:
+    if settings.qdrant_url:
+        store = QdrantStore.remote(settings.qdrant_url, settings.qdrant_api_key or None)
+        await store.check_reachable()
+        log.info("vector store: Qdrant at %s", settings.qdrant_url)
+        return store
+    engine = choose_engine(settings.engine, settings.data_dir)
+    log.info("vector store: %s in %s", engine, settings.data_dir)
+    if engine == "edge":
+        from citadel.server.store.edge import EdgeStore  # imports qdrant-edge only when chosen
+
+        return EdgeStore(settings.data_dir / "edge")
+    return QdrantStore.local(settings.data_dir / "qdrant")
+
+
+def choose_engine(engine: str, data_dir: Path) -> str:
+    if engine != "auto":
+        return engine
+    local_collections = data_dir / "qdrant" / "collection"
+    if local_collections.is_dir() and any(local_collections.iterdir()) and not (data_dir / "edge").exists():
+        return "qdrant-local"
+    try:
+        import qdrant_edge  # noqa: F401
+    except ImportError:
+        return "qdrant-local"
+    return "edge"
