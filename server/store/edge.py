@@ -51,6 +51,13 @@ from citadel.vector.v1 import filter_pb2
 _UPSERT_SLICE = 256
 
 
+@dataclasses.dataclass(frozen=True)
+class IndexStatus:
+    points: int  # approximate, as the engine counts: a point moving between segments counts twice
+    indexed_vectors: int  # in an HNSW graph; the rest are searched exactly
+    payload_indexes: list[str]
+
+
 class EdgeStore:
     """VectorStore on qdrant-edge shards in one data dir, which it holds exclusively."""
 
@@ -196,10 +203,13 @@ class EdgeStore:
         """Builds graphs and wanted payload indexes now, instead of when writes settle."""
         await self._indexer.build(self._require(name))
 
-    def index_status(self, name: str) -> tuple[int, int]:
-        """(points, points in an HNSW graph), both approximate as the engine counts them."""
+    def index_status(self, name: str) -> IndexStatus:
         info = self._require(name).shard.info()
-        return info.points_count, info.indexed_vectors_count
+        return IndexStatus(
+            points=info.points_count,
+            indexed_vectors=info.indexed_vectors_count,
+            payload_indexes=sorted(info.payload_schema),
+        )
 
     async def snapshot(self, name: str, dest_dir: Path) -> Path:
         """Writes a consistent backup of the collection to a tar file in dest_dir; writes

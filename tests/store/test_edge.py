@@ -1,0 +1,237 @@
+"""What only the embedded engine promises: index builds in the background that never hide a
+write, payload indexes on first use, durability across a killed process, snapshots, and one
+process per data dir. The shared protocol behaviour is in test_store_contract.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+
+import grpc
+import numpy as np
+import pytest
+import pytest_asyncio
+from citadel.server.errors import ApiError
+from citadel.server.store.base import CollectionSpec, Point, SearchQuery
+from citadel.server.store.edge import EdgeStore
+from citadel.server.store.edge_collection import HnswParams
+from citadel.vector.v1 import filter_pb2 as fpb
+
+pytestmark = pytest.mark.asyncio
+
+DIM = 16
+# Small enough that a few thousand points make a real HNSW build in a second or two.
+SMALL = HnswParams(m=16, ef_construct=64, ef=64, index_after=500)
+
+
+def _points(vectors: np.ndarray, start: int = 0, prefix: str = "v") -> list[Point]:
+    return [
+        Point(
+            id=f"{prefix}{start + i}",
+            vector=v.tolist(),
+            metadata={"n": start + i, "tag": f"t{(start + i) % 4}"},
+        )
+        for i, v in enumerate(vectors)
+    ]
+
+
+@pytest_asyncio.fixture
+async def store(tmp_path):
+    # settle_seconds high: builds start only when a test asks, so each test controls timing.
+    s = EdgeStore(tmp_path / "edge", SMALL, settle_seconds=3600)
+    yield s
+    await s.close()
+
+
+async def _top1(store: EdgeStore, vectors: np.ndarray, ids: list[str], exact: bool = False) -> list[str]:
+    """The ids each vector finds first that are not the expected ones (empty: all found)."""
+    misses = []
+    for v, expected in zip(vectors, ids, strict=True):
+        [hit] = await store.search("c", SearchQuery(vector=v.tolist(), limit=1, exact=exact))
+        if hit.point.id != expected:
+            misses.append(expected)
+    return misses
+
+
+async def test_writes_are_searchable_exactly_before_during_and_after_a_background_build(store):
+    rng = np.random.default_rng(1)
+    first = rng.standard_normal((3000, DIM)).astype(np.float32)
+    await store.create_collection(CollectionSpec("c", DIM, "cosine"))
+    await store.upsert("c", _points(first))
+
+    # Not yet in any graph: the engine scans them, so approximate search equals exact search.
+    assert store.index_status("c").indexed_vectors == 0
+    queries = rng.standard_normal((40, DIM)).astype(np.float32)
+    for q in queries:
+        approx = await store.search("c", SearchQuery(vector=q.tolist(), limit=10))
+        exact = await store.search("c", SearchQuery(vector=q.tolist(), limit=10, exact=True))
+        assert [h.point.id for h in approx] == [h.point.id for h in exact]
+
+    build = asyncio.create_task(store.build_index("c"))
+    collection = store._collections["c"]
+    while collection.journal is None:  # the copy is taken; the child process is building
+        assert not build.done()
+        await asyncio.sleep(0.01)
+
+    # Written while the copy is being indexed: found at once, and kept through the swap.
+    during = rng.standard_normal((200, DIM)).astype(np.float32)
+    await store.upsert("c", _points(during, start=3000))
+    assert await _top1(store, during[:50], [f"v{3000 + i}" for i in range(50)]) == []
+    assert await store.delete_ids("c", ["v0", "v1"]) == 2
+    replaced = rng.standard_normal((1, DIM)).astype(np.float32)
+    await store.upsert("c", [Point(id="v2", vector=replaced[0].tolist(), metadata={"moved": True})])
+    assert not build.done(), "the build finished before the writes it should journal"
+    assert store.index_status("c").indexed_vectors == 0  # still the live, unindexed shard
+
+    await build
+    status = store.index_status("c")
+    assert status.indexed_vectors >= 3000 - 2
+    assert await store.count("c", None) == 3200 - 2
+    assert await store.retrieve("c", ["v0", "v1"]) == []
+    [v2] = await store.retrieve("c", ["v2"])
+    assert v2.metadata == {"moved": True}
+    # HNSW now serves the old points; the journaled ones sit unindexed and are scanned.
+    assert await _top1(store, first[10:60], [f"v{i}" for i in range(10, 60)]) == []
+    assert await _top1(store, during[50:], [f"v{3000 + i}" for i in range(50, 200)]) == []
+    # The old shard generation is gone from disk; exactly one is live.
+    assert [p.name for p in collection.path.glob("shard-*")] == [collection.shard_dir]
+
+
+async def test_a_build_starts_by_itself_once_writes_settle(tmp_path):
+    store = EdgeStore(tmp_path / "edge", SMALL, settle_seconds=0.1)
+    try:
+        await store.create_collection(CollectionSpec("c", DIM, "dot"))
+        vectors = np.random.default_rng(2).standard_normal((1500, DIM)).astype(np.float32)
+        await store.upsert("c", _points(vectors))
+        for _ in range(600):
+            if store.index_status("c").indexed_vectors >= 1500:
+                break
+            await asyncio.sleep(0.1)
+        assert store.index_status("c").indexed_vectors >= 1500
+        assert await store.count("c", None) == 1500
+    finally:
+        await store.close()
+
+
+async def test_filter_keys_get_payload_indexes_at_the_next_build_with_unchanged_results(store):
+    await store.create_collection(CollectionSpec("c", DIM, "cosine", indexed_fields=(("tag", "keyword"),)))
+    rng = np.random.default_rng(3)
+    points = _points(rng.standard_normal((2000, DIM)).astype(np.float32))
+    for i, p in enumerate(points):  # numbers stored as ints and as floats in one field
+        p.metadata.update({"flag": i % 3 == 0, "x": i if i % 2 else i + 0.5})
+    await store.upsert("c", points)
+    filters = [
+        fpb.Filter(must=[fpb.Condition(field=fpb.FieldCondition(key="flag", match=fpb.Match(boolean=True)))]),
+        fpb.Filter(must=[fpb.Condition(field=fpb.FieldCondition(key="x", range=fpb.Range(gte=100, lt=900)))]),
+        fpb.Filter(must=[fpb.Condition(field=fpb.FieldCondition(key="n", match=fpb.Match(integer=7)))]),
+        fpb.Filter(must=[fpb.Condition(field=fpb.FieldCondition(key="tag", match=fpb.Match(keyword="t1")))]),
+    ]
+    query = SearchQuery(vector=rng.standard_normal(DIM).tolist(), limit=20)
+    before = []
+    for f in filters:
+        hits = await store.search("c", SearchQuery(**{**query.__dict__, "filter": f}))
+        before.append((await store.count("c", f), [h.point.id for h in hits]))
+    assert store.index_status("c").payload_indexes == ["tag"]  # declared at create
+
+    await store.build_index("c")
+
+    assert store.index_status("c").payload_indexes == ["flag", "n", "tag", "x"]
+    after = []
+    for f in filters:
+        hits = await store.search("c", SearchQuery(**{**query.__dict__, "filter": f}))
+        after.append((await store.count("c", f), [h.point.id for h in hits]))
+    assert [count for count, _ in after] == [667, 800, 1, 500]
+    assert after == before
+
+
+async def test_upserts_survive_a_killed_process_without_flush(tmp_path):
+    root = tmp_path / "edge"
+    writer = textwrap.dedent(
+        """
+        import asyncio, sys
+        from pathlib import Path
+        import numpy as np
+        from citadel.server.store.base import CollectionSpec, Point
+        from citadel.server.store.edge import EdgeStore
+
+        async def main():
+            store = EdgeStore(Path(sys.argv[1]), settle_seconds=3600)  # no flush, no build
+            await store.create_collection(CollectionSpec("k", 8, "euclid"))
+            vectors = np.random.default_rng(5).standard_normal((1000, 8)).astype(np.float32)
+            await store.upsert("k", [Point(id=f"v{i}", vector=v.tolist(), metadata={"i": i})
+                                     for i, v in enumerate(vectors)])
+            await store.delete_ids("k", ["v999"])
+            print("written", flush=True)
+            await asyncio.sleep(3600)
+
+        asyncio.run(main())
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", writer, str(root)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "written"
+    finally:
+        proc.kill()  # SIGKILL: no close(), no flush
+        proc.wait()
+    assert proc.returncode == -9
+
+    store = EdgeStore(root)
+    try:
+        vectors = np.random.default_rng(5).standard_normal((1000, 8)).astype(np.float32)
+        got = {p.id: p for p in await store.retrieve("k", [f"v{i}" for i in range(1000)])}
+        assert len(got) == 999 and "v999" not in got
+        for i in range(999):
+            assert got[f"v{i}"].vector == pytest.approx(vectors[i].tolist(), abs=1e-6)
+            assert got[f"v{i}"].metadata == {"i": i}
+    finally:
+        await store.close()
+
+
+async def test_snapshot_and_restore(store, tmp_path):
+    await store.create_collection(CollectionSpec("c", DIM, "cosine", description="backed up"))
+    vectors = np.random.default_rng(4).standard_normal((700, DIM)).astype(np.float32)
+    await store.upsert("c", _points(vectors))
+    archive = await store.snapshot("c", tmp_path / "backups")
+    await store.upsert("c", _points(vectors[:5], prefix="later"))  # after the snapshot
+
+    restored = await store.restore(archive, "copy")
+    assert restored.description == "backed up" and restored.name == "copy"
+    assert await store.count("copy", None) == 700
+    assert await store.retrieve("copy", ["later0"]) == []
+    await store.delete_collection("c")
+    await store.restore(archive, "c")
+    [p] = await store.retrieve("c", ["v123"])
+    assert p.metadata == {"n": 123, "tag": "t3"}
+    with pytest.raises(ApiError) as e:
+        await store.restore(archive, "c")
+    assert e.value.code == grpc.StatusCode.ALREADY_EXISTS
+    assert not list((tmp_path / "edge").glob(".*-*")), "staging dirs are removed"
+
+
+async def test_one_process_per_data_dir(store, tmp_path):
+    with pytest.raises(ApiError) as e:
+        EdgeStore(tmp_path / "edge")
+    assert e.value.code == grpc.StatusCode.UNAVAILABLE and "in use" in e.value.message
+
+
+async def test_open_removes_what_a_crash_left_half_done(tmp_path):
+    root = tmp_path / "edge"
+    store = EdgeStore(root)
+    await store.create_collection(CollectionSpec("c", 4, "cosine"))
+    await store.upsert("c", [Point(id="a", vector=[1, 0, 0, 0], metadata={})])
+    await store.close()
+    (root / "c" / "shard-2" / "segments").mkdir(parents=True)  # a build that never swapped in
+    (root / "half-created").mkdir()  # no collection.json: creation never finished
+    (root / ".deleted-x-1" / "shard-1").mkdir(parents=True)  # a delete that never finished
+
+    store = EdgeStore(root)
+    try:
+        assert [s.name for s in await store.list_collections()] == ["c"]
+        assert [p.id for p in await store.retrieve("c", ["a"])] == ["a"]
+        assert sorted(p.name for p in root.iterdir()) == [".lock", "c"]
+        assert sorted(p.name for p in (root / "c").iterdir()) == ["collection.json", "shard-1"]
+    finally:
+        await store.close()
