@@ -8,14 +8,14 @@ of the health check's p50 (the server adds almost nothing beyond the transport).
 
 from __future__ import annotations
 
-from citadel.server.store.point_ids import point_id
-from citadel.vector.v1 import resources_pb2
-from citadel.vector.v1 import vector_service_pb2 as pb
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from qdrant_client import QdrantClient, models
 
 from bench.context import BenchContext
 from bench.harness import interleaved, row
+from citadel.server.store.point_ids import point_id
+from citadel.vector.v1 import resources_pb2
+from citadel.vector.v1 import vector_service_pb2 as pb
 
 SECTION = "core (gRPC vs direct qdrant-client, 10k × 384)"
 N_VECTORS = 10_000

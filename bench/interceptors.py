@@ -12,15 +12,15 @@ import asyncio
 import shutil
 
 import numpy as np
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from bench.context import BenchContext
+from bench.harness import Stats, interleaved, row
 from citadel.admin.v1 import admin_service_pb2 as admin
 from citadel.admin.v1 import admin_service_pb2_grpc
 from citadel.server.cache.redis_cache import RedisCache
 from citadel.vector.v1 import resources_pb2
 from citadel.vector.v1 import vector_service_pb2 as pb
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-from bench.context import BenchContext
-from bench.harness import Stats, interleaved, row
 from tests.support.redis_server import RedisServer
 
 SECTION = "interceptors and cache"

@@ -10,10 +10,13 @@ import asyncio
 
 import grpc
 import numpy as np
+
 from citadel.server.chain import Call
 from citadel.server.errors import ApiError
+from citadel.vector.v1 import vector_service_pb2 as pb
 
 LOCAL_MODEL = "all-MiniLM-L6-v2"
+LOCAL_DIMENSIONS = 384
 
 
 class LocalEmbeddings:
@@ -43,3 +46,22 @@ class LocalEmbeddings:
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
             vectors = vectors / np.maximum(norms, 1e-12)
         return LOCAL_MODEL, vectors
+
+    def list_models(self) -> pb.ListModelsResponse:
+        backend = pb.ModelBackend(
+            id="local",
+            provider="local",
+            weight=1,
+            max_concurrency=1,
+            healthy=True,
+            circuit=pb.CIRCUIT_STATE_CLOSED,
+            consistent=True,
+        )
+        model = pb.Model(
+            name=LOCAL_MODEL,
+            pattern=pb.INTEGRATION_PATTERN_REALTIME,
+            dimensions=LOCAL_DIMENSIONS,
+            strategy="p2c",
+            backends=[backend],
+        )
+        return pb.ListModelsResponse(models=[model], default_model=LOCAL_MODEL)

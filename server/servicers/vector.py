@@ -10,6 +10,7 @@ import time
 from typing import Protocol
 
 import numpy as np
+
 from citadel.server import page_tokens
 from citadel.server.auth.principal import ANONYMOUS
 from citadel.server.chain import Call
@@ -41,6 +42,9 @@ class Embeddings(Protocol):
         self, model: str, texts: list[str], normalize: bool, call: Call
     ) -> tuple[str, np.ndarray]:
         """Returns the model's resolved name and one row per text, in order."""
+
+    def list_models(self) -> pb.ListModelsResponse:
+        """Every model with its pattern and the live state of its backends."""
 
 
 class VectorServicer:
@@ -247,6 +251,9 @@ class VectorServicer:
             for row in vectors:
                 response.embeddings.add().values.extend(row.tolist())
         return response
+
+    async def ListModels(self, request: pb.ListModelsRequest, call: Call) -> pb.ListModelsResponse:
+        return self._embeddings.list_models()
 
     # -- helpers --------------------------------------------------------------------------
 

@@ -7,9 +7,10 @@ import uuid
 
 import grpc
 import pytest
+from google.protobuf import struct_pb2
+
 from citadel.vector.v1 import filter_pb2, resources_pb2
 from citadel.vector.v1 import vector_service_pb2 as pb
-from google.protobuf import struct_pb2
 
 DIM = 4
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 import uuid
 
 import pytest
+
 from citadel.admin.v1 import admin_service_pb2 as admin
 from citadel.options.v1 import options_pb2
 from citadel.server.descriptors import SERVICES
 from citadel.server.methods import method_specs
 from citadel.vector.v1 import resources_pb2
 from citadel.vector.v1 import vector_service_pb2 as pb
-
 from tests.support.auth_config import token, write_config
 from tests.support.gateway_process import GatewayProcess
 from tests.support.grpc_calls import call_grpc
@@ -48,6 +48,7 @@ def samples(name: str) -> dict:
         "ScrollVectors": pb.ScrollVectorsRequest(collection=name),
         "CountVectors": pb.CountVectorsRequest(collection=name),
         "GenerateEmbedding": pb.GenerateEmbeddingRequest(text="hello"),
+        "ListModels": pb.ListModelsRequest(),
         "GetCacheStats": admin.GetCacheStatsRequest(),
         "FlushCache": admin.FlushCacheRequest(),
     }

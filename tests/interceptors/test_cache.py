@@ -7,11 +7,11 @@ import uuid
 
 import grpc
 import pytest
+
 from citadel.admin.v1 import admin_service_pb2 as admin
 from citadel.admin.v1 import admin_service_pb2_grpc
 from citadel.vector.v1 import resources_pb2
 from citadel.vector.v1 import vector_service_pb2 as pb
-
 from tests.support.gateway_process import GatewayProcess
 
 SEARCH = "citadel.vector.v1.VectorService/SearchVectors"

@@ -6,8 +6,9 @@ import subprocess
 import sys
 
 import pytest
-from citadel.server.methods import PolicyError, method_specs
 from google.protobuf import descriptor_pb2, descriptor_pool
+
+from citadel.server.methods import PolicyError, method_specs
 
 
 def run_serve(tmp_path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jwt
+
 from citadel.server.auth.api_keys import new_key
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"

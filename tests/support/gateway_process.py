@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import grpc
+
 from citadel.vector.v1 import vector_service_pb2_grpc
 
 START_TIMEOUT = 60.0

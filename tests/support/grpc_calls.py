@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grpc
+
 from citadel.server.methods import MethodSpec
 
 

@@ -4,12 +4,35 @@ from citadel.vector.v1 import resources_pb2 as _resources_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class IntegrationPattern(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INTEGRATION_PATTERN_UNSPECIFIED: _ClassVar[IntegrationPattern]
+    INTEGRATION_PATTERN_REALTIME: _ClassVar[IntegrationPattern]
+    INTEGRATION_PATTERN_HYBRID: _ClassVar[IntegrationPattern]
+    INTEGRATION_PATTERN_BULK_ONLY: _ClassVar[IntegrationPattern]
+
+class CircuitState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CIRCUIT_STATE_UNSPECIFIED: _ClassVar[CircuitState]
+    CIRCUIT_STATE_CLOSED: _ClassVar[CircuitState]
+    CIRCUIT_STATE_OPEN: _ClassVar[CircuitState]
+    CIRCUIT_STATE_HALF_OPEN: _ClassVar[CircuitState]
+INTEGRATION_PATTERN_UNSPECIFIED: IntegrationPattern
+INTEGRATION_PATTERN_REALTIME: IntegrationPattern
+INTEGRATION_PATTERN_HYBRID: IntegrationPattern
+INTEGRATION_PATTERN_BULK_ONLY: IntegrationPattern
+CIRCUIT_STATE_UNSPECIFIED: CircuitState
+CIRCUIT_STATE_CLOSED: CircuitState
+CIRCUIT_STATE_OPEN: CircuitState
+CIRCUIT_STATE_HALF_OPEN: CircuitState
 
 class CreateCollectionRequest(_message.Message):
     __slots__ = ("collection",)
@@ -128,7 +151,7 @@ class DeleteVectorsResponse(_message.Message):
     def __init__(self, deleted_count: _Optional[int] = ...) -> None: ...
 
 class SearchVectorsRequest(_message.Message):
-    __slots__ = ("collection", "query_vector", "limit", "filter", "offset", "score_threshold", "with_embedding", "with_metadata", "exact")
+    __slots__ = ("collection", "query_vector", "limit", "filter", "offset", "score_threshold", "with_embedding", "with_metadata", "exact", "query_text", "model")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     QUERY_VECTOR_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
@@ -138,6 +161,8 @@ class SearchVectorsRequest(_message.Message):
     WITH_EMBEDDING_FIELD_NUMBER: _ClassVar[int]
     WITH_METADATA_FIELD_NUMBER: _ClassVar[int]
     EXACT_FIELD_NUMBER: _ClassVar[int]
+    QUERY_TEXT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
     collection: str
     query_vector: _containers.RepeatedScalarFieldContainer[float]
     limit: int
@@ -147,7 +172,9 @@ class SearchVectorsRequest(_message.Message):
     with_embedding: bool
     with_metadata: bool
     exact: bool
-    def __init__(self, collection: _Optional[str] = ..., query_vector: _Optional[_Iterable[float]] = ..., limit: _Optional[int] = ..., filter: _Optional[_Union[_filter_pb2.Filter, _Mapping]] = ..., offset: _Optional[int] = ..., score_threshold: _Optional[float] = ..., with_embedding: _Optional[bool] = ..., with_metadata: _Optional[bool] = ..., exact: _Optional[bool] = ...) -> None: ...
+    query_text: str
+    model: str
+    def __init__(self, collection: _Optional[str] = ..., query_vector: _Optional[_Iterable[float]] = ..., limit: _Optional[int] = ..., filter: _Optional[_Union[_filter_pb2.Filter, _Mapping]] = ..., offset: _Optional[int] = ..., score_threshold: _Optional[float] = ..., with_embedding: _Optional[bool] = ..., with_metadata: _Optional[bool] = ..., exact: _Optional[bool] = ..., query_text: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
 
 class SearchVectorsResponse(_message.Message):
     __slots__ = ("results", "query_time_ms")
@@ -196,16 +223,18 @@ class CountVectorsResponse(_message.Message):
     def __init__(self, count: _Optional[int] = ...) -> None: ...
 
 class GenerateEmbeddingRequest(_message.Message):
-    __slots__ = ("text", "model", "normalize", "texts")
+    __slots__ = ("text", "model", "normalize", "texts", "urgent")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     NORMALIZE_FIELD_NUMBER: _ClassVar[int]
     TEXTS_FIELD_NUMBER: _ClassVar[int]
+    URGENT_FIELD_NUMBER: _ClassVar[int]
     text: str
     model: str
     normalize: bool
     texts: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, text: _Optional[str] = ..., model: _Optional[str] = ..., normalize: _Optional[bool] = ..., texts: _Optional[_Iterable[str]] = ...) -> None: ...
+    urgent: bool
+    def __init__(self, text: _Optional[str] = ..., model: _Optional[str] = ..., normalize: _Optional[bool] = ..., texts: _Optional[_Iterable[str]] = ..., urgent: _Optional[bool] = ...) -> None: ...
 
 class Embedding(_message.Message):
     __slots__ = ("values",)
@@ -214,15 +243,71 @@ class Embedding(_message.Message):
     def __init__(self, values: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class GenerateEmbeddingResponse(_message.Message):
-    __slots__ = ("embedding", "model", "dimensions", "processing_time_ms", "embeddings")
+    __slots__ = ("embedding", "model", "dimensions", "processing_time_ms", "embeddings", "job_id")
     EMBEDDING_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
     PROCESSING_TIME_MS_FIELD_NUMBER: _ClassVar[int]
     EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
     embedding: _containers.RepeatedScalarFieldContainer[float]
     model: str
     dimensions: int
     processing_time_ms: float
     embeddings: _containers.RepeatedCompositeFieldContainer[Embedding]
-    def __init__(self, embedding: _Optional[_Iterable[float]] = ..., model: _Optional[str] = ..., dimensions: _Optional[int] = ..., processing_time_ms: _Optional[float] = ..., embeddings: _Optional[_Iterable[_Union[Embedding, _Mapping]]] = ...) -> None: ...
+    job_id: str
+    def __init__(self, embedding: _Optional[_Iterable[float]] = ..., model: _Optional[str] = ..., dimensions: _Optional[int] = ..., processing_time_ms: _Optional[float] = ..., embeddings: _Optional[_Iterable[_Union[Embedding, _Mapping]]] = ..., job_id: _Optional[str] = ...) -> None: ...
+
+class ModelBackend(_message.Message):
+    __slots__ = ("id", "provider", "url", "weight", "max_concurrency", "in_flight", "healthy", "ejected", "circuit", "latency_ewma_ms", "consistent", "last_error")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    HEALTHY_FIELD_NUMBER: _ClassVar[int]
+    EJECTED_FIELD_NUMBER: _ClassVar[int]
+    CIRCUIT_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_EWMA_MS_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENT_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    provider: str
+    url: str
+    weight: int
+    max_concurrency: int
+    in_flight: int
+    healthy: bool
+    ejected: bool
+    circuit: CircuitState
+    latency_ewma_ms: float
+    consistent: bool
+    last_error: str
+    def __init__(self, id: _Optional[str] = ..., provider: _Optional[str] = ..., url: _Optional[str] = ..., weight: _Optional[int] = ..., max_concurrency: _Optional[int] = ..., in_flight: _Optional[int] = ..., healthy: _Optional[bool] = ..., ejected: _Optional[bool] = ..., circuit: _Optional[_Union[CircuitState, str]] = ..., latency_ewma_ms: _Optional[float] = ..., consistent: _Optional[bool] = ..., last_error: _Optional[str] = ...) -> None: ...
+
+class Model(_message.Message):
+    __slots__ = ("name", "pattern", "dimensions", "strategy", "backends")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PATTERN_FIELD_NUMBER: _ClassVar[int]
+    DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    BACKENDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    pattern: IntegrationPattern
+    dimensions: int
+    strategy: str
+    backends: _containers.RepeatedCompositeFieldContainer[ModelBackend]
+    def __init__(self, name: _Optional[str] = ..., pattern: _Optional[_Union[IntegrationPattern, str]] = ..., dimensions: _Optional[int] = ..., strategy: _Optional[str] = ..., backends: _Optional[_Iterable[_Union[ModelBackend, _Mapping]]] = ...) -> None: ...
+
+class ListModelsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListModelsResponse(_message.Message):
+    __slots__ = ("models", "default_model")
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_MODEL_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[Model]
+    default_model: str
+    def __init__(self, models: _Optional[_Iterable[_Union[Model, _Mapping]]] = ..., default_model: _Optional[str] = ...) -> None: ...

@@ -95,6 +95,11 @@ class VectorServiceStub:
                 request_serializer=citadel_dot_vector_dot_v1_dot_vector__service__pb2.GenerateEmbeddingRequest.SerializeToString,
                 response_deserializer=citadel_dot_vector_dot_v1_dot_vector__service__pb2.GenerateEmbeddingResponse.FromString,
                 _registered_method=True)
+        self.ListModels = channel.unary_unary(
+                '/citadel.vector.v1.VectorService/ListModels',
+                request_serializer=citadel_dot_vector_dot_v1_dot_vector__service__pb2.ListModelsRequest.SerializeToString,
+                response_deserializer=citadel_dot_vector_dot_v1_dot_vector__service__pb2.ListModelsResponse.FromString,
+                _registered_method=True)
 
 
 class VectorServiceServicer:
@@ -186,6 +191,14 @@ class VectorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListModels(self, request, context):
+        """Lists the embedding models with their integration pattern and the live state of each
+        backend serving them: health, circuit breaker, in-flight requests, latency.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VectorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -248,6 +261,11 @@ def add_VectorServiceServicer_to_server(servicer, server):
                     servicer.GenerateEmbedding,
                     request_deserializer=citadel_dot_vector_dot_v1_dot_vector__service__pb2.GenerateEmbeddingRequest.FromString,
                     response_serializer=citadel_dot_vector_dot_v1_dot_vector__service__pb2.GenerateEmbeddingResponse.SerializeToString,
+            ),
+            'ListModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModels,
+                    request_deserializer=citadel_dot_vector_dot_v1_dot_vector__service__pb2.ListModelsRequest.FromString,
+                    response_serializer=citadel_dot_vector_dot_v1_dot_vector__service__pb2.ListModelsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -575,6 +593,33 @@ class VectorService:
             '/citadel.vector.v1.VectorService/GenerateEmbedding',
             citadel_dot_vector_dot_v1_dot_vector__service__pb2.GenerateEmbeddingRequest.SerializeToString,
             citadel_dot_vector_dot_v1_dot_vector__service__pb2.GenerateEmbeddingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/citadel.vector.v1.VectorService/ListModels',
+            citadel_dot_vector_dot_v1_dot_vector__service__pb2.ListModelsRequest.SerializeToString,
+            citadel_dot_vector_dot_v1_dot_vector__service__pb2.ListModelsResponse.FromString,
             options,
             channel_credentials,
             insecure,
