@@ -22,7 +22,11 @@ log = logging.getLogger("citadel")
 async def open_store(settings: Settings) -> VectorStore:
     if settings.qdrant_url:
         store = QdrantStore.remote(settings.qdrant_url, settings.qdrant_api_key or None)
-        await store.check_reachable()
+        try:
+            await store.check_reachable()
+        except BaseException:
+            await store.close()
+            raise
         log.info("vector store: Qdrant at %s", settings.qdrant_url)
         return store
     engine = choose_engine(settings.engine, settings.data_dir)
