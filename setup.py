@@ -17,6 +17,10 @@ def packages_under(prefix: str, path: str) -> list[str]:
 setup(
     packages=[pkg for prefix, path in ROOTS.items() for pkg in packages_under(prefix, path)],
     package_dir=ROOTS,
-    package_data={"citadel": ["*.binpb", "*.json", "*.graphql"], "citadel.adapters": ["static/**/*"]},
+    package_data={
+        "citadel": ["*.binpb", "*.json", "*.graphql"],
+        "citadel.adapters": ["static/**/*"],
+        "citadel.server.models": ["assets/**/*"],
+    },
     include_package_data=True,
 )
