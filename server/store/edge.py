@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import qdrant_edge as edge
+
 from citadel.server import page_tokens
 from citadel.server.errors import already_exists, invalid, not_found, unavailable
 from citadel.server.store import edge_collection
@@ -200,7 +201,8 @@ class EdgeStore:
     # -- beyond the protocol: indexing and backups ------------------------------------------
 
     async def build_index(self, name: str) -> None:
-        """Builds graphs and wanted payload indexes now, instead of when writes settle."""
+        """Builds graphs and wanted payload indexes now rather than when writes settle; returns
+        when the collection is indexed."""
         await self._indexer.build(self._require(name))
 
     def index_status(self, name: str) -> IndexStatus:

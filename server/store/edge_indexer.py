@@ -30,6 +30,7 @@ import sys
 from collections.abc import Mapping
 
 import qdrant_edge as edge
+
 from citadel.server.store.edge_collection import (
     INDEX_TYPES,
     EdgeCollection,
@@ -70,9 +71,11 @@ class Indexer:
         return bool(c.wanted_indexes) and info.points_count >= self._hnsw.index_after
 
     async def build(self, c: EdgeCollection) -> None:
-        """Builds now, waiting for a build already running (builds run one at a time)."""
+        """Builds now if anything is left to index, after a build already running (builds run
+        one at a time)."""
         async with self._one_build:
-            await self._build(c)
+            if self.needs_build(c):
+                await self._build(c)
 
     async def cancel(self, c: EdgeCollection) -> None:
         """Stops watching c and abandons its running build (the live shard is unaffected)."""
