@@ -1,20 +1,77 @@
-"""The HTTP application on port 8000: probes now; REST, OpenAPI and GraphQL mount here."""
+"""The HTTP application on port 8000: REST, OpenAPI, GraphQL, docs pages and probes.
+
+    /v1/...            REST/JSON, every google.api.http binding (rest.py)
+    /openapi.json      the OpenAPI 3.1 document; /docs renders it with Swagger UI
+    /graphql           GraphQL over HTTP (GraphiQL for browsers) and over WebSocket
+    /healthz, /readyz  probes
+    /assets/...        Swagger UI, GraphiQL and our page scripts, all served locally
+
+Everything is derived from the gateway's method specs when the app is created. REST requests
+go straight to the REST router (no Starlette routing on the hot path); a path that no binding
+matches falls through to the Starlette app holding the fixed pages, whose 404 is Status JSON.
+"""
 
 from __future__ import annotations
 
+from importlib.resources import files
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from prometheus_client import CONTENT_TYPE_LATEST
+import swagger_ui_bundle
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket
+
+from citadel.adapters import graphql_ws, openapi
+from citadel.adapters.descriptions import Descriptions
+from citadel.adapters.graphql_app import GraphqlApp
+from citadel.adapters.graphql_schema import build_schema
+from citadel.adapters.rest import RestRouter
+from citadel.server.descriptors import descriptor_set
 
 if TYPE_CHECKING:
     from citadel.server.gateway import Gateway
 
+STATIC = Path(__file__).parent / "static"
+TITLE = "Citadel"
 
-def create_app(gateway: Gateway) -> Starlette:
+
+def graphiql_assets() -> Path:
+    """GraphiQL, React and graphql-ws builds shipped by graphene-django-graphiql-static (a
+    plain wheel of static files; Django is not needed to read them)."""
+    return Path(str(files("graphene_django_graphiql_static"))) / "static" / "graphene_django_graphiql_static"
+
+
+def page(name: str) -> str:
+    return (STATIC / name).read_text(encoding="utf-8").replace("{title}", TITLE)
+
+
+class HttpApp:
+    """ASGI entry point: REST bindings first, then the fixed pages."""
+
+    def __init__(self, rest: RestRouter, pages: Starlette) -> None:
+        self.rest = rest
+        self.pages = pages
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            await self.rest(scope, receive, send)
+        else:
+            await self.pages(scope, receive, send)
+
+
+def create_app(gateway: Gateway) -> HttpApp:
+    specs = [s for s in gateway.specs if not s.client_streaming]  # HTTP has no client streams
+    # Comments of extra services (tests) come from the descriptor sets the gateway was given.
+    sets = (descriptor_set(), *getattr(gateway, "_extra_sets", ()))
+    descriptions = Descriptions(sets)
+    document = openapi.render(openapi.build(specs, descriptions)).encode()
+    graphql = GraphqlApp(build_schema(specs, descriptions), specs, gateway.chain, page("graphiql.html"))
+    docs_html = page("docs.html")
+
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
@@ -22,9 +79,34 @@ def create_app(gateway: Gateway) -> Starlette:
         ready = gateway.ready
         return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
 
-    async def metrics(request: Request) -> Response:
-        return Response(gateway.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    async def openapi_json(request: Request) -> Response:
+        return Response(document, media_type="application/json")
 
-    return Starlette(
-        routes=[Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics)]
+    async def docs(request: Request) -> HTMLResponse:
+        return HTMLResponse(docs_html)
+
+    async def graphql_socket(websocket: WebSocket) -> None:
+        await graphql_ws.serve(websocket, graphql)
+
+    rest = RestRouter(specs, gateway.chain, gateway.settings.max_message_bytes)
+    pages = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/openapi.json", openapi_json),
+            Route("/docs", docs),
+            Route("/graphql", graphql.http, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql_socket),
+            Mount(
+                "/assets",
+                routes=[
+                    Mount("/swagger-ui", StaticFiles(directory=str(swagger_ui_bundle.swagger_ui_path))),
+                    Mount("/graphiql", StaticFiles(directory=str(graphiql_assets()))),
+                    Mount("/citadel", StaticFiles(directory=str(STATIC))),
+                ],
+            ),
+        ]
     )
+    pages.router.default = rest.not_found
+    rest.fallback = pages
+    return HttpApp(rest, pages)

@@ -20,6 +20,9 @@ START_TIMEOUT = 60.0
 class GatewayProcess:
     """Starts `citadel serve` with a data dir; restartable on the same data."""
 
+    # The module run as `python -m MODULE serve ...`; a test may run a gateway of its own.
+    module = "citadel.server.cli"
+
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None, args: list[str] | None = None):
         self.data_dir = data_dir
         self.env = {**os.environ, **(env or {})}
@@ -47,7 +50,7 @@ class GatewayProcess:
             [
                 sys.executable,
                 "-m",
-                "citadel.server.cli",
+                self.module,
                 "serve",
                 "--grpc-port",
                 "0",

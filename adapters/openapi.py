@@ -1,0 +1,435 @@
+"""The OpenAPI 3.1 document, generated from the HTTP bindings, field types and proto comments.
+
+Schemas describe the proto3 JSON forms the REST adapter reads and writes (64-bit integers as
+strings, enums by name, Timestamp as date-time, `repeated float` as an array or base64
+float32). Field behaviours map to `required` (REQUIRED), `readOnly` (OUTPUT_ONLY) and
+`writeOnly` (INPUT_ONLY). Output is deterministic: `render` sorts keys, so the copy
+`make generate` writes under generated/ is byte-reproducible and drift-checked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from google.api import field_behavior_pb2
+from google.protobuf import descriptor
+from google.rpc import status_pb2
+
+from citadel.adapters import query
+from citadel.adapters.bindings import Binding, bindings_for
+from citadel.adapters.descriptions import Descriptions, summary
+from citadel.adapters.json_codec import FD, WELL_KNOWN, WRAPPERS, is_float_list, is_map, real_oneof
+from citadel.adapters.streaming import NDJSON, SSE
+from citadel.server.methods import MethodSpec
+
+STATUS = status_pb2.Status.DESCRIPTOR
+_REF = "#/components/schemas/"
+_PARAM_REF = "#/components/parameters/"
+
+_INT64 = {"type": "string", "pattern": "^-?[0-9]+$", "format": "int64"}
+_UINT64 = {"type": "string", "pattern": "^[0-9]+$", "format": "uint64"}
+_SCALARS: dict[int, dict[str, Any]] = {
+    FD.TYPE_DOUBLE: {"type": "number", "format": "double"},
+    FD.TYPE_FLOAT: {"type": "number", "format": "float"},
+    FD.TYPE_INT64: _INT64,
+    FD.TYPE_SINT64: _INT64,
+    FD.TYPE_SFIXED64: _INT64,
+    FD.TYPE_UINT64: _UINT64,
+    FD.TYPE_FIXED64: _UINT64,
+    FD.TYPE_INT32: {"type": "integer", "format": "int32"},
+    FD.TYPE_SINT32: {"type": "integer", "format": "int32"},
+    FD.TYPE_SFIXED32: {"type": "integer", "format": "int32"},
+    FD.TYPE_UINT32: {"type": "integer", "format": "uint32", "minimum": 0, "maximum": 4294967295},
+    FD.TYPE_FIXED32: {"type": "integer", "format": "uint32", "minimum": 0, "maximum": 4294967295},
+    FD.TYPE_BOOL: {"type": "boolean"},
+    FD.TYPE_STRING: {"type": "string"},
+    FD.TYPE_BYTES: {"type": "string", "format": "byte", "contentEncoding": "base64"},
+}
+_WELL_KNOWN_SCHEMAS: dict[str, dict[str, Any]] = {
+    "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
+    "google.protobuf.Duration": {
+        "type": "string",
+        "pattern": "^-?[0-9]+(\\.[0-9]{1,9})?s$",
+        "description": "Seconds with up to 9 decimals and an 's' suffix, e.g. \"1.5s\".",
+    },
+    "google.protobuf.Struct": {"type": "object", "additionalProperties": True},
+    "google.protobuf.Value": {"description": "Any JSON value."},
+    "google.protobuf.ListValue": {"type": "array", "items": {}},
+    "google.protobuf.Empty": {"type": "object"},
+    "google.protobuf.FieldMask": {
+        "type": "string",
+        "description": "Comma-separated lowerCamelCase field paths.",
+    },
+    "google.protobuf.Any": {
+        "type": "object",
+        "properties": {"@type": {"type": "string"}},
+        "required": ["@type"],
+        "additionalProperties": True,
+    },
+}
+FLOATS_BASE64 = {
+    "type": "string",
+    "contentEncoding": "base64",
+    "description": "The values as base64 of little-endian float32 (4 bytes each).",
+}
+
+PARAMETERS = {
+    "RequestTimeout": {
+        "name": "X-Request-Timeout",
+        "in": "header",
+        "description": "Deadline for the call, in seconds; past it the call fails with DEADLINE_EXCEEDED (504).",
+        "schema": {"type": "number", "exclusiveMinimum": 0},
+    },
+    "GrpcTimeout": {
+        "name": "grpc-timeout",
+        "in": "header",
+        "description": "Deadline in gRPC's format (digits and a unit H, M, S, m, u or n: `500m`). "
+        "With X-Request-Timeout too, the sooner one applies.",
+        "schema": {"type": "string", "pattern": "^[0-9]{1,8}[HMSmun]$"},
+    },
+    "RequestId": {
+        "name": "X-Request-Id",
+        "in": "header",
+        "description": "Request id to log and echo back (up to 128 characters); one is generated when absent.",
+        "schema": {"type": "string", "maxLength": 128},
+    },
+    "FloatEncoding": {
+        "name": query.FLOAT_ENCODING,
+        "in": "query",
+        "description": "How `repeated float` fields (embeddings) of the response are written: `json` arrays "
+        "(default) or `base64` of little-endian float32, which is smaller and exact. The header "
+        "`X-Float-Encoding` does the same. Requests accept either form at any time.",
+        "schema": {"type": "string", "enum": ["json", "base64"], "default": "json"},
+    },
+}
+
+DESCRIPTION = """Generated from the protos: every RPC of the gRPC API, transcoded by its google.api.http rule.
+
+- Bodies and responses use the proto3 JSON mapping: lowerCamelCase or original field names are \
+accepted, 64-bit integers are strings, enums are names, unknown fields are rejected.
+- Errors are google.rpc.Status JSON (`code`, `message`, `details`), with the HTTP status of the \
+standard gRPC mapping (INVALID_ARGUMENT 400, UNAUTHENTICATED 401, PERMISSION_DENIED 403, \
+NOT_FOUND 404, ALREADY_EXISTS 409, RESOURCE_EXHAUSTED 429, UNAVAILABLE 503, DEADLINE_EXCEEDED 504).
+- `Authorization`, `x-*` and `Grpc-Metadata-*` headers are passed on as gRPC metadata; \
+X-Request-Timeout or grpc-timeout sets the deadline; every response carries X-Request-Id.
+- Server-streaming methods answer NDJSON (`application/x-ndjson`, default) or Server-Sent Events \
+(`Accept: text/event-stream`); the last item is always the final google.rpc.Status.
+"""
+
+
+class OpenApiBuilder:
+    def __init__(
+        self, specs: Sequence[MethodSpec], descriptions: Descriptions, title: str = "Citadel"
+    ) -> None:
+        self.specs = list(specs)
+        self.docs = descriptions
+        self.title = title
+        self.schemas: dict[str, Any] = {}
+
+    def build(self) -> dict[str, Any]:
+        paths: dict[str, dict[str, Any]] = {}
+        tags = {}
+        for spec in self.specs:
+            service = spec.descriptor.containing_service
+            tags[service.name] = {"name": service.name, "description": self.docs.of(service.full_name)}
+            for binding in bindings_for(spec):
+                item = paths.setdefault(binding.template.openapi_path(), {})
+                item[binding.http_method.lower()] = self._operation(binding)
+        self._message_schema(STATUS)
+        packages = sorted({spec.descriptor.containing_service.file.package for spec in self.specs})
+        return {
+            "openapi": "3.1.0",
+            "info": {"title": self.title, "version": ", ".join(packages), "description": DESCRIPTION},
+            "tags": sorted(tags.values(), key=lambda t: t["name"]),
+            "paths": paths,
+            "components": {"schemas": self.schemas, "parameters": PARAMETERS},
+        }
+
+    # -- operations ---------------------------------------------------------------------
+
+    def _operation(self, b: Binding) -> dict[str, Any]:
+        spec = b.spec
+        method = spec.descriptor
+        doc = self.docs.of(f"{spec.service}.{spec.name}")
+        op: dict[str, Any] = {
+            "operationId": f"{method.containing_service.name}_{spec.name}"
+            + (f"_{b.index + 1}" if b.index else ""),
+            "tags": [method.containing_service.name],
+            "summary": summary(doc) or spec.name,
+            "description": doc,
+            "parameters": self._path_parameters(b) + self._query_parameters(b) + self._common_parameters(b),
+            "responses": {
+                "200": self._success(b),
+                "default": {
+                    "description": "The call failed: a google.rpc.Status.",
+                    "content": {"application/json": {"schema": {"$ref": _REF + STATUS.full_name}}},
+                },
+            },
+        }
+        if b.body:
+            op["requestBody"] = {"content": {"application/json": {"schema": self._body_schema(b)}}}
+        return op
+
+    def _path_parameters(self, b: Binding) -> list[dict[str, Any]]:
+        out = []
+        wildcard = 0
+        for seg in b.template.segments:
+            if isinstance(seg, str):
+                if seg in ("*", "**"):
+                    out.append(
+                        {
+                            "name": f"_wildcard{wildcard}",
+                            "in": "path",
+                            "required": True,
+                            "description": "Any segment; not mapped to a field.",
+                            "schema": {"type": "string"},
+                        }
+                    )
+                    wildcard += 1
+                continue
+            field = _field_at(b.spec.descriptor.input_type, seg.field_path)
+            schema = dict(self._scalar_or_ref(field))
+            pattern = "/".join(seg.segments)
+            text = self._field_doc(field)
+            if pattern != "*":
+                text = f"{text}\n\nMatches `{pattern}` (may contain '/').".strip()
+            out.append(
+                {
+                    "name": seg.field_path,
+                    "in": "path",
+                    "required": True,
+                    "description": text,
+                    "schema": schema,
+                }
+            )
+        return out
+
+    def _query_parameters(self, b: Binding) -> list[dict[str, Any]]:
+        if b.body == "*":
+            return []
+        out: list[dict[str, Any]] = []
+        self._collect_query(
+            b.spec.descriptor.input_type, "", "", b.owned_fields, out, (b.spec.descriptor.input_type,)
+        )
+        return out
+
+    def _collect_query(self, msg, prefix, proto_prefix, owned, out, stack) -> None:
+        for field in msg.fields:
+            proto_path = proto_prefix + field.name
+            if any(proto_path == p or p.startswith(proto_path + ".") for p in owned):
+                if field.cpp_type == FD.CPPTYPE_MESSAGE and not field.is_repeated and proto_path not in owned:
+                    self._collect_query(
+                        field.message_type, f"{prefix}{field.json_name}.", f"{proto_path}.", owned, out, stack
+                    )
+                continue
+            name = prefix + field.json_name
+            param: dict[str, Any] = {"name": name, "in": "query", "description": self._field_doc(field)}
+            if is_map(field):
+                value_field = field.message_type.fields_by_name["value"]
+                if (
+                    value_field.cpp_type == FD.CPPTYPE_MESSAGE
+                    and value_field.message_type.full_name not in query.TEXT_WELL_KNOWN
+                ):
+                    continue
+                param.update(
+                    style="deepObject",
+                    explode=True,
+                    schema={"type": "object", "additionalProperties": self._scalar_or_ref(value_field)},
+                )
+            elif field.cpp_type == FD.CPPTYPE_MESSAGE:
+                full = field.message_type.full_name
+                if field.is_repeated or (full in WELL_KNOWN and full not in query.TEXT_WELL_KNOWN):
+                    continue
+                if full not in WELL_KNOWN:
+                    if field.message_type not in stack:  # recursive types: one level only
+                        self._collect_query(
+                            field.message_type,
+                            f"{name}.",
+                            f"{proto_path}.",
+                            owned,
+                            out,
+                            (*stack, field.message_type),
+                        )
+                    continue
+                param["schema"] = self._field_schema(field)
+            elif field.is_repeated:
+                param.update(
+                    style="form", explode=True, schema={"type": "array", "items": self._scalar_or_ref(field)}
+                )
+            else:
+                param["schema"] = self._scalar_or_ref(field)
+            out.append(param)
+
+    def _common_parameters(self, b: Binding) -> list[dict[str, Any]]:
+        refs = ["RequestTimeout", "GrpcTimeout", "RequestId"]
+        response = (
+            b.response_field.message_type if b.response_field is not None else b.spec.descriptor.output_type
+        )
+        if (b.response_field is not None and is_float_list(b.response_field)) or (
+            response is not None and _has_float_list(response, set())
+        ):
+            refs.append("FloatEncoding")
+        return [{"$ref": _PARAM_REF + r} for r in refs]
+
+    def _body_schema(self, b: Binding) -> dict[str, Any]:
+        request = b.spec.descriptor.input_type
+        if b.body != "*":
+            return self._field_schema(b.body_field)
+        top_level_path_fields = {p for p in b.path_fields if "." not in p}
+        if not top_level_path_fields:
+            return {"$ref": _REF + self._message_schema(request)}
+        schema = self._object_schema(request, exclude=top_level_path_fields)
+        schema["description"] = (
+            f"{request.name} without the fields taken from the path ({', '.join(sorted(top_level_path_fields))})."
+        )
+        return schema
+
+    def _success(self, b: Binding) -> dict[str, Any]:
+        spec = b.spec
+        output = spec.descriptor.output_type
+        schema = (
+            self._field_schema(b.response_field)
+            if b.response_field is not None
+            else {"$ref": _REF + self._message_schema(output)}
+        )
+        headers = {"X-Request-Id": {"description": "The request id.", "schema": {"type": "string"}}}
+        if not spec.server_streaming:
+            return {
+                "description": output.name,
+                "headers": headers,
+                "content": {"application/json": {"schema": schema}},
+            }
+        line = {
+            "type": "object",
+            "description": 'One line per message: {"result": ...}; the last line is {"status": ...}.',
+            "properties": {"result": schema, "status": {"$ref": _REF + STATUS.full_name}},
+        }
+        sse = {
+            "type": "string",
+            "description": "Server-Sent Events: each message as `data: <json>`, then "
+            "`event: status` with the final google.rpc.Status.",
+        }
+        return {
+            "description": f"A stream of {output.name}",
+            "headers": headers,
+            "content": {NDJSON: {"schema": line}, SSE: {"schema": sse}},
+        }
+
+    # -- schemas ------------------------------------------------------------------------
+
+    def _message_schema(self, msg: descriptor.Descriptor) -> str:
+        """Registers the message (and what it references) and returns its component name."""
+        name = msg.full_name
+        if name not in self.schemas:
+            self.schemas[name] = {}  # placeholder first: messages may be recursive
+            self.schemas[name] = self._object_schema(msg)
+        return name
+
+    def _object_schema(self, msg: descriptor.Descriptor, exclude: set[str] = frozenset()) -> dict[str, Any]:
+        if msg.full_name in _WELL_KNOWN_SCHEMAS:
+            return dict(_WELL_KNOWN_SCHEMAS[msg.full_name])
+        properties = {}
+        required = []
+        oneofs: dict[str, list[str]] = {}
+        for field in msg.fields:
+            if field.name in exclude:
+                continue
+            properties[field.json_name] = self._field_schema(field)
+            behaviors = field.GetOptions().Extensions[field_behavior_pb2.field_behavior]
+            if field_behavior_pb2.REQUIRED in behaviors:
+                required.append(field.json_name)
+            oneof = real_oneof(field)
+            if oneof is not None:
+                oneofs.setdefault(oneof.name, []).append(field.json_name)
+        schema: dict[str, Any] = {"type": "object", "properties": properties}
+        text = self.docs.of(msg.full_name)
+        for oneof_name, members in oneofs.items():
+            text += f"\n\nAt most one of {', '.join(f'`{m}`' for m in members)} (oneof `{oneof_name}`)."
+        if text.strip():
+            schema["description"] = text.strip()
+        if required:
+            schema["required"] = required
+        return schema
+
+    def _field_schema(self, field: descriptor.FieldDescriptor) -> dict[str, Any]:
+        if is_map(field):
+            value_field = field.message_type.fields_by_name["value"]
+            schema: dict[str, Any] = {
+                "type": "object",
+                "additionalProperties": self._scalar_or_ref(value_field),
+            }
+        elif is_float_list(field):
+            schema = {"oneOf": [{"type": "array", "items": self._scalar_or_ref(field)}, FLOATS_BASE64]}
+        elif field.is_repeated:
+            schema = {"type": "array", "items": self._scalar_or_ref(field)}
+        else:
+            schema = dict(self._scalar_or_ref(field))
+        text = self._field_doc(field)
+        if text:
+            schema["description"] = text
+        behaviors = field.GetOptions().Extensions[field_behavior_pb2.field_behavior]
+        if field_behavior_pb2.OUTPUT_ONLY in behaviors:
+            schema["readOnly"] = True
+        if field_behavior_pb2.INPUT_ONLY in behaviors:
+            schema["writeOnly"] = True
+        return schema
+
+    def _scalar_or_ref(self, field: descriptor.FieldDescriptor) -> dict[str, Any]:
+        if field.cpp_type == FD.CPPTYPE_ENUM:
+            return {"$ref": _REF + self._enum_schema(field.enum_type)}
+        if field.cpp_type != FD.CPPTYPE_MESSAGE:
+            return dict(_SCALARS[field.type])
+        msg = field.message_type
+        if msg.full_name in WRAPPERS:
+            inner = dict(self._scalar_or_ref(msg.fields_by_name["value"]))
+            inner["type"] = [inner["type"], "null"]
+            return inner
+        if msg.full_name in _WELL_KNOWN_SCHEMAS:
+            return dict(_WELL_KNOWN_SCHEMAS[msg.full_name])
+        return {"$ref": _REF + self._message_schema(msg)}
+
+    def _enum_schema(self, enum: descriptor.EnumDescriptor) -> str:
+        name = enum.full_name
+        if name not in self.schemas:
+            lines = [self.docs.of(name)] if self.docs.of(name) else []
+            for v in enum.values:
+                lines.append(f"- `{v.name}`: {self.docs.of(f'{name}.{v.name}')}".rstrip(": "))
+            self.schemas[name] = {
+                "type": "string",
+                "enum": [v.name for v in enum.values],
+                "description": "\n".join(lines),
+            }
+        return name
+
+    def _field_doc(self, field: descriptor.FieldDescriptor) -> str:
+        return self.docs.of(field.full_name)
+
+
+def _field_at(msg: descriptor.Descriptor, path: str) -> descriptor.FieldDescriptor:
+    *parents, leaf = path.split(".")
+    for name in parents:
+        msg = msg.fields_by_name[name].message_type
+    return msg.fields_by_name[leaf]
+
+
+def _has_float_list(msg: descriptor.Descriptor, seen: set[str]) -> bool:
+    if msg.full_name in seen or msg.full_name in WELL_KNOWN:
+        return False
+    seen.add(msg.full_name)
+    for field in msg.fields:
+        if is_float_list(field):
+            return True
+        if field.message_type is not None and _has_float_list(field.message_type, seen):
+            return True
+    return False
+
+
+def build(specs: Sequence[MethodSpec], descriptions: Descriptions) -> dict[str, Any]:
+    return OpenApiBuilder(specs, descriptions).build()
+
+
+def render(document: dict[str, Any]) -> str:
+    """Deterministic text: sorted keys, fixed indentation, trailing newline."""
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
