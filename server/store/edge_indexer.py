@@ -27,6 +27,7 @@ import logging
 import os
 import shutil
 import sys
+import time
 from collections.abc import Mapping
 
 import qdrant_edge as edge
@@ -43,6 +44,8 @@ log = logging.getLogger("citadel.store.edge")
 
 # Journal entries replayed per step outside the write lock before taking it for the rest.
 _REPLAY_STEP = 64
+# After a failed build (disk full, say), automatic builds of that collection pause this long.
+_RETRY_AFTER_SECONDS = 60.0
 
 
 class BuildFailed(RuntimeError):
@@ -56,6 +59,7 @@ class Indexer:
         self._watchers: dict[str, asyncio.Task] = {}
         self._written: set[str] = set()
         self._one_build = asyncio.Lock()
+        self._failed_at: dict[str, float] = {}
 
     def poke(self, c: EdgeCollection) -> None:
         """Called after writes: flushes and maybe builds once writes have settled a moment."""
@@ -100,11 +104,14 @@ class Indexer:
                 if c.closed:
                     return
                 c.shard.flush()  # bounds the WAL a restart replays; the WAL alone is durable
+                if time.monotonic() - self._failed_at.get(name, -_RETRY_AFTER_SECONDS) < _RETRY_AFTER_SECONDS:
+                    continue
                 if self.needs_build(c):
                     async with self._one_build:
                         if self.needs_build(c):
                             await self._build(c)
         except Exception:
+            self._failed_at[name] = time.monotonic()
             log.exception("index build for collection %r failed; the live shard is unchanged", name)
         finally:
             if self._watchers.get(name) is asyncio.current_task():

@@ -14,6 +14,7 @@ import grpc
 import numpy as np
 import pytest
 import pytest_asyncio
+
 from citadel.server.errors import ApiError
 from citadel.server.store.base import CollectionSpec, Point, SearchQuery
 from citadel.server.store.edge import EdgeStore
@@ -233,5 +234,25 @@ async def test_open_removes_what_a_crash_left_half_done(tmp_path):
         assert [p.id for p in await store.retrieve("c", ["a"])] == ["a"]
         assert sorted(p.name for p in root.iterdir()) == [".lock", "c"]
         assert sorted(p.name for p in (root / "c").iterdir()) == ["collection.json", "shard-1"]
+    finally:
+        await store.close()
+
+
+async def test_deleting_a_collection_abandons_its_running_build(tmp_path):
+    store = EdgeStore(tmp_path / "edge", SMALL, settle_seconds=0.05)
+    try:
+        await store.create_collection(CollectionSpec("c", DIM, "cosine"))
+        vectors = np.random.default_rng(6).standard_normal((3000, DIM)).astype(np.float32)
+        await store.upsert("c", _points(vectors))  # the watcher starts a build after 50 ms
+        collection = store._collections["c"]
+        while collection.journal is None:
+            await asyncio.sleep(0.01)
+        await store.delete_collection("c")
+        assert await store.list_collections() == []
+        assert sorted(p.name for p in (tmp_path / "edge").iterdir()) == [".lock"]
+        # The name is free at once, and the abandoned build leaves nothing behind in it.
+        await store.create_collection(CollectionSpec("c", DIM, "cosine"))
+        await store.upsert("c", _points(vectors[:10]))
+        assert await store.count("c", None) == 10
     finally:
         await store.close()
