@@ -13,8 +13,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from citadel.server.methods import MethodSpec
 from google.protobuf import message
+
+from citadel.server.methods import MethodSpec
 
 # What a handler returns: a message for unary responses, an async iterator for streams.
 Reply = Any

@@ -58,6 +58,11 @@ class Settings:
     jwt_issuer: str = _s("auth.jwt_issuer", "")
     # [rate_limits]: {"role:reader": {rate, burst}, "key:ID": {...}, "tenant:ID": {...}}
     rate_limits: dict = _s("rate_limits.buckets", factory=dict)
+    # [jobs]
+    jobs_workers: int = _s("jobs.workers", 3)  # chunks processed at once by this replica
+    jobs_chunk_size: int = _s("jobs.chunk_size", 100)  # items per chunk (one upsert each)
+    jobs_lease_seconds: float = _s("jobs.lease_seconds", 120.0)  # longer than the slowest chunk
+    jobs_max_attempts: int = _s("jobs.max_attempts", 5)  # then the chunk is dead-lettered
     # [cache]
     cache_enabled: bool = _s("cache.enabled", True)
     cache_max_entries: int = _s("cache.max_entries", 100_000)
@@ -119,6 +124,14 @@ class Settings:
                 raise ConfigError(f"server.{name}: {getattr(self, name)} is not a port (0-65535)")
         if self.engine not in KNOWN_ENGINES:
             raise ConfigError(f"store.engine: {self.engine!r} is not one of {', '.join(KNOWN_ENGINES)}")
+        for key, value, low in (
+            ("jobs.workers", self.jobs_workers, 1),
+            ("jobs.chunk_size", self.jobs_chunk_size, 1),
+            ("jobs.lease_seconds", self.jobs_lease_seconds, 1),
+            ("jobs.max_attempts", self.jobs_max_attempts, 1),
+        ):
+            if value < low:
+                raise ConfigError(f"{key}: must be at least {low}, got {value}")
         if self.max_message_bytes < 1024:
             raise ConfigError("server.max_message_bytes: must be at least 1024")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):

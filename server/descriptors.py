@@ -10,15 +10,18 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+from google.protobuf import descriptor, descriptor_pb2, descriptor_pool
+
 import citadel
 from citadel.admin.v1 import admin_service_pb2
+from citadel.batch.v1 import batch_service_pb2
 from citadel.vector.v1 import vector_service_pb2
-from google.protobuf import descriptor, descriptor_pb2, descriptor_pool
 
 # The product's services; tests may serve more through the same machinery.
 SERVICES: tuple[descriptor.ServiceDescriptor, ...] = (
     vector_service_pb2.DESCRIPTOR.services_by_name["VectorService"],
     admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"],
+    batch_service_pb2.DESCRIPTOR.services_by_name["BatchService"],
 )
 
 

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 import grpc
 import redis.asyncio as aioredis
+from google.protobuf import descriptor, descriptor_pb2
+from grpc_health.v1 import health, health_pb2
+
 from citadel.adapters.app import create_app
 from citadel.server import redis_client
 from citadel.server.chain import Chain
@@ -20,15 +23,17 @@ from citadel.server.descriptors import SERVICES
 from citadel.server.grpc_server import build_server
 from citadel.server.http_server import HttpServer
 from citadel.server.interceptors.stack import build_stack
+from citadel.server.jobs.factory import open_queue
+from citadel.server.jobs.queue import JobQueue
+from citadel.server.jobs.worker import WorkerPool
 from citadel.server.methods import MethodSpec, method_specs
 from citadel.server.metrics import Metrics
 from citadel.server.models.embeddings import LocalEmbeddings
 from citadel.server.servicers.admin import AdminServicer
+from citadel.server.servicers.batch import BatchServicer
 from citadel.server.servicers.vector import VectorServicer
 from citadel.server.store.base import VectorStore
 from citadel.server.store.factory import open_store
-from google.protobuf import descriptor, descriptor_pb2
-from grpc_health.v1 import health, health_pb2
 
 log = logging.getLogger("citadel")
 
@@ -57,6 +62,8 @@ class Gateway:
         self.store: VectorStore | None = None
         self.metrics = Metrics()
         self.redis: aioredis.Redis | None = None
+        self.jobs: JobQueue | None = None
+        self.workers: WorkerPool | None = None
         self.chain: Chain | None = None
         self.health = health.aio.HealthServicer()
         self._grpc: grpc.aio.Server | None = None
@@ -77,15 +84,23 @@ class Gateway:
         if s.redis_url:
             self.redis = await redis_client.connect(s.redis_url)
         stack = build_stack(s, self.metrics, self.redis)
+        embeddings = LocalEmbeddings()
+        self.jobs = open_queue(s, self.redis)
+        submit_spec = next(m for m in self.specs if m.path == "/citadel.batch.v1.BatchService/SubmitBatchJob")
+        self.workers = WorkerPool(
+            self.jobs, store, embeddings, submit_spec, s.jobs_workers, s.jobs_lease_seconds
+        )
         servicers = {
-            "citadel.vector.v1.VectorService": VectorServicer(store, LocalEmbeddings()),
+            "citadel.vector.v1.VectorService": VectorServicer(store, embeddings),
             "citadel.admin.v1.AdminService": AdminServicer(stack.cache),
+            "citadel.batch.v1.BatchService": BatchServicer(self.jobs, store, self.workers, s.jobs_chunk_size),
             **self._extra_servicers,
         }
         self.chain = Chain(stack.interceptors, servicers)
         self._grpc = build_server(self.specs, self.chain, self.health, s.max_message_bytes, self._extra_sets)
         grpc_port = self._grpc.add_insecure_port(f"{s.host}:{s.grpc_port}")
         await self._grpc.start()
+        self.workers.start()
         self._http = HttpServer(create_app(self), s.host, s.http_port)
         await self._http.start()
         for name in ("", *(svc.full_name for svc in self._services)):
@@ -102,6 +117,10 @@ class Gateway:
             await self._http.stop()
         if self._grpc is not None:
             await self._grpc.stop(self.settings.grace_seconds)
+        if self.workers is not None:
+            await self.workers.stop(self.settings.grace_seconds)
+        if self.jobs is not None:
+            await self.jobs.close()
         if self.store is not None:
             await self.store.close()
         if self.redis is not None:

@@ -13,13 +13,14 @@ import time
 from collections.abc import Sequence
 
 import grpc
+from google.protobuf import descriptor_pb2
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection, reflection_pb2
+
 from citadel.server.chain import Call, Chain
 from citadel.server.descriptors import descriptor_set, pool_with_comments
 from citadel.server.errors import ApiError
 from citadel.server.methods import MethodSpec
-from google.protobuf import descriptor_pb2
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 log = logging.getLogger("citadel.grpc")
 

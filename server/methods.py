@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from citadel.options.v1 import options_pb2
 from google.protobuf import descriptor, message, message_factory
+
+from citadel.options.v1 import options_pb2
 
 
 class PolicyError(RuntimeError):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import redis.asyncio as aioredis
-from citadel.server.config import ConfigError
 from redis.exceptions import RedisError
+
+from citadel.server.config import ConfigError
 
 # Short timeouts: a slow Redis must degrade the cache, not stall every request.
 SOCKET_TIMEOUT_SECONDS = 0.5

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import jwt
+
 from citadel.server.auth.principal import Principal, parse_role
 
 LEEWAY_SECONDS = 5

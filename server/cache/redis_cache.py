@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import redis.asyncio as aioredis
+
 from citadel.server.cache.base import Lookup
 
 _LOOKUP = """

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 import grpc
+
 from citadel.server.auth.api_keys import ApiKeyVerifier
 from citadel.server.auth.jwt_tokens import JwtVerifier, TokenError
 from citadel.server.auth.principal import ANONYMOUS, ROLE_NAMES, Principal

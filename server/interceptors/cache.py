@@ -17,6 +17,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from citadel.options.v1 import options_pb2
 from citadel.server.auth.principal import ANONYMOUS
 from citadel.server.cache.base import CacheBackend
@@ -25,7 +27,6 @@ from citadel.server.chain import Call, Handler, Reply
 from citadel.server.degraded import FailureReporter
 from citadel.server.metrics import Metrics
 from citadel.server.tenancy import physical
-from redis.exceptions import RedisError
 
 DEFAULT_TTL_SECONDS = {
     options_pb2.CACHE_KIND_EMBEDDING: 3600,

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 import grpc
+
 from citadel.server.chain import Call, Handler, Reply
 from citadel.server.errors import ApiError
 

@@ -11,13 +11,14 @@ import math
 from typing import Any
 
 import grpc
+from redis.exceptions import RedisError
+
 from citadel.server.auth.principal import ANONYMOUS, Principal
 from citadel.server.chain import Call, Handler, Reply
 from citadel.server.degraded import FailureReporter
 from citadel.server.errors import ApiError
 from citadel.server.metrics import Metrics
 from citadel.server.ratelimit.buckets import BucketStore, Limit
-from redis.exceptions import RedisError
 
 
 class RateLimitInterceptor:

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+
 from citadel.server.auth.api_keys import ApiKeyVerifier, parse_entries
 from citadel.server.auth.jwt_tokens import JwtVerifier
 from citadel.server.cache.memory import MemoryCache

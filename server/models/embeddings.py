@@ -34,7 +34,7 @@ class LocalEmbeddings:
         return self._model
 
     async def embed(
-        self, model: str, texts: list[str], normalize: bool, call: Call
+        self, model: str, texts: list[str], normalize: bool, call: Call, priority: str = "realtime"
     ) -> tuple[str, np.ndarray]:
         if model not in ("", LOCAL_MODEL):
             raise ApiError(

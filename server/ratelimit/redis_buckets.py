@@ -7,6 +7,7 @@ clocks agree. A bucket's key expires once it would be full again, so idle caller
 from __future__ import annotations
 
 import redis.asyncio as aioredis
+
 from citadel.server.ratelimit.buckets import Decision, Limit
 
 _TAKE = """

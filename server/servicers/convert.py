@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from google.protobuf import struct_pb2, timestamp_pb2
+
 from citadel.server.store.base import CollectionInfo, CollectionSpec, Point
 from citadel.vector.v1 import resources_pb2
-from google.protobuf import struct_pb2, timestamp_pb2
 
 DISTANCE_NAMES = {
     resources_pb2.DISTANCE_COSINE: "cosine",

@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 
 import numpy as np
+
 from citadel.server.errors import invalid
 from citadel.server.store.base import RESERVED_PAYLOAD_KEY
 from citadel.vector.v1 import filter_pb2

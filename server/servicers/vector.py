@@ -39,7 +39,7 @@ SPEC_TTL_SECONDS = 2.0
 
 class Embeddings(Protocol):
     async def embed(
-        self, model: str, texts: list[str], normalize: bool, call: Call
+        self, model: str, texts: list[str], normalize: bool, call: Call, priority: str = "realtime"
     ) -> tuple[str, np.ndarray]:
         """Returns the model's resolved name and one row per text, in order."""
 

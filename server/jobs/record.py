@@ -1,0 +1,119 @@
+"""A batch job's record and its chunks of work, independent of the queue that holds them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from citadel.batch.v1 import batch_service_pb2 as pb
+from citadel.server.servicers.convert import timestamp
+
+TERMINAL = frozenset({"succeeded", "failed", "cancelled", "partially_failed"})
+STATE_ENUMS = {
+    "queued": pb.JOB_STATE_QUEUED,
+    "running": pb.JOB_STATE_RUNNING,
+    "succeeded": pb.JOB_STATE_SUCCEEDED,
+    "failed": pb.JOB_STATE_FAILED,
+    "cancelled": pb.JOB_STATE_CANCELLED,
+    "partially_failed": pb.JOB_STATE_PARTIALLY_FAILED,
+}
+STATE_NAMES = {v: k for k, v in STATE_ENUMS.items()}
+OPERATION_NAMES = {
+    pb.OPERATION_BULK_EMBED_UPSERT: "bulk_embed_upsert",
+    pb.OPERATION_BULK_UPSERT: "bulk_upsert",
+    pb.OPERATION_EMBED: "embed",
+}
+OPERATION_ENUMS = {v: k for k, v in OPERATION_NAMES.items()}
+MAX_REPORTED_ERRORS = 100
+
+
+@dataclass
+class ItemFailure:
+    item_id: str
+    message: str
+    attempts: int = 1
+    dead_lettered: bool = False
+
+
+@dataclass
+class Job:
+    id: str
+    tenant: str
+    collection: str  # stored (tenant-prefixed) name; empty for embed jobs
+    visible_collection: str  # the name the caller used
+    model: str
+    operation: str  # bulk_embed_upsert | bulk_upsert | embed
+    total: int
+    idempotency_key: str = ""
+    state: str = "queued"
+    done: int = 0
+    failed: int = 0
+    created_at: float = field(default_factory=time.time)
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    errors: list[ItemFailure] = field(default_factory=list)
+    embeddings: list[tuple[str, list[float]]] = field(default_factory=list)
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL
+
+    def final_state(self) -> str:
+        """The state a job ends in once every item is written or failed."""
+        if self.failed == 0:
+            return "succeeded"
+        return "failed" if self.done == 0 else "partially_failed"
+
+    def to_proto(self, with_embeddings: bool = True) -> pb.BatchJob:
+        now = time.time()
+        end = self.finished_at or now
+        elapsed = end - self.started_at if self.started_at else 0.0
+        processed = self.done + self.failed
+        rate = processed / elapsed if elapsed > 0 else 0.0
+        remaining = self.total - processed
+        job = pb.BatchJob(
+            id=self.id,
+            collection=self.visible_collection,
+            model=self.model,
+            operation=OPERATION_ENUMS[self.operation],
+            state=STATE_ENUMS[self.state],
+            total=self.total,
+            done=self.done,
+            failed=self.failed,
+            items_per_second=rate,
+            eta_seconds=remaining / rate if rate > 0 and not self.terminal else 0.0,
+            created_at=timestamp(self.created_at),
+            idempotency_key=self.idempotency_key,
+            errors=[
+                pb.ItemError(
+                    item_id=e.item_id, message=e.message, attempts=e.attempts, dead_lettered=e.dead_lettered
+                )
+                for e in self.errors[:MAX_REPORTED_ERRORS]
+            ],
+        )
+        if self.started_at:
+            job.started_at.CopyFrom(timestamp(self.started_at))
+        if self.finished_at:
+            job.finished_at.CopyFrom(timestamp(self.finished_at))
+        if with_embeddings:
+            for item_id, values in self.embeddings:
+                job.embeddings.add(item_id=item_id, values=values)
+        return job
+
+
+@dataclass
+class Chunk:
+    """A slice of a job's items, leased by one worker at a time."""
+
+    job_id: str
+    index: int
+    items: pb.BatchItemList
+    attempts: int
+    token: str  # the queue's handle for acknowledging this lease
+
+
+@dataclass
+class ChunkResult:
+    done: int
+    failures: list[ItemFailure]
+    embeddings: list[tuple[str, list[float]]] = field(default_factory=list)

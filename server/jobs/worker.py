@@ -1,0 +1,220 @@
+"""Workers that take chunks from the queue and write them: embed (when asked), then upsert.
+
+Items that are wrong in themselves (no text, wrong dimension, too long) fail alone and are
+reported with their ids; the rest of the chunk proceeds. Failures that may pass (a backend
+down, a timeout) give the whole chunk back for another attempt, since upserts are idempotent
+by vector id. On shutdown, a chunk not finished within the grace period goes back to the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import Sequence
+
+import grpc
+import numpy as np
+
+from citadel.batch.v1 import batch_service_pb2 as pb
+from citadel.server.auth.principal import Principal
+from citadel.server.chain import Call
+from citadel.server.errors import ApiError
+from citadel.server.jobs.queue import JobQueue
+from citadel.server.jobs.record import Chunk, ChunkResult, ItemFailure, Job
+from citadel.server.methods import MethodSpec
+from citadel.server.servicers import validation as check
+from citadel.server.servicers.convert import struct_to_dict
+from citadel.server.store.base import Point, VectorStore
+
+log = logging.getLogger("citadel.jobs")
+
+MAX_TEXT_CHARS = 32_768
+# Errors that say nothing about the items: the chunk is tried again later.
+TRANSIENT = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.INTERNAL,
+}
+IDLE_POLL_SECONDS = 0.25
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        queue: JobQueue,
+        store: VectorStore,
+        embeddings,
+        spec: MethodSpec,
+        workers: int,
+        lease_seconds: float,
+    ) -> None:
+        self._queue = queue
+        self._store = store
+        self._embeddings = embeddings
+        self._spec = spec  # the call batch work is done on behalf of (for deadlines and tenants)
+        self._count = workers
+        self._lease = lease_seconds
+        self._replica = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._loops: list[asyncio.Task] = []
+        self._working: dict[int, tuple[Chunk, asyncio.Task]] = {}
+
+    def start(self) -> None:
+        self._loops = [
+            asyncio.create_task(self._loop(n), name=f"batch-worker-{n}") for n in range(self._count)
+        ]
+
+    def notify(self) -> None:
+        """New work was queued here: look now rather than at the next poll."""
+        self._wake.set()
+
+    async def stop(self, grace_seconds: float) -> None:
+        self._stopping = True
+        self._wake.set()
+        running = [task for _, task in self._working.values()]
+        if running:
+            await asyncio.wait(running, timeout=grace_seconds)
+        for chunk, task in list(self._working.values()):
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+                await self._queue.release(chunk)
+                log.info("handed chunk %d of job %s back to the queue", chunk.index, chunk.job_id)
+        for loop in self._loops:
+            loop.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+
+    async def _loop(self, n: int) -> None:
+        worker = f"{self._replica}-{n}"
+        while not self._stopping:
+            try:
+                chunk = await self._queue.claim(worker)
+            except Exception as e:  # the queue's backend is down: wait, then look again
+                log.warning("claiming work failed: %s", e)
+                chunk = None
+                await asyncio.sleep(1.0)
+            if self._stopping:
+                if chunk is not None:
+                    await self._queue.release(chunk)
+                return
+            if chunk is None:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
+                continue
+            task = asyncio.create_task(self._process(chunk))
+            self._working[n] = (chunk, task)
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if not task.done():
+                    raise
+            except Exception:
+                log.exception("chunk %d of job %s", chunk.index, chunk.job_id)
+            finally:
+                self._working.pop(n, None)
+
+    async def _process(self, chunk: Chunk) -> None:
+        job = await self._queue.get(chunk.job_id)
+        if job is None or job.state == "cancelled":
+            await self._queue.skip(chunk)
+            return
+        if job.state == "queued":
+            await self._queue.mark_running(job.id)
+        try:
+            result = await self._execute(job, chunk.items.items)
+        except ApiError as e:
+            if e.code not in TRANSIENT:
+                # The job cannot succeed as given (for example its collection was deleted).
+                failures = [ItemFailure(item.id, e.message, chunk.attempts) for item in chunk.items.items]
+                await self._queue.complete(chunk, ChunkResult(0, failures))
+                return
+            log.warning("chunk %d of job %s will be retried: %s", chunk.index, job.id, e.message)
+            await self._queue.retry_or_dead_letter(chunk, e.message)
+            return
+        except (OSError, TimeoutError) as e:
+            await self._queue.retry_or_dead_letter(chunk, f"{type(e).__name__}: {e}")
+            return
+        await self._queue.complete(chunk, result)
+
+    async def _execute(self, job: Job, items: Sequence[pb.BatchItem]) -> ChunkResult:
+        failures: list[ItemFailure] = []
+        good: list[pb.BatchItem] = []
+        for item in items:
+            problem = _item_problem(job.operation, item)
+            if problem:
+                failures.append(ItemFailure(item.id, problem))
+            else:
+                good.append(item)
+        if not good:
+            return ChunkResult(0, failures)
+        if job.operation == "embed":
+            vectors = await self._embed(job, [i.text for i in good])
+            return ChunkResult(
+                len(good), failures, [(i.id, v.tolist()) for i, v in zip(good, vectors, strict=True)]
+            )
+        spec = (await self._store.get_collection(job.collection)).spec
+        points: list[Point] = []
+        if job.operation == "bulk_embed_upsert":
+            vectors = await self._embed(job, [i.text for i in good])
+            if vectors.shape[1] != spec.dimension:
+                message = (
+                    f"model {job.model or 'default'!r} makes {vectors.shape[1]}-dimensional vectors but collection "
+                    f"{job.visible_collection!r} has dimension {spec.dimension}"
+                )
+                return ChunkResult(0, failures + [ItemFailure(i.id, message) for i in good])
+            values = list(vectors)
+        else:
+            values = []
+            for item in list(good):
+                try:
+                    values.append(
+                        check.embedding("embedding", item.embedding, spec.dimension, job.visible_collection)
+                    )
+                except ApiError as e:
+                    failures.append(ItemFailure(item.id, e.message))
+                    good.remove(item)
+        for item, vector in zip(good, values, strict=True):
+            points.append(Point(id=item.id, vector=vector.tolist(), metadata=struct_to_dict(item.metadata)))
+        if points:
+            await self._store.upsert(job.collection, points)
+        return ChunkResult(len(points), failures)
+
+    async def _embed(self, job: Job, texts: list[str]) -> np.ndarray:
+        call = Call(
+            method=self._spec,
+            protocol="batch",
+            deadline=time.monotonic() + self._lease * 0.8,  # finish well inside the lease
+            state={
+                "principal": Principal(
+                    subject=f"job:{job.id}", role=self._spec.access.role, tenant=job.tenant
+                )
+            },
+        )
+        _, vectors = await self._embeddings.embed(job.model, texts, False, call, priority="bulk")
+        return vectors
+
+
+def _item_problem(operation: str, item: pb.BatchItem) -> str:
+    """Why an item cannot be written, in `field: problem` form, or '' when it can."""
+    try:
+        check.vector_id("id", item.id)
+        check.metadata_keys("metadata", struct_to_dict(item.metadata))
+    except ApiError as e:
+        return e.message
+    if operation in ("bulk_embed_upsert", "embed"):
+        if not item.text.strip():
+            return "text: is required"
+        if len(item.text) > MAX_TEXT_CHARS:
+            return f"text: is {len(item.text)} characters; the limit is {MAX_TEXT_CHARS}"
+    elif not item.embedding:
+        return "embedding: is required"
+    return ""

@@ -1,0 +1,183 @@
+"""BatchService: submit, follow and cancel durable bulk jobs.
+
+Jobs belong to the tenant that submitted them: another tenant's job is NOT_FOUND. Submission
+validates the job as a whole (operation, collection, size); single items are checked when
+their chunk runs and reported by id, so one bad item never sinks the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import uuid
+from collections.abc import AsyncIterator, Iterable
+
+from citadel.batch.v1 import batch_service_pb2 as pb
+from citadel.server import page_tokens
+from citadel.server.auth.principal import ANONYMOUS
+from citadel.server.chain import Call
+from citadel.server.errors import invalid, not_found
+from citadel.server.jobs.queue import JobQueue
+from citadel.server.jobs.record import OPERATION_NAMES, STATE_NAMES, Job
+from citadel.server.jobs.worker import WorkerPool
+from citadel.server.servicers import validation as check
+from citadel.server.store.base import VectorStore
+from citadel.server.tenancy import physical
+
+MAX_INLINE_ITEMS = 100_000
+MAX_UPLOADED_ITEMS = 10_000_000
+MAX_KEY_LENGTH = 128
+WATCH_POLL_SECONDS = 0.2
+
+
+class BatchServicer:
+    def __init__(self, queue: JobQueue, store: VectorStore, workers: WorkerPool, chunk_size: int) -> None:
+        self._queue = queue
+        self._store = store
+        self._workers = workers
+        self._chunk_size = chunk_size
+
+    async def SubmitBatchJob(
+        self, request: pb.SubmitBatchJobRequest, call: Call
+    ) -> pb.SubmitBatchJobResponse:
+        if len(request.items) > MAX_INLINE_ITEMS:
+            raise invalid(
+                "items",
+                f"has {len(request.items)} items; inline jobs hold at most {MAX_INLINE_ITEMS}: stream larger ones with UploadBatchJob",
+            )
+        job, existing = await self._submit(
+            call, request.collection, request.operation, request.model, request.idempotency_key, request.items
+        )
+        return pb.SubmitBatchJobResponse(job=job.to_proto(), existing=existing)
+
+    async def UploadBatchJob(
+        self, requests: AsyncIterator[pb.UploadBatchJobRequest], call: Call
+    ) -> pb.UploadBatchJobResponse:
+        header = None
+        items: list[pb.BatchItem] = []
+        async for message in requests:
+            part = message.WhichOneof("part")
+            if header is None:
+                if part != "header":
+                    raise invalid("header", "the first message of the stream must hold the header")
+                header = message.header
+            elif part == "header":
+                raise invalid("header", "only the first message may hold the header")
+            else:
+                items.extend(message.items.items)
+                if len(items) > MAX_UPLOADED_ITEMS:
+                    raise invalid("items", f"a job holds at most {MAX_UPLOADED_ITEMS} items")
+        if header is None:
+            raise invalid("header", "the stream was empty")
+        job, existing = await self._submit(
+            call, header.collection, header.operation, header.model, header.idempotency_key, items
+        )
+        return pb.UploadBatchJobResponse(job=job.to_proto(), existing=existing)
+
+    async def submit_embedding_job(self, model: str, texts: list[str], normalize: bool, call: Call) -> str:
+        """How hybrid models queue a large GenerateEmbedding: an embed job, item ids 0..n-1."""
+        items = [pb.BatchItem(id=str(i), text=t) for i, t in enumerate(texts)]
+        job, _ = await self._submit(call, "", pb.OPERATION_EMBED, model, "", items)
+        return job.id
+
+    async def _submit(
+        self, call: Call, collection: str, operation: int, model: str, key: str, items: Iterable[pb.BatchItem]
+    ) -> tuple[Job, bool]:
+        op = OPERATION_NAMES.get(operation)
+        if op is None:
+            raise invalid(
+                "operation",
+                "must be one of OPERATION_BULK_EMBED_UPSERT, OPERATION_BULK_UPSERT, OPERATION_EMBED",
+            )
+        items = list(items)
+        if not items:
+            raise invalid("items", "must hold at least one item")
+        if len(key) > MAX_KEY_LENGTH:
+            raise invalid("idempotency_key", f"is longer than {MAX_KEY_LENGTH} characters")
+        tenant = _tenant(call)
+        stored = ""
+        if op == "embed":
+            if collection:
+                raise invalid(
+                    "collection", "embed jobs keep their embeddings in the job: leave collection empty"
+                )
+        else:
+            stored = physical(tenant, check.collection_name("collection", collection))
+            await self._store.get_collection(stored)  # NOT_FOUND now rather than per chunk later
+        job = Job(
+            id=uuid.uuid4().hex,
+            tenant=tenant,
+            collection=stored,
+            visible_collection=collection,
+            model=model,
+            operation=op,
+            total=len(items),
+            idempotency_key=key,
+        )
+        chunks = [
+            pb.BatchItemList(items=items[i : i + self._chunk_size])
+            for i in range(0, len(items), self._chunk_size)
+        ]
+        job, existing = await self._queue.submit(job, chunks)
+        self._workers.notify()
+        return job, existing
+
+    async def GetBatchJob(self, request: pb.GetBatchJobRequest, call: Call) -> pb.GetBatchJobResponse:
+        return pb.GetBatchJobResponse(job=(await self._own(call, request.id)).to_proto())
+
+    async def ListBatchJobs(self, request: pb.ListBatchJobsRequest, call: Call) -> pb.ListBatchJobsResponse:
+        size = check.bounded("page_size", request.page_size, 100, 1000)
+        state = ""
+        if request.state:
+            if request.state not in STATE_NAMES:
+                raise invalid("state", f"{request.state} is not a JobState")
+            state = STATE_NAMES[request.state]
+        before = float("inf")
+        if request.page_token:
+            try:
+                (before,) = struct.unpack(">d", bytes.fromhex(page_tokens.decode(request.page_token)))
+            except ValueError:
+                raise page_tokens.bad_token() from None
+        jobs = await self._queue.list(_tenant(call), state, size + 1, before)
+        page = jobs[:size]
+        token = page_tokens.encode(struct.pack(">d", page[-1].created_at).hex()) if len(jobs) > size else ""
+        return pb.ListBatchJobsResponse(
+            jobs=[j.to_proto(with_embeddings=False) for j in page], next_page_token=token
+        )
+
+    async def CancelBatchJob(
+        self, request: pb.CancelBatchJobRequest, call: Call
+    ) -> pb.CancelBatchJobResponse:
+        job = await self._own(call, request.id)
+        cancelled = await self._queue.cancel(job.id)
+        return pb.CancelBatchJobResponse(job=(cancelled or job).to_proto())
+
+    async def WatchBatchJob(
+        self, request: pb.WatchBatchJobRequest, call: Call
+    ) -> AsyncIterator[pb.WatchBatchJobResponse]:
+        job = await self._own(call, request.id)  # errors before the stream starts
+        return self._watch(job)
+
+    async def _watch(self, job: Job) -> AsyncIterator[pb.WatchBatchJobResponse]:
+        last = None
+        while True:
+            seen = (job.state, job.done, job.failed)
+            if seen != last:
+                yield pb.WatchBatchJobResponse(job=job.to_proto(with_embeddings=job.terminal))
+                last = seen
+            if job.terminal:
+                return
+            await asyncio.sleep(WATCH_POLL_SECONDS)
+            job = await self._queue.get(job.id) or job
+
+    async def _own(self, call: Call, job_id: str) -> Job:
+        if not job_id:
+            raise invalid("id", "is required")
+        job = await self._queue.get(job_id)
+        if job is None or job.tenant != _tenant(call):
+            raise not_found(f"job {job_id!r}")
+        return job
+
+
+def _tenant(call: Call) -> str:
+    return call.state.get("principal", ANONYMOUS).tenant
