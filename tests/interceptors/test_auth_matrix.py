@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from citadel.admin.v1 import admin_service_pb2 as admin
+from citadel.batch.v1 import batch_service_pb2 as batch
 from citadel.options.v1 import options_pb2
 from citadel.server.descriptors import SERVICES
 from citadel.server.methods import method_specs
@@ -28,10 +29,25 @@ ROLE_OF = {
 }
 
 
-def samples(name: str) -> dict:
-    """A request per RPC that succeeds for an allowed caller of tenant acme on collection `name`."""
+def samples(name: str, job_id: str = "") -> dict:
+    """A request per RPC that succeeds for an allowed caller of tenant acme on collection `name`
+    (and job `job_id` of the same tenant)."""
     v = resources_pb2.Vector(id="v2", embedding=[0, 1, 0, 0])
+    item = batch.BatchItem(id="b1", embedding=[1, 1, 0, 0])
     return {
+        "SubmitBatchJob": batch.SubmitBatchJobRequest(
+            collection=name, operation=batch.OPERATION_BULK_UPSERT, items=[item]
+        ),
+        "UploadBatchJob": [
+            batch.UploadBatchJobRequest(
+                header=batch.UploadBatchJobHeader(collection=name, operation=batch.OPERATION_BULK_UPSERT)
+            ),
+            batch.UploadBatchJobRequest(items=batch.BatchItemList(items=[item])),
+        ],
+        "GetBatchJob": batch.GetBatchJobRequest(id=job_id),
+        "ListBatchJobs": batch.ListBatchJobsRequest(),
+        "CancelBatchJob": batch.CancelBatchJobRequest(id=job_id),
+        "WatchBatchJob": batch.WatchBatchJobRequest(id=job_id),
         "CreateCollection": pb.CreateCollectionRequest(
             collection=resources_pb2.Collection(
                 name=name, dimension=4, distance=resources_pb2.DISTANCE_COSINE
@@ -56,6 +72,15 @@ def samples(name: str) -> dict:
 
 # Outcome for an allowed caller of the owning tenant when the sample names an existing collection.
 SAME_TENANT = {"CreateCollection": "ALREADY_EXISTS"}
+# Outcome for another tenant, where it differs from NOT_FOUND for collection-scoped RPCs and OK for the rest:
+# creating the name makes the tenant its own; a job of another tenant does not exist for it.
+OTHER_TENANT = {
+    "CreateCollection": "OK",
+    "UploadBatchJob": "NOT_FOUND",
+    "GetBatchJob": "NOT_FOUND",
+    "CancelBatchJob": "NOT_FOUND",
+    "WatchBatchJob": "NOT_FOUND",
+}
 CALLERS = ["none", "bad-key", "expired-token", "reader", "writer", "admin", "jwt-reader", "other-tenant"]
 
 
@@ -91,9 +116,8 @@ def expected(method: str, caller: str) -> str:
     role = {"jwt-reader": "reader", "other-tenant": "admin"}.get(caller, caller)
     if ROLE_OF[role] < spec.access.role:
         return "PERMISSION_DENIED"
-    if caller == "other-tenant" and spec.access.collection_field:
-        # Another tenant's collection does not exist for it; creating the name makes its own.
-        return "OK" if method == "CreateCollection" else "NOT_FOUND"
+    if caller == "other-tenant":
+        return OTHER_TENANT.get(method, "NOT_FOUND" if spec.access.collection_field else "OK")
     return SAME_TENANT.get(method, "OK")
 
 
@@ -112,6 +136,11 @@ def test_auth_matrix_grpc(secured, method, caller):
         collection=name, vectors=[resources_pb2.Vector(id="v1", embedding=[1, 0, 0, 0])]
     )
     assert call_grpc(channel, SPECS["UpsertVectors"], seed, creds.bearer("admin"))[0] == "OK"
+    code, submitted = call_grpc(
+        channel, SPECS["SubmitBatchJob"], setup["SubmitBatchJob"], creds.bearer("admin")
+    )
+    assert code == "OK", submitted
+    setup = samples(name, submitted.job.id)
 
     code, reply = call_grpc(channel, SPECS[method], setup[method], metadata_for(caller, creds))
     assert code == expected(method, caller), reply
