@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import graphene
-from google.protobuf import descriptor, json_format, message
+from google.protobuf import descriptor, message
 from graphql import GraphQLError, Undefined, print_schema, value_from_ast_untyped
 from graphql.language import ast
 
@@ -479,7 +479,7 @@ def _well_known_value(msg: message.Message) -> Any:
     if name in ("google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask"):
         return msg.ToJsonString()
     if name in WELL_KNOWN:
-        return json_format.MessageToDict(msg)
+        return json_codec.to_json(msg)
     return {}  # a message without fields
 
 

@@ -61,6 +61,7 @@ _INT_RANGES = {
     FD.CPPTYPE_UINT64: (0, 2**64 - 1, "uint64"),
 }
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+_MAX_SAFE_INTEGER = 2**53  # integers beyond this lose precision as JSON doubles
 _SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
@@ -454,9 +455,34 @@ _SCALAR_TO_JSON: dict[int, Callable[[descriptor.FieldDescriptor, Any], Any]] = {
 
 
 def _well_known_to_json(msg: message.Message) -> Any:
-    if msg.DESCRIPTOR.full_name == "google.protobuf.Timestamp":
+    name = msg.DESCRIPTOR.full_name
+    if name == "google.protobuf.Timestamp":
         return msg.ToJsonString()
+    if name == "google.protobuf.Struct":
+        return {k: _value_json(v) for k, v in msg.fields.items()}
+    if name == "google.protobuf.ListValue":
+        return [_value_json(v) for v in msg.values]
+    if name == "google.protobuf.Value":
+        return _value_json(msg)
     return json_format.MessageToDict(msg)
+
+
+def _value_json(v: message.Message) -> Any:
+    """A Struct value; whole numbers are written as integers (a Struct stores every number as
+    a double, but `"year": 2020` should come back as it went in, not as 2020.0)."""
+    kind = v.WhichOneof("kind")
+    if kind == "number_value":
+        n = v.number_value
+        return int(n) if n.is_integer() and abs(n) < _MAX_SAFE_INTEGER else n
+    if kind == "string_value":
+        return v.string_value
+    if kind == "bool_value":
+        return v.bool_value
+    if kind == "struct_value":
+        return {k: _value_json(x) for k, x in v.struct_value.fields.items()}
+    if kind == "list_value":
+        return [_value_json(x) for x in v.list_value.values]
+    return None
 
 
 def to_json(msg: message.Message, floats_base64: bool = False) -> Any:
