@@ -495,10 +495,13 @@ def _rpc_resolver(spec: MethodSpec) -> Callable[..., Any]:
         try:
             call = context.call(spec)
             request = request_from_args(spec, args)
-            return await context.handlers[spec.path](call, request)
+            reply = await context.handlers[spec.path](call, request)
         except ApiError as e:
             raise graphql_error(e, call) from None
+        # Responses GraphQL shows as a scalar (Empty, well-known types) are converted here.
+        return _well_known_value(reply) if scalar else reply
 
+    scalar = _is_scalar_message(spec.descriptor.output_type)
     return resolve
 
 
@@ -512,7 +515,7 @@ def _subscriber(spec: MethodSpec) -> Callable[..., AsyncIterator[Any]]:
             iterator = await context.handlers[spec.path](call, request)
             try:
                 while (item := await streaming.next_item(iterator, call)) is not streaming.END:
-                    yield item
+                    yield _well_known_value(item) if scalar else item
             finally:
                 aclose = getattr(iterator, "aclose", None)
                 if aclose is not None:
@@ -520,6 +523,7 @@ def _subscriber(spec: MethodSpec) -> Callable[..., AsyncIterator[Any]]:
         except ApiError as e:
             raise graphql_error(e, call) from None
 
+    scalar = _is_scalar_message(spec.descriptor.output_type)
     return subscribe
 
 
