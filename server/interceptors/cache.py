@@ -71,8 +71,11 @@ class CacheInterceptor:
         metrics: Metrics,
         ttl_seconds: dict[int, float],
         model_identity: Callable[[str], str] = lambda name: name,
+        store_identity: str = "",
     ) -> None:
         self.backend = backend
+        # Replicas share entries only when they share the store behind them.
+        self._store_identity = store_identity
         self._metrics = metrics
         self._ttl = ttl_seconds
         self._model_identity = model_identity  # the embedding model a name resolves to
@@ -107,10 +110,15 @@ class CacheInterceptor:
             self._record(spec.path, 1, 0)
             return spec.response_type.FromString(entry.value)
         self._record(spec.path, 0, 1)
-        reply, leader = await self._flight.run(entry.key, lambda: proceed(call, request))
-        if leader:
+
+        async def fetch_and_store():
+            # Stored before the flight ends, so no later miss can start a second flight.
+            reply = await proceed(call, request)
             await self._guarded(self.backend.store([(entry.key, reply.SerializeToString())], ttl))
-        else:
+            return reply
+
+        reply, leader = await self._flight.run(entry.key, fetch_and_store)
+        if not leader:
             self.counts[spec.path][2] += 1
         return reply
 
@@ -143,18 +151,25 @@ class CacheInterceptor:
             del sub.texts[:]
             sub.texts.extend(missing)
             flight_key = _digest(*(store_keys[t] for t in missing))
-            reply, leader = await self._flight.run(flight_key, lambda: proceed(call, sub))
+
+            async def embed_and_store():
+                reply = await proceed(call, sub)
+                singles = []
+                for embedding in reply.embeddings:
+                    one = spec.response_type(model=reply.model, dimensions=reply.dimensions)
+                    one.embedding.extend(embedding.values)
+                    singles.append(one)
+                fresh = [
+                    (store_keys[t], one.SerializeToString()) for t, one in zip(missing, singles, strict=True)
+                ]
+                await self._guarded(self.backend.store(fresh, ttl))
+                return singles
+
+            singles, leader = await self._flight.run(flight_key, embed_and_store)
             if not leader:
                 self.counts[spec.path][2] += 1
-            model = reply.model
-            fresh = []
-            for text, embedding in zip(missing, reply.embeddings, strict=True):
-                one = spec.response_type(model=reply.model, dimensions=reply.dimensions)
-                one.embedding.extend(embedding.values)
-                vectors[text] = one
-                fresh.append((store_keys[text], one.SerializeToString()))
-            if leader:
-                await self._guarded(self.backend.store(fresh, ttl))
+            vectors.update(zip(missing, singles, strict=True))
+            model = singles[0].model
         response = spec.response_type(model=model, processing_time_ms=(time.perf_counter() - started) * 1000)
         if single:
             response.embedding.extend(vectors[texts[0]].embedding)
@@ -179,7 +194,7 @@ class CacheInterceptor:
 
     def _scope(self, call: Call, request: Any) -> str:
         name = call.method.collection_of(request)
-        return physical(self._tenant(call), name) if name else ""
+        return f"{self._store_identity}|{physical(self._tenant(call), name)}" if name else ""
 
     async def _guarded(self, operation):
         try:

@@ -4,6 +4,7 @@ errors/deadline → telemetry → auth → rate limit → cache → servicer."""
 from __future__ import annotations
 
 import logging
+import socket
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -47,7 +48,7 @@ def build_stack(settings: Settings, metrics: Metrics, redis: aioredis.Redis | No
             if redis is not None
             else MemoryCache(settings.cache_max_entries, settings.cache_max_bytes)
         )
-        cache = CacheInterceptor(backend, metrics, ttls)
+        cache = CacheInterceptor(backend, metrics, ttls, store_identity=store_identity(settings))
     interceptors: list[Interceptor] = [
         ErrorsInterceptor(),
         TelemetryInterceptor(metrics, settings.access_log),
@@ -73,3 +74,10 @@ def _auth(settings: Settings, metrics: Metrics) -> AuthInterceptor:
             "(`citadel keys create`) or a JWT key, or run with --insecure-no-auth for development"
         )
     return AuthInterceptor(ApiKeyVerifier(keys) if keys else None, jwt, metrics)
+
+
+def store_identity(settings: Settings) -> str:
+    """What makes two replicas' stores the same store: the Qdrant URL, or this machine's data dir."""
+    if settings.qdrant_url:
+        return settings.qdrant_url
+    return f"{socket.gethostname()}:{settings.data_dir.resolve()}"
