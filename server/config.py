@@ -63,6 +63,14 @@ class Settings:
     jobs_chunk_size: int = _s("jobs.chunk_size", 100)  # items per chunk (one upsert each)
     jobs_lease_seconds: float = _s("jobs.lease_seconds", 120.0)  # longer than the slowest chunk
     jobs_max_attempts: int = _s("jobs.max_attempts", 5)  # then the chunk is dead-lettered
+    # [models]: the catalog is a table of models, each with its pattern, strategy and backends;
+    # empty means the nine seed models on the in-process local model (see models/catalog.py).
+    models_default: str = _s("models.default", "general")
+    models_catalog: dict = _s("models.catalog", factory=dict)
+    models_realtime_budget: int = _s("models.realtime_budget", 32)  # hybrid: texts answered inline
+    models_health_interval_seconds: float = _s("models.health_interval_seconds", 10.0)
+    models_request_timeout_seconds: float = _s("models.request_timeout_seconds", 30.0)  # no deadline
+    models_resilience: dict = _s("models.resilience", factory=dict)  # breaker, ejection, retry knobs
     # [cache]
     cache_enabled: bool = _s("cache.enabled", True)
     cache_max_entries: int = _s("cache.max_entries", 100_000)
@@ -140,12 +148,14 @@ class Settings:
         # mistake a start-up (and `citadel config check`) error naming the key.
         from citadel.server.auth.api_keys import parse_entries
         from citadel.server.interceptors.cache import ttl_table
+        from citadel.server.models.catalog import catalog_from_settings
         from citadel.server.ratelimit.buckets import parse_limits
 
         try:
             parse_entries(self.api_keys)
             parse_limits(self.rate_limits)
             ttl_table(self.cache_ttl_seconds)
+            catalog_from_settings(self)
         except ValueError as e:
             raise ConfigError(str(e)) from None
 

@@ -28,7 +28,8 @@ from citadel.server.jobs.queue import JobQueue
 from citadel.server.jobs.worker import WorkerPool
 from citadel.server.methods import MethodSpec, method_specs
 from citadel.server.metrics import Metrics
-from citadel.server.models.embeddings import LocalEmbeddings
+from citadel.server.models.catalog import catalog_from_settings
+from citadel.server.models.router import ModelRouter
 from citadel.server.servicers.admin import AdminServicer
 from citadel.server.servicers.batch import BatchServicer
 from citadel.server.servicers.vector import VectorServicer
@@ -65,6 +66,7 @@ class Gateway:
         self.jobs: JobQueue | None = None
         self.workers: WorkerPool | None = None
         self.chain: Chain | None = None
+        self.models: ModelRouter | None = None
         self.health = health.aio.HealthServicer()
         self._grpc: grpc.aio.Server | None = None
         self._http: HttpServer | None = None
@@ -84,16 +86,18 @@ class Gateway:
         if s.redis_url:
             self.redis = await redis_client.connect(s.redis_url)
         stack = build_stack(s, self.metrics, self.redis)
-        embeddings = LocalEmbeddings()
+        self.models = embeddings = ModelRouter(catalog_from_settings(s))
         self.jobs = open_queue(s, self.redis)
         submit_spec = next(m for m in self.specs if m.path == "/citadel.batch.v1.BatchService/SubmitBatchJob")
         self.workers = WorkerPool(
             self.jobs, store, embeddings, submit_spec, s.jobs_workers, s.jobs_lease_seconds
         )
+        batch = BatchServicer(self.jobs, store, self.workers, s.jobs_chunk_size)
+        embeddings.jobs = batch  # hybrid models queue large requests as batch jobs
         servicers = {
             "citadel.vector.v1.VectorService": VectorServicer(store, embeddings),
             "citadel.admin.v1.AdminService": AdminServicer(stack.cache),
-            "citadel.batch.v1.BatchService": BatchServicer(self.jobs, store, self.workers, s.jobs_chunk_size),
+            "citadel.batch.v1.BatchService": batch,
             **self._extra_servicers,
         }
         self.chain = Chain(stack.interceptors, servicers)
@@ -101,6 +105,7 @@ class Gateway:
         grpc_port = self._grpc.add_insecure_port(f"{s.host}:{s.grpc_port}")
         await self._grpc.start()
         self.workers.start()
+        embeddings.start()  # health checks
         self._http = HttpServer(create_app(self), s.host, s.http_port)
         await self._http.start()
         for name in ("", *(svc.full_name for svc in self._services)):
@@ -121,6 +126,8 @@ class Gateway:
             await self.workers.stop(self.settings.grace_seconds)
         if self.jobs is not None:
             await self.jobs.close()
+        if self.models is not None:
+            await self.models.close()
         if self.store is not None:
             await self.store.close()
         if self.redis is not None:

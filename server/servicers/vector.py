@@ -37,11 +37,29 @@ MAX_DESCRIPTION = 4096
 SPEC_TTL_SECONDS = 2.0
 
 
+class Generated(Protocol):
+    model: str  # the model's resolved name
+    vectors: np.ndarray | None  # one row per text, in order; None when queued as a job
+    job_id: str  # set when a hybrid model queued the request as a batch job
+
+
 class Embeddings(Protocol):
     async def embed(
-        self, model: str, texts: list[str], normalize: bool, call: Call, priority: str = "realtime"
+        self,
+        model: str,
+        texts: list[str],
+        normalize: bool,
+        call: Call,
+        priority: str = "realtime",
+        field: str = "texts",
     ) -> tuple[str, np.ndarray]:
-        """Returns the model's resolved name and one row per text, in order."""
+        """Returns the model's resolved name and one row per text, in order; errors about the
+        input name `field` (`texts[3]`, or `field` itself for a single-text field)."""
+
+    async def generate(
+        self, model: str, texts: list[str], normalize: bool, urgent: bool, call: Call, field: str = "texts"
+    ) -> Generated:
+        """GenerateEmbedding under the model's integration pattern: embeddings or a job id."""
 
     def list_models(self) -> pb.ListModelsResponse:
         """Every model with its pattern and the live state of its backends."""
@@ -176,11 +194,19 @@ class VectorServicer:
 
     async def SearchVectors(self, request: pb.SearchVectorsRequest, call: Call) -> pb.SearchVectorsResponse:
         spec = await self._spec(call, "collection", request.collection)
-        if not request.query_vector:
-            raise invalid("query_vector", "is required")
-        vector = check.embedding("query_vector", request.query_vector, spec.dimension, spec.name)
+        if request.query_vector and request.query_text:
+            raise invalid("query_text", "set query_vector or query_text, not both")
+        if request.query_text:
+            if not request.query_text.strip():
+                raise invalid("query_text", "must not be blank")
+        elif not request.query_vector:
+            raise invalid("query_vector", "is required (or give query_text)")
+        elif request.model:
+            raise invalid("model", "names the model for query_text; leave it empty with query_vector")
         query = SearchQuery(
-            vector=vector,
+            vector=()
+            if request.query_text
+            else check.embedding("query_vector", request.query_vector, spec.dimension, spec.name),
             limit=check.bounded("limit", request.limit, 10, MAX_LIMIT),
             offset=_offset(request.offset),
             filter=self._filter(request),
@@ -193,6 +219,8 @@ class VectorServicer:
             with_metadata=request.with_metadata,
             exact=request.exact,
         )
+        if request.query_text:  # the whole request is valid: now spend the model call
+            query.vector = await self._query_embedding(request, spec, call)
         started = time.perf_counter()
         hits = await self._store.search(spec.name, query)
         elapsed_ms = (time.perf_counter() - started) * 1000
@@ -239,11 +267,18 @@ class VectorServicer:
             if not t.strip():
                 raise invalid("text" if request.text else f"texts[{i}]", "must not be blank")
         started = time.perf_counter()
-        model, vectors = await self._embeddings.embed(request.model, texts, request.normalize, call)
+        field = "text" if request.text else "texts"
+        result = await self._embeddings.generate(
+            request.model, texts, request.normalize, request.urgent, call, field=field
+        )
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        if result.vectors is None:
+            return pb.GenerateEmbeddingResponse(
+                model=result.model, job_id=result.job_id, processing_time_ms=elapsed_ms
+            )
+        vectors = result.vectors
         response = pb.GenerateEmbeddingResponse(
-            model=model,
-            dimensions=int(vectors.shape[1]),
-            processing_time_ms=(time.perf_counter() - started) * 1000,
+            model=result.model, dimensions=int(vectors.shape[1]), processing_time_ms=elapsed_ms
         )
         if request.text:
             response.embedding.extend(vectors[0].tolist())
@@ -256,6 +291,21 @@ class VectorServicer:
         return self._embeddings.list_models()
 
     # -- helpers --------------------------------------------------------------------------
+
+    async def _query_embedding(
+        self, request: pb.SearchVectorsRequest, spec: CollectionSpec, call: Call
+    ) -> np.ndarray:
+        """query_text embedded with `model`, which must make vectors of the collection's dimension."""
+        model, vectors = await self._embeddings.embed(
+            request.model, [request.query_text], False, call, field="query_text"
+        )
+        if vectors.shape[1] != spec.dimension:
+            raise invalid(
+                "model",
+                f"{model!r} makes {vectors.shape[1]}-dimensional embeddings but collection "
+                f"{request.collection!r} has dimension {spec.dimension}",
+            )
+        return vectors[0]
 
     @staticmethod
     def _physical(call: Call, field: str, name: str) -> str:

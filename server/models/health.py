@@ -1,0 +1,146 @@
+"""Backend health: active checks on a timer, passive outlier detection on every failure.
+
+Active: every `interval` seconds each backend embeds PROBE_TEXT (outside its concurrency
+limit, like a load balancer's own health connection). An answer of the model's dimension marks
+it healthy; an error or a wrong dimension marks it unhealthy and takes it out of rotation. While
+its circuit is half-open the probe is the circuit's single trial request. The probe vectors then
+go to the replica guard.
+
+Passive (outlier detection, as Envoy does it): `eject_failures` consecutive failures on real
+traffic eject the backend for base × (times ejected) seconds, up to a cap; never more than
+`max_ejected_percent` of a model's backends are ejected at once (at least one may be, when the
+model has two or more).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from citadel.server.models import replicas
+from citadel.server.models.backend import Backend
+from citadel.server.models.breaker import CLOSED, HALF_OPEN
+from citadel.server.models.catalog import Resilience
+from citadel.server.models.providers.base import BackendError, InputRejected
+
+if TYPE_CHECKING:
+    from citadel.server.models.router import ModelPool
+
+log = logging.getLogger("citadel.models")
+
+PROBE_TEXT = "Citadel health probe: the quick brown fox jumps over the lazy dog."
+PROBE_TIMEOUT_SECONDS = 5.0
+
+
+class OutlierDetector:
+    def __init__(self, resilience: Resilience) -> None:
+        self._r = resilience
+
+    def allowed_ejections(self, count: int) -> int:
+        if count < 2:
+            return 0  # ejecting a model's only backend would leave nothing; its breaker guards it
+        return max(1, math.floor(count * self._r.max_ejected_percent / 100))
+
+    def observe_failure(self, backend: Backend, peers: Sequence[Backend]) -> bool:
+        """Ejects `backend` if it is an outlier and the cap allows; True when it did."""
+        now = time.monotonic()
+        if backend.consecutive_failures < self._r.eject_failures or backend.ejected(now):
+            return False
+        if sum(1 for b in peers if b.ejected(now)) >= self.allowed_ejections(len(peers)):
+            return False
+        backend.eject(now, self._r.eject_base_seconds, self._r.eject_max_seconds)
+        backend.consecutive_failures = 0
+        log.warning(
+            "backend %s ejected for %.1f s after %d consecutive failures (last: %s)",
+            backend.id,
+            backend.ejected_until - now,
+            self._r.eject_failures,
+            backend.last_error,
+        )
+        return True
+
+
+class HealthChecker:
+    def __init__(self, pools: Sequence[ModelPool], interval: float, min_cosine: float) -> None:
+        self._pools = list(pools)
+        self._interval = interval
+        self._min_cosine = min_cosine
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="model-health-checks")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.check_all()
+            except Exception:
+                log.exception("model health check round failed")
+            await asyncio.sleep(self._interval)
+
+    async def check_all(self) -> None:
+        await asyncio.gather(*(self.check_pool(pool) for pool in self._pools))
+
+    async def check_pool(self, pool: ModelPool) -> None:
+        await asyncio.gather(*(self.probe(pool, b) for b in pool.backends))
+        probes = [(b.id, b.probe) for b in pool.backends if b.probe is not None]
+        if not probes:
+            return
+        verdict = replicas.judge(probes, pool.spec.dimensions, self._min_cosine)
+        if verdict.dimension:
+            pool.dimension = verdict.dimension
+        for b in pool.backends:
+            problem = verdict.problems.get(b.id)
+            if problem is None:
+                continue
+            if problem and b.consistent is not False:
+                log.warning("model %s: backend %s kept out: %s", pool.name, b.id, problem)
+            b.consistent = not problem
+            if problem:
+                b.last_error = problem
+
+    async def probe(self, pool: ModelPool, backend: Backend) -> None:
+        state = backend.breaker.state
+        if state not in (CLOSED, HALF_OPEN):
+            return  # open: leave it alone until the interval passes
+        trial = state == HALF_OPEN
+        if trial and not backend.breaker.allow():
+            return  # a real request holds the probe
+        timeout = min(PROBE_TIMEOUT_SECONDS, backend.spec.timeout_seconds, self._interval * 2)
+        try:
+            vectors = await backend.provider.embed([PROBE_TEXT], timeout)
+        except (BackendError, InputRejected) as e:
+            backend.healthy = False
+            backend.probe = None
+            backend.last_error = f"health check: {e}"
+            if trial:
+                backend.breaker.record_failure()
+            return
+        except BaseException:
+            if trial:
+                backend.breaker.record_abandoned()
+            raise
+        vector = vectors[0]
+        expected = pool.spec.dimensions
+        backend.probe = vector
+        if expected and vector.shape[0] != expected:
+            backend.healthy = False
+            backend.last_error = f"health check: answered {vector.shape[0]} values, the model has {expected}"
+            if trial:
+                backend.breaker.record_failure()
+            return
+        if backend.healthy is False:
+            log.info("model %s: backend %s healthy again", pool.name, backend.id)
+        backend.healthy = True
+        if trial:
+            backend.breaker.record_success()
