@@ -85,8 +85,8 @@ class Gateway:
         self.store = store = await open_store(s)
         if s.redis_url:
             self.redis = await redis_client.connect(s.redis_url)
-        stack = build_stack(s, self.metrics, self.redis)
         self.models = embeddings = ModelRouter(catalog_from_settings(s))
+        stack = build_stack(s, self.metrics, self.redis, embeddings)
         self.jobs = open_queue(s, self.redis)
         submit_spec = next(m for m in self.specs if m.path == "/citadel.batch.v1.BatchService/SubmitBatchJob")
         self.workers = WorkerPool(

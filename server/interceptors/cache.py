@@ -72,6 +72,7 @@ class CacheInterceptor:
         ttl_seconds: dict[int, float],
         model_identity: Callable[[str], str] = lambda name: name,
         store_identity: str = "",
+        queues_as_job: Callable[[str, int, bool], bool] = lambda model, count, urgent: False,
     ) -> None:
         self.backend = backend
         # Replicas share entries only when they share the store behind them.
@@ -79,6 +80,8 @@ class CacheInterceptor:
         self._metrics = metrics
         self._ttl = ttl_seconds
         self._model_identity = model_identity  # the embedding model a name resolves to
+        # (model, texts, urgent) -> answered with a batch job id instead of embeddings: not cached
+        self._queues_as_job = queues_as_job
         self._flight = SingleFlight()
         self.failures = FailureReporter(f"cache backend ({backend.name})", metrics.cache_errors)
         # method path -> [hits, misses, coalesced]
@@ -101,7 +104,9 @@ class CacheInterceptor:
         ttl = spec.cache.ttl_seconds or self._ttl[kind]
         if kind == options_pb2.CACHE_KIND_EMBEDDING:
             return await self._per_text(call, request, proceed, ttl)
-        key = _digest(spec.path, self._tenant(call), request.SerializeToString(deterministic=True))
+        # A search by query_text depends on what its model resolves to, not just its name.
+        model = self._model_identity(request.model) if getattr(request, "query_text", "") else ""
+        key = _digest(spec.path, self._tenant(call), model, request.SerializeToString(deterministic=True))
         found = await self._guarded(self.backend.lookup(self._scope(call, request), [key]))
         if found is None:  # backend down: serve uncached
             return await proceed(call, request)
@@ -127,6 +132,8 @@ class CacheInterceptor:
         spec = call.method
         single = bool(request.text)
         texts = [request.text] if single else list(request.texts)
+        if self._queues_as_job(request.model, len(texts), request.urgent):
+            return await proceed(call, request)
         identity = self._model_identity(request.model)
         keys = [_digest(spec.path, self._tenant(call), identity, str(request.normalize), t) for t in texts]
         found = await self._guarded(self.backend.lookup("", keys))

@@ -21,6 +21,7 @@ from citadel.server.interceptors.errors import ErrorsInterceptor
 from citadel.server.interceptors.rate_limit import RateLimitInterceptor
 from citadel.server.interceptors.telemetry import TelemetryInterceptor
 from citadel.server.metrics import Metrics
+from citadel.server.models.router import ModelRouter
 from citadel.server.ratelimit.buckets import InProcessBuckets, parse_limits
 from citadel.server.ratelimit.redis_buckets import RedisBuckets
 
@@ -33,7 +34,9 @@ class Stack:
     cache: CacheInterceptor | None
 
 
-def build_stack(settings: Settings, metrics: Metrics, redis: aioredis.Redis | None) -> Stack:
+def build_stack(
+    settings: Settings, metrics: Metrics, redis: aioredis.Redis | None, models: ModelRouter | None = None
+) -> Stack:
     try:
         auth = _auth(settings, metrics)
         limits = parse_limits(settings.rate_limits)
@@ -48,7 +51,9 @@ def build_stack(settings: Settings, metrics: Metrics, redis: aioredis.Redis | No
             if redis is not None
             else MemoryCache(settings.cache_max_entries, settings.cache_max_bytes)
         )
-        cache = CacheInterceptor(backend, metrics, ttls, store_identity=store_identity(settings))
+        # Embedding keys follow what a model name resolves to; batch-job answers are not cached.
+        routing = {"model_identity": models.identity, "queues_as_job": models.queues_as_job} if models else {}
+        cache = CacheInterceptor(backend, metrics, ttls, store_identity=store_identity(settings), **routing)
     interceptors: list[Interceptor] = [
         ErrorsInterceptor(),
         TelemetryInterceptor(metrics, settings.access_log),
