@@ -4,6 +4,7 @@
     /openapi.json      the OpenAPI 3.1 document; /docs renders it with Swagger UI
     /graphql           GraphQL over HTTP (GraphiQL for browsers) and over WebSocket
     /healthz, /readyz  probes
+    /metrics           Prometheus metrics
     /assets/...        Swagger UI, GraphiQL and our page scripts, all served locally
 
 Everything is derived from the gateway's method specs when the app is created. REST requests
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import swagger_ui_bundle
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -85,6 +87,9 @@ def create_app(gateway: Gateway) -> HttpApp:
     async def docs(request: Request) -> HTMLResponse:
         return HTMLResponse(docs_html)
 
+    async def metrics(request: Request) -> Response:
+        return Response(gateway.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
     async def graphql_socket(websocket: WebSocket) -> None:
         await graphql_ws.serve(websocket, graphql)
 
@@ -93,6 +98,7 @@ def create_app(gateway: Gateway) -> HttpApp:
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics),
             Route("/openapi.json", openapi_json),
             Route("/docs", docs),
             Route("/graphql", graphql.http, methods=["GET", "POST"]),

@@ -132,6 +132,8 @@ class CacheInterceptor:
         spec = call.method
         single = bool(request.text)
         texts = [request.text] if single else list(request.texts)
+        if not texts or (request.text and request.texts):
+            return await proceed(call, request)  # invalid: the servicer says why
         if self._queues_as_job(request.model, len(texts), request.urgent):
             return await proceed(call, request)
         identity = self._model_identity(request.model)

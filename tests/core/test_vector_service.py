@@ -500,3 +500,24 @@ def test_request_id_comes_back(stub, books):
         pb.CountVectorsRequest(collection=books), metadata=[("x-request-id", "req-42")]
     )
     assert dict(call.trailing_metadata())["x-request-id"] == "req-42"
+
+
+def test_generate_embedding_with_the_default_model(stub):
+    one = stub.GenerateEmbedding(pb.GenerateEmbeddingRequest(text="a quiet harbour at dawn"), timeout=60)
+    assert one.dimensions == 384 and len(one.embedding) == 384 and one.model
+    many = stub.GenerateEmbedding(pb.GenerateEmbeddingRequest(texts=["a quiet harbour at dawn", "tax forms"]))
+    assert [list(e.values) for e in many.embeddings][0] == list(one.embedding)
+    assert len(many.embeddings) == 2
+
+
+@pytest.mark.parametrize(
+    "request_, fragment",
+    [
+        (pb.GenerateEmbeddingRequest(), "text"),
+        (pb.GenerateEmbeddingRequest(text="a", texts=["b"]), "texts"),
+        (pb.GenerateEmbeddingRequest(texts=["ok", "  "]), "texts[1]"),
+    ],
+    ids=["empty", "both", "blank"],
+)
+def test_generate_embedding_bad_input(stub, request_, fragment):
+    expect_error(stub.GenerateEmbedding, request_, grpc.StatusCode.INVALID_ARGUMENT, fragment)
