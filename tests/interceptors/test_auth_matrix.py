@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
 import pytest
 
 from citadel.admin.v1 import admin_service_pb2 as admin
@@ -17,6 +18,7 @@ from citadel.server.descriptors import SERVICES
 from citadel.server.methods import method_specs
 from citadel.vector.v1 import resources_pb2
 from citadel.vector.v1 import vector_service_pb2 as pb
+from tests.adapters.protocols import Protocols
 from tests.support.auth_config import token, write_config
 from tests.support.gateway_process import GatewayProcess
 from tests.support.grpc_calls import call_grpc
@@ -121,10 +123,14 @@ def expected(method: str, caller: str) -> str:
     return SAME_TENANT.get(method, "OK")
 
 
+@pytest.mark.parametrize("protocol", ["grpc", "rest", "graphql"])
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize("method", sorted(SPECS))
-def test_auth_matrix_grpc(secured, method, caller):
+def test_auth_matrix(secured, method, caller, protocol):
     proc, creds = secured
+    spec = SPECS[method]
+    if protocol != "grpc" and (spec.client_streaming or spec.server_streaming):
+        pytest.skip("streams over REST/GraphQL are covered by tests/adapters/test_streaming.py")
     channel = proc.channel()
     name = f"m-{uuid.uuid4().hex[:8]}"
     setup = samples(name)
@@ -142,7 +148,13 @@ def test_auth_matrix_grpc(secured, method, caller):
     assert code == "OK", submitted
     setup = samples(name, submitted.job.id)
 
-    code, reply = call_grpc(channel, SPECS[method], setup[method], metadata_for(caller, creds))
+    metadata = metadata_for(caller, creds)
+    if protocol == "grpc":
+        code, reply = call_grpc(channel, spec, setup[method], metadata)
+    else:
+        with httpx.Client(base_url=proc.http_url, timeout=30) as http:
+            outcome = getattr(Protocols(channel, http), protocol)(spec, setup[method], headers=dict(metadata))
+        code, reply = outcome.code.name, outcome.message
     assert code == expected(method, caller), reply
 
 
