@@ -8,6 +8,7 @@ that routing, outlier detection and ListModels read.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import numpy as np
@@ -18,6 +19,8 @@ from citadel.server.models.limiter import Limiter
 from citadel.server.models.providers import make_provider
 from citadel.server.models.providers.base import BackendError, InputRejected, Provider
 
+log = logging.getLogger("citadel.models")
+
 
 class Skip(Exception):
     """This backend cannot take the request right now (circuit raced shut): try another,
@@ -25,8 +28,11 @@ class Skip(Exception):
 
 
 class Backend:
-    def __init__(self, spec: BackendSpec, resilience: Resilience, provider: Provider | None = None) -> None:
+    def __init__(
+        self, spec: BackendSpec, resilience: Resilience, model: str = "", provider: Provider | None = None
+    ) -> None:
         self.spec = spec
+        self.model = model
         self.id = spec.id
         self.weight = spec.weight
         self.provider = provider or make_provider(spec)
@@ -107,7 +113,9 @@ class Backend:
             self.limiter.release(priority)
 
     def succeeded(self, latency_ms: float | None) -> None:
+        before = self.breaker.state
         self.breaker.record_success()
+        self._circuit_moved(before)
         self.consecutive_failures = 0
         if latency_ms is not None:
             a = self._alpha
@@ -122,9 +130,23 @@ class Backend:
         if counts:
             self.failures += 1
             self.consecutive_failures += 1
+            before = self.breaker.state
             self.breaker.record_failure()
+            self._circuit_moved(before)
         else:
             self.breaker.record_abandoned()
+
+    def _circuit_moved(self, before: str) -> None:
+        after = self.breaker.state
+        if after != before:
+            log.warning(
+                "model %s: backend %s circuit %s -> %s%s",
+                self.model,
+                self.id,
+                before,
+                after,
+                f" ({self.last_error})" if after != "closed" else "",
+            )
 
     def eject(self, now: float, base: float, cap: float) -> None:
         self.times_ejected += 1

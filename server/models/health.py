@@ -124,7 +124,7 @@ class HealthChecker:
             backend.probe = None
             backend.last_error = f"health check: {e}"
             if trial:
-                backend.breaker.record_failure()
+                backend.failed(backend.last_error)
             return
         except BaseException:
             if trial:
@@ -137,10 +137,10 @@ class HealthChecker:
             backend.healthy = False
             backend.last_error = f"health check: answered {vector.shape[0]} values, the model has {expected}"
             if trial:
-                backend.breaker.record_failure()
+                backend.failed(backend.last_error)
             return
         if backend.healthy is False:
             log.info("model %s: backend %s healthy again", pool.name, backend.id)
         backend.healthy = True
         if trial:
-            backend.breaker.record_success()
+            backend.succeeded(None)  # the half-open probe passed: close the circuit

@@ -73,7 +73,9 @@ class ModelPool:
         r = catalog.resilience
         self.spec = spec
         self.name = spec.name
-        self.backends = list(backends) if backends is not None else [Backend(b, r) for b in spec.backends]
+        self.backends = (
+            list(backends) if backends is not None else [Backend(b, r, spec.name) for b in spec.backends]
+        )
         self.strategy = make_strategy(spec.strategy, [b.id for b in self.backends])
         self.budget = RetryBudget(r.retry_ratio, r.retry_min_per_second)
         self.outliers = OutlierDetector(r)

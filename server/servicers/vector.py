@@ -6,6 +6,7 @@ and the Call. A request that is invalid anywhere writes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Protocol
 
@@ -220,7 +221,7 @@ class VectorServicer:
             exact=request.exact,
         )
         if request.query_text:  # the whole request is valid: now spend the model call
-            query.vector = await self._query_embedding(request, spec, call)
+            query = dataclasses.replace(query, vector=await self._query_embedding(request, spec, call))
         started = time.perf_counter()
         hits = await self._store.search(spec.name, query)
         elapsed_ms = (time.perf_counter() - started) * 1000

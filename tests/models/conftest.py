@@ -40,6 +40,7 @@ def write_config(path: Path, models: dict, **settings) -> Path:
 
 
 def start_gateway(workdir: Path, models: dict, **settings) -> GatewayProcess:
+    workdir.mkdir(parents=True, exist_ok=True)
     config = write_config(workdir / "citadel.toml", models, **settings)
     return GatewayProcess(
         workdir / "data",
@@ -93,9 +94,13 @@ class Servers:
         self.started: list[ModelServer] = []
 
     def __call__(self, name: str, **options) -> ModelServer:
-        server = ModelServer(self._factory.mktemp(name), name, **options).start()
-        self.started.append(server)
-        return server
+        return self.many(name, **options)[0]
+
+    def many(self, *names: str, **options) -> list[ModelServer]:
+        """Several servers, started in parallel."""
+        launched = [ModelServer(self._factory.mktemp(n), n, **options).launch() for n in names]
+        self.started += launched
+        return [s.wait_ready() for s in launched]
 
     def close(self) -> None:
         for s in self.started:

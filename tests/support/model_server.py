@@ -198,7 +198,9 @@ async def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     app = build_app(State(args))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP (not 0) so asyncio sets TCP_NODELAY on accepted connections: without it every
+    # answer waits on Nagle + delayed ACK (~40 ms).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", args.port))
     sock.listen(128)
@@ -242,7 +244,15 @@ class ModelServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> ModelServer:
-        ready = self.workdir / f"{self.name}.ready.json"
+        return self.launch().wait_ready()
+
+    @property
+    def _ready(self) -> Path:
+        return self.workdir / f"{self.name}.ready.json"
+
+    def launch(self) -> ModelServer:
+        """Starts the process without waiting (start several, then wait_ready each)."""
+        ready = self._ready
         ready.unlink(missing_ok=True)
         args = [
             sys.executable,
@@ -260,6 +270,10 @@ class ModelServer:
         self.proc = subprocess.Popen(
             args, stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT, cwd=root, env=env
         )
+        return self
+
+    def wait_ready(self) -> ModelServer:
+        ready = self._ready
         deadline = time.monotonic() + START_TIMEOUT
         while not ready.exists():
             if self.proc.poll() is not None:
