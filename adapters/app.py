@@ -79,7 +79,8 @@ def create_app(gateway: Gateway) -> HttpApp:
 
     async def readyz(request: Request) -> JSONResponse:
         ready = gateway.ready
-        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+        components = {c.name: c.state for c in gateway.lifecycle.components.values()}
+        return JSONResponse({"ready": ready, "components": components}, status_code=200 if ready else 503)
 
     async def openapi_json(request: Request) -> Response:
         return Response(document, media_type="application/json")

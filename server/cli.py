@@ -15,6 +15,7 @@ from citadel.server import logs
 from citadel.server.auth import api_keys
 from citadel.server.config import ConfigError, Settings
 from citadel.server.gateway import Gateway
+from citadel.server.lifecycle import StartupError
 
 log = logging.getLogger("citadel")
 
@@ -90,7 +91,7 @@ async def _serve(settings: Settings, ready_file: Path | None) -> int:
         loop.add_signal_handler(sig, on_signal)
     try:
         ports = await gateway.start()
-    except ConfigError as e:
+    except (ConfigError, StartupError) as e:
         log.error("start-up failed: %s", e)
         print(f"citadel: {e}", file=sys.stderr)
         return 2

@@ -42,12 +42,14 @@ class Settings:
     grace_seconds: float = _s("server.grace_seconds", 10.0)  # in-flight calls get this on shutdown
     log_level: str = _s("server.log_level", "INFO")
     access_log: bool = _s("server.access_log", True)  # one structured line per request
+    startup_timeout_seconds: float = _s("server.startup_timeout_seconds", 30.0)  # per component
     # [store]
     engine: str = _s("store.engine", "auto")  # embedded engine: auto | edge | qdrant-local
     qdrant_url: str = _s("store.qdrant_url", "")  # Qdrant server or cluster; empty: embedded
     qdrant_api_key: str = _s("store.qdrant_api_key", "", secret=True)
     # [redis]
     redis_url: str = _s("redis.url", "")  # shared cache, rate limits and job queue; empty: in process
+    redis_optional: bool = _s("redis.optional", False)  # start without it (in process) if unreachable
     # [auth]
     auth_enabled: bool = _s("auth.enabled", True)  # off only when asked, with a warning
     api_keys: list = _s("auth.api_keys", factory=list)  # [{id, hash, role, tenant}]

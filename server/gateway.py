@@ -1,11 +1,14 @@
-"""Builds the gateway from settings and runs it: store, chain, gRPC server, health.
+"""Builds the gateway from settings and runs it.
 
-Start-up order follows dependencies (store before the servers that use it); shutdown is
-the reverse, with in-flight calls given the grace period to finish.
+Components start in dependency order, each with a timeout and a readiness check: store →
+Redis (cache, rate limits, queue) → model router and its health checks → job queue and batch
+workers → gRPC server → HTTP adapters. Shutdown is the reverse, with in-flight calls given the
+grace period to finish.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +29,7 @@ from citadel.server.interceptors.stack import build_stack
 from citadel.server.jobs.factory import open_queue
 from citadel.server.jobs.queue import JobQueue
 from citadel.server.jobs.worker import WorkerPool
+from citadel.server.lifecycle import Lifecycle
 from citadel.server.methods import MethodSpec, method_specs
 from citadel.server.metrics import Metrics
 from citadel.server.models.catalog import catalog_from_settings
@@ -68,10 +72,15 @@ class Gateway:
         self.chain: Chain | None = None
         self.models: ModelRouter | None = None
         self.health = health.aio.HealthServicer()
+        self.lifecycle = Lifecycle(self.health, settings.startup_timeout_seconds)
+        self._batch: BatchServicer | None = None
         self._grpc: grpc.aio.Server | None = None
         self._http: HttpServer | None = None
         self.ports: Ports | None = None
-        self.ready = False
+
+    @property
+    def ready(self) -> bool:
+        return self.lifecycle.ready
 
     async def start(self) -> Ports:
         try:
@@ -81,49 +90,81 @@ class Gateway:
             raise
 
     async def _start(self) -> Ports:
-        s = self.settings
-        self.store = store = await open_store(s)
+        s, life = self.settings, self.lifecycle
+        self.store = store = await life.start("store", open_store(s), detail=_store_detail(s))
         if s.redis_url:
-            self.redis = await redis_client.connect(s.redis_url)
-        self.models = embeddings = ModelRouter(catalog_from_settings(s))
-        stack = build_stack(s, self.metrics, self.redis, embeddings)
-        self.jobs = open_queue(s, self.redis)
-        submit_spec = next(m for m in self.specs if m.path == "/citadel.batch.v1.BatchService/SubmitBatchJob")
-        self.workers = WorkerPool(
-            self.jobs, store, embeddings, submit_spec, s.jobs_workers, s.jobs_lease_seconds
+            self.redis = await life.start(
+                "redis",
+                redis_client.connect(s.redis_url),
+                detail=redis_client.redacted(s.redis_url),
+                required=not s.redis_optional,
+            )
+        self.models = embeddings = await life.start(
+            "models", self._start_models(), detail="embedding model router"
         )
-        batch = BatchServicer(self.jobs, store, self.workers, s.jobs_chunk_size)
-        embeddings.jobs = batch  # hybrid models queue large requests as batch jobs
+        stack = build_stack(s, self.metrics, self.redis, embeddings)
+        self.jobs = await life.start(
+            "jobs", self._start_jobs(store, embeddings), detail=_queue_detail(s, self.redis)
+        )
         servicers = {
             "citadel.vector.v1.VectorService": VectorServicer(store, embeddings),
-            "citadel.admin.v1.AdminService": AdminServicer(stack.cache),
-            "citadel.batch.v1.BatchService": batch,
+            "citadel.admin.v1.AdminService": AdminServicer(stack.cache, life),
+            "citadel.batch.v1.BatchService": self._batch,
             **self._extra_servicers,
         }
         self.chain = Chain(stack.interceptors, servicers)
-        self._grpc = build_server(self.specs, self.chain, self.health, s.max_message_bytes, self._extra_sets)
-        grpc_port = self._grpc.add_insecure_port(f"{s.host}:{s.grpc_port}")
-        await self._grpc.start()
-        self.workers.start()
-        embeddings.start()  # health checks
-        self._http = HttpServer(create_app(self), s.host, s.http_port)
-        await self._http.start()
-        for name in ("", *(svc.full_name for svc in self._services)):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        self.ports = Ports(grpc=grpc_port, http=self._http.port)
-        self.ready = True
-        log.info("citadel ready: gRPC on %s:%d, HTTP on %s:%d", s.host, grpc_port, s.host, self._http.port)
+        grpc_port = await life.start("grpc", self._start_grpc(), detail=f"{s.host}:{s.grpc_port}")
+        http_port = await life.start("http", self._start_http(), detail=f"{s.host}:{s.http_port}")
+        for svc in self._services:
+            await self.health.set(svc.full_name, health_pb2.HealthCheckResponse.SERVING)
+        self.ports = Ports(grpc=grpc_port, http=http_port)
+        log.info("citadel ready: gRPC on %s:%d, HTTP on %s:%d", s.host, grpc_port, s.host, http_port)
         return self.ports
 
+    async def _start_models(self) -> ModelRouter:
+        router = ModelRouter(catalog_from_settings(self.settings))
+        router.start()  # active health checks run from here on
+        return router
+
+    async def _start_jobs(self, store: VectorStore, embeddings: ModelRouter) -> JobQueue:
+        s = self.settings
+        queue = open_queue(s, self.redis)
+        await queue.depth()  # the queue answers
+        submit_spec = next(m for m in self.specs if m.path == "/citadel.batch.v1.BatchService/SubmitBatchJob")
+        self.workers = WorkerPool(queue, store, embeddings, submit_spec, s.jobs_workers, s.jobs_lease_seconds)
+        self._batch = BatchServicer(queue, store, self.workers, s.jobs_chunk_size)
+        embeddings.jobs = self._batch  # hybrid models queue large requests as batch jobs
+        self.workers.start()
+        return queue
+
+    async def _start_grpc(self) -> int:
+        s = self.settings
+        self._grpc = build_server(self.specs, self.chain, self.health, s.max_message_bytes, self._extra_sets)
+        port = self._grpc.add_insecure_port(f"{s.host}:{s.grpc_port}")
+        await self._grpc.start()
+        return port
+
+    async def _start_http(self) -> int:
+        self._http = HttpServer(create_app(self), self.settings.host, self.settings.http_port)
+        await self._http.start()
+        return self._http.port
+
     async def stop(self) -> None:
-        self.ready = False
+        """Stop accepting, report NOT_SERVING, let in-flight calls finish within the grace
+        period, hand unfinished batch chunks back, then close clients: the reverse of start."""
+        life, grace = self.lifecycle, self.settings.grace_seconds
+        for name in ("http", "grpc", "jobs"):
+            if name in life.components:
+                await life.mark(name, "stopping")
         await self.health.enter_graceful_shutdown()
+        servers = []
         if self._http is not None:
-            await self._http.stop()
+            servers.append(self._http.stop())
         if self._grpc is not None:
-            await self._grpc.stop(self.settings.grace_seconds)
+            servers.append(self._grpc.stop(grace))
+        await asyncio.gather(*servers)
         if self.workers is not None:
-            await self.workers.stop(self.settings.grace_seconds)
+            await self.workers.stop(grace)
         if self.jobs is not None:
             await self.jobs.close()
         if self.models is not None:
@@ -132,4 +173,15 @@ class Gateway:
             await self.store.close()
         if self.redis is not None:
             await self.redis.aclose()
+        for component in life.components.values():
+            if component.state != "failed":
+                await life.mark(component.name, "stopped")
         log.info("citadel stopped")
+
+
+def _store_detail(s: Settings) -> str:
+    return redis_client.redacted(s.qdrant_url) if s.qdrant_url else f"{s.engine} engine in {s.data_dir}"
+
+
+def _queue_detail(s: Settings, redis) -> str:
+    return "redis streams" if redis is not None else f"sqlite in {s.data_dir}"

@@ -22,11 +22,11 @@ async def connect(url: str) -> aioredis.Redis:
         )
         await client.ping()
     except (RedisError, OSError, ValueError) as e:
-        raise ConfigError(f"redis.url: cannot reach Redis at {_redacted(url)}: {e}") from None
+        raise ConfigError(f"redis.url: cannot reach Redis at {redacted(url)}: {e}") from None
     return client
 
 
-def _redacted(url: str) -> str:
+def redacted(url: str) -> str:
     """The URL without its password, for messages."""
     scheme, sep, rest = url.partition("://")
     if "@" in rest:

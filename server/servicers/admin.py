@@ -1,10 +1,12 @@
-"""AdminService: cache statistics and flush."""
+"""AdminService: component status, cache statistics and flush."""
 
 from __future__ import annotations
 
 from citadel.admin.v1 import admin_service_pb2 as pb
 from citadel.server.chain import Call
 from citadel.server.interceptors.cache import CacheInterceptor
+from citadel.server.lifecycle import Lifecycle
+from citadel.server.servicers.status import status_response
 
 
 def _rate(hits: int, misses: int) -> float:
@@ -12,8 +14,14 @@ def _rate(hits: int, misses: int) -> float:
 
 
 class AdminServicer:
-    def __init__(self, cache: CacheInterceptor | None) -> None:
+    def __init__(self, cache: CacheInterceptor | None, lifecycle: Lifecycle) -> None:
         self._cache = cache
+        self._lifecycle = lifecycle
+
+    async def GetServiceStatus(
+        self, request: pb.GetServiceStatusRequest, call: Call
+    ) -> pb.GetServiceStatusResponse:
+        return status_response(self._lifecycle)
 
     async def GetCacheStats(self, request: pb.GetCacheStatsRequest, call: Call) -> pb.GetCacheStatsResponse:
         if self._cache is None:

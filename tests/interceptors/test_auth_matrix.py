@@ -68,6 +68,7 @@ def samples(name: str, job_id: str = "") -> dict:
         "GenerateEmbedding": pb.GenerateEmbeddingRequest(text="hello"),
         "ListModels": pb.ListModelsRequest(),
         "GetCacheStats": admin.GetCacheStatsRequest(),
+        "GetServiceStatus": admin.GetServiceStatusRequest(),
         "FlushCache": admin.FlushCacheRequest(),
     }
 

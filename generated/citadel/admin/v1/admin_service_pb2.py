@@ -24,29 +24,40 @@ _sym_db = _symbol_database.Default()
 
 from citadel.options.v1 import options_pb2 as citadel_dot_options_dot_v1_dot_options__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$citadel/admin/v1/admin_service.proto\x12\x10\x63itadel.admin.v1\x1a citadel/options/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\"\x16\n\x14GetCacheStatsRequest\"e\n\x10MethodCacheStats\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0c\n\x04hits\x18\x02 \x01(\x04\x12\x0e\n\x06misses\x18\x03 \x01(\x04\x12\x10\n\x08hit_rate\x18\x04 \x01(\x01\x12\x11\n\tcoalesced\x18\x05 \x01(\x04\"\xc5\x01\n\x15GetCacheStatsResponse\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\x33\n\x07methods\x18\x02 \x03(\x0b\x32\".citadel.admin.v1.MethodCacheStats\x12\x0c\n\x04hits\x18\x03 \x01(\x04\x12\x0e\n\x06misses\x18\x04 \x01(\x04\x12\x10\n\x08hit_rate\x18\x05 \x01(\x01\x12\x0f\n\x07\x65ntries\x18\x06 \x01(\x04\x12\r\n\x05\x62ytes\x18\x07 \x01(\x04\x12\x16\n\x0e\x62\x61\x63kend_errors\x18\x08 \x01(\x04\"\x13\n\x11\x46lushCacheRequest\"\x14\n\x12\x46lushCacheResponse2\x8a\x02\n\x0c\x41\x64minService\x12\x7f\n\rGetCacheStats\x12&.citadel.admin.v1.GetCacheStatsRequest\x1a\'.citadel.admin.v1.GetCacheStatsResponse\"\x1d\xca\xf3\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/cache/stats\x12y\n\nFlushCache\x12#.citadel.admin.v1.FlushCacheRequest\x1a$.citadel.admin.v1.FlushCacheResponse\" \xca\xf3\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/cache:flush:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$citadel/admin/v1/admin_service.proto\x12\x10\x63itadel.admin.v1\x1a citadel/options/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x16\n\x14GetCacheStatsRequest\"e\n\x10MethodCacheStats\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0c\n\x04hits\x18\x02 \x01(\x04\x12\x0e\n\x06misses\x18\x03 \x01(\x04\x12\x10\n\x08hit_rate\x18\x04 \x01(\x01\x12\x11\n\tcoalesced\x18\x05 \x01(\x04\"\xc5\x01\n\x15GetCacheStatsResponse\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\x33\n\x07methods\x18\x02 \x03(\x0b\x32\".citadel.admin.v1.MethodCacheStats\x12\x0c\n\x04hits\x18\x03 \x01(\x04\x12\x0e\n\x06misses\x18\x04 \x01(\x04\x12\x10\n\x08hit_rate\x18\x05 \x01(\x01\x12\x0f\n\x07\x65ntries\x18\x06 \x01(\x04\x12\r\n\x05\x62ytes\x18\x07 \x01(\x04\x12\x16\n\x0e\x62\x61\x63kend_errors\x18\x08 \x01(\x04\"\x13\n\x11\x46lushCacheRequest\"\x14\n\x12\x46lushCacheResponse\"\x19\n\x17GetServiceStatusRequest\"\x9f\x01\n\x0f\x43omponentStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12/\n\x05state\x18\x02 \x01(\x0e\x32 .citadel.admin.v1.ComponentState\x12)\n\x05since\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\x04 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\"\x89\x01\n\x18GetServiceStatusResponse\x12\x35\n\ncomponents\x18\x01 \x03(\x0b\x32!.citadel.admin.v1.ComponentStatus\x12\r\n\x05ready\x18\x02 \x01(\x08\x12\x16\n\x0euptime_seconds\x18\x03 \x01(\x01\x12\x0f\n\x07version\x18\x04 \x01(\t*\xc3\x01\n\x0e\x43omponentState\x12\x1f\n\x1b\x43OMPONENT_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43OMPONENT_STATE_STOPPED\x10\x01\x12\x1c\n\x18\x43OMPONENT_STATE_STARTING\x10\x02\x12\x1b\n\x17\x43OMPONENT_STATE_RUNNING\x10\x03\x12\x1c\n\x18\x43OMPONENT_STATE_STOPPING\x10\x04\x12\x1a\n\x16\x43OMPONENT_STATE_FAILED\x10\x05\x32\x90\x03\n\x0c\x41\x64minService\x12\x83\x01\n\x10GetServiceStatus\x12).citadel.admin.v1.GetServiceStatusRequest\x1a*.citadel.admin.v1.GetServiceStatusResponse\"\x18\xca\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/status\x12\x7f\n\rGetCacheStats\x12&.citadel.admin.v1.GetCacheStatsRequest\x1a\'.citadel.admin.v1.GetCacheStatsResponse\"\x1d\xca\xf3\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/cache/stats\x12y\n\nFlushCache\x12#.citadel.admin.v1.FlushCacheRequest\x1a$.citadel.admin.v1.FlushCacheResponse\" \xca\xf3\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/cache:flush:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'citadel.admin.v1.admin_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_ADMINSERVICE'].methods_by_name['GetServiceStatus']._loaded_options = None
+  _globals['_ADMINSERVICE'].methods_by_name['GetServiceStatus']._serialized_options = b'\312\363\030\002\010\001\202\323\344\223\002\014\022\n/v1/status'
   _globals['_ADMINSERVICE'].methods_by_name['GetCacheStats']._loaded_options = None
   _globals['_ADMINSERVICE'].methods_by_name['GetCacheStats']._serialized_options = b'\312\363\030\002\010\003\202\323\344\223\002\021\022\017/v1/cache/stats'
   _globals['_ADMINSERVICE'].methods_by_name['FlushCache']._loaded_options = None
   _globals['_ADMINSERVICE'].methods_by_name['FlushCache']._serialized_options = b'\312\363\030\002\010\003\202\323\344\223\002\024\"\017/v1/cache:flush:\001*'
-  _globals['_GETCACHESTATSREQUEST']._serialized_start=122
-  _globals['_GETCACHESTATSREQUEST']._serialized_end=144
-  _globals['_METHODCACHESTATS']._serialized_start=146
-  _globals['_METHODCACHESTATS']._serialized_end=247
-  _globals['_GETCACHESTATSRESPONSE']._serialized_start=250
-  _globals['_GETCACHESTATSRESPONSE']._serialized_end=447
-  _globals['_FLUSHCACHEREQUEST']._serialized_start=449
-  _globals['_FLUSHCACHEREQUEST']._serialized_end=468
-  _globals['_FLUSHCACHERESPONSE']._serialized_start=470
-  _globals['_FLUSHCACHERESPONSE']._serialized_end=490
-  _globals['_ADMINSERVICE']._serialized_start=493
-  _globals['_ADMINSERVICE']._serialized_end=759
+  _globals['_COMPONENTSTATE']._serialized_start=855
+  _globals['_COMPONENTSTATE']._serialized_end=1050
+  _globals['_GETCACHESTATSREQUEST']._serialized_start=155
+  _globals['_GETCACHESTATSREQUEST']._serialized_end=177
+  _globals['_METHODCACHESTATS']._serialized_start=179
+  _globals['_METHODCACHESTATS']._serialized_end=280
+  _globals['_GETCACHESTATSRESPONSE']._serialized_start=283
+  _globals['_GETCACHESTATSRESPONSE']._serialized_end=480
+  _globals['_FLUSHCACHEREQUEST']._serialized_start=482
+  _globals['_FLUSHCACHEREQUEST']._serialized_end=501
+  _globals['_FLUSHCACHERESPONSE']._serialized_start=503
+  _globals['_FLUSHCACHERESPONSE']._serialized_end=523
+  _globals['_GETSERVICESTATUSREQUEST']._serialized_start=525
+  _globals['_GETSERVICESTATUSREQUEST']._serialized_end=550
+  _globals['_COMPONENTSTATUS']._serialized_start=553
+  _globals['_COMPONENTSTATUS']._serialized_end=712
+  _globals['_GETSERVICESTATUSRESPONSE']._serialized_start=715
+  _globals['_GETSERVICESTATUSRESPONSE']._serialized_end=852
+  _globals['_ADMINSERVICE']._serialized_start=1053
+  _globals['_ADMINSERVICE']._serialized_end=1453
 # @@protoc_insertion_point(module_scope)

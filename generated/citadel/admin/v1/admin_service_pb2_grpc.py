@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class AdminServiceStub:
-    """Operator RPCs. All need the admin role.
+    """Operator RPCs.
     """
 
     def __init__(self, channel):
@@ -35,6 +35,11 @@ class AdminServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.GetServiceStatus = channel.unary_unary(
+                '/citadel.admin.v1.AdminService/GetServiceStatus',
+                request_serializer=citadel_dot_admin_dot_v1_dot_admin__service__pb2.GetServiceStatusRequest.SerializeToString,
+                response_deserializer=citadel_dot_admin_dot_v1_dot_admin__service__pb2.GetServiceStatusResponse.FromString,
+                _registered_method=True)
         self.GetCacheStats = channel.unary_unary(
                 '/citadel.admin.v1.AdminService/GetCacheStats',
                 request_serializer=citadel_dot_admin_dot_v1_dot_admin__service__pb2.GetCacheStatsRequest.SerializeToString,
@@ -48,8 +53,16 @@ class AdminServiceStub:
 
 
 class AdminServiceServicer:
-    """Operator RPCs. All need the admin role.
+    """Operator RPCs.
     """
+
+    def GetServiceStatus(self, request, context):
+        """Every component of this gateway replica (store, cache, models, batch workers, servers)
+        with its state, since when, and its last error.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def GetCacheStats(self, request, context):
         """Response cache statistics: hits and misses per method (counted by the replica that
@@ -69,6 +82,11 @@ class AdminServiceServicer:
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'GetServiceStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetServiceStatus,
+                    request_deserializer=citadel_dot_admin_dot_v1_dot_admin__service__pb2.GetServiceStatusRequest.FromString,
+                    response_serializer=citadel_dot_admin_dot_v1_dot_admin__service__pb2.GetServiceStatusResponse.SerializeToString,
+            ),
             'GetCacheStats': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCacheStats,
                     request_deserializer=citadel_dot_admin_dot_v1_dot_admin__service__pb2.GetCacheStatsRequest.FromString,
@@ -88,8 +106,35 @@ def add_AdminServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AdminService:
-    """Operator RPCs. All need the admin role.
+    """Operator RPCs.
     """
+
+    @staticmethod
+    def GetServiceStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/citadel.admin.v1.AdminService/GetServiceStatus',
+            citadel_dot_admin_dot_v1_dot_admin__service__pb2.GetServiceStatusRequest.SerializeToString,
+            citadel_dot_admin_dot_v1_dot_admin__service__pb2.GetServiceStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def GetCacheStats(request,
