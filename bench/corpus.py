@@ -109,6 +109,15 @@ def embed(texts: list[str]) -> np.ndarray:
     return np.concatenate(out).astype(np.float32)
 
 
+def digest(parts) -> str:
+    """A short stable name for derived data (caches keyed by what they were made from)."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:12]
+
+
 def _roots() -> list[Path]:
     paths = sysconfig.get_paths()
     return [Path(paths["stdlib"]), Path(paths["purelib"])]
@@ -119,4 +128,4 @@ def _fingerprint() -> str:
     parts = [sys.version]
     for root in _roots():
         parts += sorted(p.name for p in root.iterdir())
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
+    return digest(parts)

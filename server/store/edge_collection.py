@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import qdrant_edge as edge
+
 from citadel.server.store.base import CollectionSpec, FieldKind
 
 META = "collection.json"
@@ -36,7 +37,10 @@ INDEX_TYPES: dict[FieldKind, edge.PayloadSchemaType] = {
 
 @dataclass(frozen=True)
 class HnswParams:
-    """HNSW graph and search settings; see bench/engines.py for how they were chosen."""
+    """HNSW graph and search settings, tuned on 100k MiniLM embeddings of real text (bench/
+    engines.py, which sweeps ef). recall@10: ef_construct 128 beat 64 at every ef for 20% more
+    build time (56 s); ef 64 gave 0.99 at 0.8 ms, ef 128 gives 0.997 at 1.3 ms p50, kept for
+    headroom on harder data and filtered searches."""
 
     m: int = 16
     ef_construct: int = 128

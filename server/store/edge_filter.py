@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import qdrant_edge as edge
+
 from citadel.server.store.base import FieldKind
 from citadel.server.store.point_ids import point_id
+from citadel.server.store.qdrant_filter import range_bounds
 from citadel.vector.v1 import filter_pb2
 
 
@@ -38,18 +40,7 @@ def _field(fc: filter_pb2.FieldCondition):
     if fc.HasField("match"):
         parts.append(edge.FieldCondition(key=fc.key, match=_match(fc.match)))
     if fc.HasField("range"):
-        r = fc.range
-        parts.append(
-            edge.FieldCondition(
-                key=fc.key,
-                range=edge.RangeFloat(
-                    lt=r.lt if r.HasField("lt") else None,
-                    gt=r.gt if r.HasField("gt") else None,
-                    lte=r.lte if r.HasField("lte") else None,
-                    gte=r.gte if r.HasField("gte") else None,
-                ),
-            )
-        )
+        parts.append(edge.FieldCondition(key=fc.key, range=edge.RangeFloat(**range_bounds(fc.range))))
     # A match and a range on one key must both hold.
     return parts[0] if len(parts) == 1 else edge.Filter(must=parts)
 

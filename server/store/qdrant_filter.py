@@ -6,9 +6,10 @@ range), so this is a one-to-one mapping; user ids become point ids the same way 
 
 from __future__ import annotations
 
+from qdrant_client import models
+
 from citadel.server.store.point_ids import point_id
 from citadel.vector.v1 import filter_pb2
-from qdrant_client import models
 
 
 def to_qdrant_filter(f: filter_pb2.Filter | None) -> models.Filter | None:
@@ -35,20 +36,14 @@ def _field(fc: filter_pb2.FieldCondition) -> models.Condition:
     if fc.HasField("match"):
         parts.append(models.FieldCondition(key=fc.key, match=_match(fc.match)))
     if fc.HasField("range"):
-        r = fc.range
-        parts.append(
-            models.FieldCondition(
-                key=fc.key,
-                range=models.Range(
-                    lt=r.lt if r.HasField("lt") else None,
-                    gt=r.gt if r.HasField("gt") else None,
-                    lte=r.lte if r.HasField("lte") else None,
-                    gte=r.gte if r.HasField("gte") else None,
-                ),
-            )
-        )
+        parts.append(models.FieldCondition(key=fc.key, range=models.Range(**range_bounds(fc.range))))
     # A match and a range on one key must both hold.
     return parts[0] if len(parts) == 1 else models.Filter(must=parts)
+
+
+def range_bounds(r: filter_pb2.Range) -> dict[str, float | None]:
+    """The bounds that are set (proto3 `optional`), unset ones as None."""
+    return {bound: getattr(r, bound) if r.HasField(bound) else None for bound in ("lt", "gt", "lte", "gte")}
 
 
 def _match(m: filter_pb2.Match) -> models.Match:

@@ -12,6 +12,7 @@ import grpc
 import numpy as np
 import pytest
 import pytest_asyncio
+
 from citadel.server.config import Settings
 from citadel.server.errors import ApiError
 from citadel.server.store.base import CollectionSpec, Point, SearchQuery
