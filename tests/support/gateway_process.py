@@ -43,6 +43,7 @@ class GatewayProcess:
         return f"http://127.0.0.1:{self.http_port}"
 
     def start(self) -> GatewayProcess:
+        self._close_channel()  # a restarted gateway listens on new ports
         ready = self.data_dir.parent / f"{self.data_dir.name}.ready.json"
         ready.unlink(missing_ok=True)
         log = open(self.log_path, "ab")

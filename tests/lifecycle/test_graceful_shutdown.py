@@ -1,0 +1,87 @@
+"""SIGTERM while calls are in flight and a batch job runs: the calls complete, the process
+exits 0, and the job resumes and finishes on the next start."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+import uuid
+
+import grpc
+
+from citadel.vector.v1 import vector_service_pb2 as pb
+from tests.jobs.conftest import (
+    FAST_LEASE,
+    all_ids,
+    get_job,
+    make_collection,
+    submit_texts,
+    wait_terminal,
+    wait_until,
+)
+from tests.support.gateway_process import GatewayProcess
+
+N = 1500
+
+
+def test_sigterm_drains_calls_and_the_job_resumes(tmp_path):
+    proc = GatewayProcess(tmp_path / "data", env=FAST_LEASE).start()
+    try:
+        make_collection(proc, "drain")
+        job = submit_texts(proc, "drain", N)
+        wait_until(lambda: get_job(proc, job.id).done >= 200, 120, "the job to be under way")
+
+        stub = proc.stub()
+        outcomes: list[str] = []
+        stop = threading.Event()
+
+        def steady_stream():
+            while not stop.is_set():
+                try:
+                    stub.CountVectors(pb.CountVectorsRequest(collection="drain"), timeout=10)
+                    outcomes.append("OK")
+                except grpc.RpcError as e:
+                    outcomes.append(e.code().name)
+                    if e.code() == grpc.StatusCode.UNAVAILABLE:
+                        return  # the server has stopped accepting
+
+        texts = [f"in flight during shutdown {uuid.uuid4().hex} {i}" for i in range(120)]
+        slow = stub.GenerateEmbedding.future(pb.GenerateEmbeddingRequest(texts=texts), timeout=60)
+        stream = threading.Thread(target=steady_stream)
+        stream.start()
+        time.sleep(0.1)  # both are in flight now
+        proc.proc.send_signal(signal.SIGTERM)
+
+        assert len(slow.result().embeddings) == 120  # accepted before SIGTERM: completed
+        assert proc.proc.wait(30) == 0
+        stop.set()
+        stream.join(10)
+        assert outcomes.count("OK") > 0
+        assert set(outcomes) <= {"OK", "UNAVAILABLE"}, outcomes  # refused once stopped, never cut off
+        proc.start()
+        assert get_job(proc, job.id).done < N  # unfinished at shutdown: it resumes here
+        final = wait_terminal(proc, job.id, timeout=180)
+        assert (final.done, final.failed) == (N, 0)
+        ids = all_ids(proc, "drain")
+        assert len(ids) == N == len(set(ids))
+    finally:
+        proc.kill()
+
+
+def test_second_signal_exits_at_once(tmp_path):
+    proc = GatewayProcess(tmp_path / "data", env={"CITADEL_GRACE_SECONDS": "60"}).start()
+    try:
+        stub = proc.stub()
+        texts = [f"keeps the server busy {uuid.uuid4().hex} {i}" for i in range(600)]
+        busy = stub.GenerateEmbedding.future(pb.GenerateEmbeddingRequest(texts=texts), timeout=120)
+        time.sleep(0.2)
+        proc.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        proc.proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        code = proc.proc.wait(20)
+        assert code == 1 and time.monotonic() - started < 10
+        busy.cancel()
+    finally:
+        proc.kill()
