@@ -16,6 +16,7 @@ from citadel.server.auth import api_keys
 from citadel.server.config import ConfigError, Settings
 from citadel.server.gateway import Gateway
 from citadel.server.lifecycle import StartupError
+from citadel.server.models.catalog import catalog_from_settings
 
 log = logging.getLogger("citadel")
 
@@ -40,7 +41,16 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--id", required=True, help="key id: 1-32 of a-z, 0-9, '-'")
     create.add_argument("--role", required=True, choices=["reader", "writer", "admin"])
     create.add_argument("--tenant", default="", help="confine the key to this tenant's collections")
+    config = sub.add_parser("config", help="settings tools").add_subparsers(
+        dest="config_command", required=True
+    )
+    check = config.add_parser(
+        "check", help="validate a settings file (and CITADEL_* variables) without starting"
+    )
+    check.add_argument("file", type=Path)
     args = parser.parse_args(argv)
+    if args.command == "config":
+        return _check_config(args.file)
     if args.command == "keys":
         return _create_key(args.id, args.role, args.tenant)
 
@@ -58,6 +68,27 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logs.configure(settings.log_level)
     return asyncio.run(_serve(settings, args.ready_file))
+
+
+def _check_config(path: Path) -> int:
+    try:
+        settings = Settings.load(path)
+        catalog_from_settings(settings)
+        if settings.auth_enabled and not (
+            settings.api_keys
+            or settings.jwt_hs256_secret
+            or settings.jwt_public_key_file
+            or settings.jwks_file
+        ):
+            raise ConfigError(
+                "auth.enabled is true but no API keys or JWT keys are configured: serve would refuse"
+            )
+    except (ConfigError, ValueError) as e:
+        print(f"citadel: {e}", file=sys.stderr)
+        return 2
+    auth = "on" if settings.auth_enabled else "OFF"
+    print(f"{path}: ok (gRPC {settings.host}:{settings.grpc_port}, HTTP {settings.http_port}, auth {auth})")
+    return 0
 
 
 def _create_key(key_id: str, role: str, tenant: str) -> int:

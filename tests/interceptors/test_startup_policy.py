@@ -104,3 +104,26 @@ def test_bad_config_names_the_key(tmp_path, toml, fragment):
     done = run_serve(tmp_path, "--config", str(path))
     assert done.returncode == 2, done.stderr
     assert fragment in done.stderr, done.stderr
+
+
+def test_config_check_accepts_the_example_and_names_bad_keys(tmp_path):
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "server" / "config_examples" / "citadel.example.toml"
+    ok = subprocess.run(
+        [sys.executable, "-m", "citadel.server.cli", "config", "check", str(example)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "ok (gRPC 127.0.0.1:8081" in ok.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[jobs]\nworkers = 0\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "citadel.server.cli", "config", "check", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "jobs.workers: must be at least 1" in done.stderr
