@@ -44,6 +44,11 @@ generate: install
 	  --descriptor_set_out=tests/generated/descriptor_set.binpb $(TEST_PROTOS)
 	$(PY) -m citadel.adapters.generate generated/citadel
 	$(PY) -m citadel.adapters.generate tests/generated --descriptor-set tests/generated/descriptor_set.binpb
+# The Python SDK (citadel.sdk): betterproto2 dataclasses with sync grpcio stubs, in a package of
+# its own so its google/ cannot shadow protobuf's. The plugin formats with ruff from PATH: the pinned one.
+	rm -rf generated/sdk && mkdir -p generated/sdk
+	PATH="$(abspath $(BIN)):$$PATH" $(PY) -m grpc_tools.protoc -Iproto -Iproto/vendor \
+	  --python_betterproto2_out=client_generation=sync:generated/sdk $(PROTOS)
 
 # Fails when generated/ or proto/vendor differ from what `make generate` writes.
 check-generated: generate
