@@ -124,6 +124,7 @@ class Gateway:
     async def _start_models(self) -> ModelRouter:
         router = ModelRouter(catalog_from_settings(self.settings))
         router.start()  # active health checks run from here on
+        self.metrics.watch_models(router)
         return router
 
     async def _start_jobs(self, store: VectorStore, embeddings: ModelRouter) -> JobQueue:
@@ -131,7 +132,9 @@ class Gateway:
         queue = open_queue(s, self.redis)
         await queue.depth()  # the queue answers
         submit_spec = next(m for m in self.specs if m.path == "/citadel.batch.v1.BatchService/SubmitBatchJob")
-        self.workers = WorkerPool(queue, store, embeddings, submit_spec, s.jobs_workers, s.jobs_lease_seconds)
+        self.workers = WorkerPool(
+            queue, store, embeddings, submit_spec, s.jobs_workers, s.jobs_lease_seconds, self.metrics
+        )
         self._batch = BatchServicer(queue, store, self.workers, s.jobs_chunk_size)
         embeddings.jobs = self._batch  # hybrid models queue large requests as batch jobs
         self.workers.start()

@@ -4,6 +4,10 @@ in one process, as in tests). Served at /metrics on the HTTP port."""
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from citadel.vector.v1.vector_service_pb2 import CircuitState
 
 # Latency buckets from 0.25 ms to 10 s: searches land in the low milliseconds.
 _BUCKETS = (0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -51,5 +55,53 @@ class Metrics:
             registry=r,
         )
 
+        self.job_items = Counter(
+            "citadel_job_items", "Batch job items processed, by result.", ["result"], registry=r
+        )
+        self.job_queue_depth = Gauge(
+            "citadel_job_queue_depth", "Batch chunks waiting or in progress.", registry=r
+        )
+
+    def watch_models(self, router) -> None:
+        """Backend health, circuit state and load of the model router, read at scrape time."""
+        self.registry.register(_ModelCollector(router))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _ModelCollector(Collector):
+    CIRCUIT = {"CIRCUIT_STATE_CLOSED": 0, "CIRCUIT_STATE_HALF_OPEN": 1, "CIRCUIT_STATE_OPEN": 2}
+
+    def __init__(self, router) -> None:
+        self._router = router
+
+    def describe(self):
+        return []  # collected dynamically; no fixed description at registration
+
+    def collect(self):
+        labels = ["model", "backend"]
+        healthy = GaugeMetricFamily(
+            "citadel_model_backend_healthy", "1 when the backend passed its last health check.", labels=labels
+        )
+        circuit = GaugeMetricFamily(
+            "citadel_model_backend_circuit", "Circuit state: 0 closed, 1 half-open, 2 open.", labels=labels
+        )
+        in_flight = GaugeMetricFamily(
+            "citadel_model_backend_in_flight", "Requests in flight to the backend.", labels=labels
+        )
+        latency = GaugeMetricFamily(
+            "citadel_model_backend_latency_ewma_seconds", "Latency moving average.", labels=labels
+        )
+        ejected = GaugeMetricFamily(
+            "citadel_model_backend_ejected", "1 while outlier detection holds it out.", labels=labels
+        )
+        for model in self._router.list_models().models:
+            for b in model.backends:
+                key = [model.name, b.id]
+                healthy.add_metric(key, 1.0 if b.healthy else 0.0)
+                circuit.add_metric(key, self.CIRCUIT.get(CircuitState.Name(b.circuit), 0))
+                in_flight.add_metric(key, b.in_flight)
+                latency.add_metric(key, b.latency_ewma_ms / 1000)
+                ejected.add_metric(key, 1.0 if b.ejected else 0.0)
+        yield from (healthy, circuit, in_flight, latency, ejected)

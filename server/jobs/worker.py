@@ -26,6 +26,7 @@ from citadel.server.errors import ApiError
 from citadel.server.jobs.queue import JobQueue
 from citadel.server.jobs.record import Chunk, ChunkResult, ItemFailure, Job
 from citadel.server.methods import MethodSpec
+from citadel.server.metrics import Metrics
 from citadel.server.servicers import validation as check
 from citadel.server.servicers.convert import struct_to_dict
 from citadel.server.store.base import Point, VectorStore
@@ -42,6 +43,7 @@ TRANSIENT = {
     grpc.StatusCode.INTERNAL,
 }
 IDLE_POLL_SECONDS = 0.25
+DEPTH_SAMPLE_SECONDS = 2.0
 
 
 class WorkerPool:
@@ -53,6 +55,7 @@ class WorkerPool:
         spec: MethodSpec,
         workers: int,
         lease_seconds: float,
+        metrics: Metrics,
     ) -> None:
         self._queue = queue
         self._store = store
@@ -60,6 +63,7 @@ class WorkerPool:
         self._spec = spec  # the call batch work is done on behalf of (for deadlines and tenants)
         self._count = workers
         self._lease = lease_seconds
+        self._metrics = metrics
         self._replica = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._wake = asyncio.Event()
         self._stopping = False
@@ -135,7 +139,7 @@ class WorkerPool:
             if e.code not in TRANSIENT:
                 # The job cannot succeed as given (for example its collection was deleted).
                 failures = [ItemFailure(item.id, e.message, chunk.attempts) for item in chunk.items.items]
-                await self._queue.complete(chunk, ChunkResult(0, failures))
+                await self._finish(chunk, ChunkResult(0, failures))
                 return
             log.warning("chunk %d of job %s will be retried: %s", chunk.index, job.id, e.message)
             await self._queue.retry_or_dead_letter(chunk, e.message)
@@ -143,7 +147,19 @@ class WorkerPool:
         except (OSError, TimeoutError) as e:
             await self._queue.retry_or_dead_letter(chunk, f"{type(e).__name__}: {e}")
             return
+        await self._finish(chunk, result)
+
+    async def _finish(self, chunk: Chunk, result: ChunkResult) -> None:
         await self._queue.complete(chunk, result)
+        self._metrics.job_items.labels("done").inc(result.done)
+        self._metrics.job_items.labels("failed").inc(len(result.failures))
+        log.info(
+            "chunk %d of job %s: %d written, %d failed",
+            chunk.index,
+            chunk.job_id,
+            result.done,
+            len(result.failures),
+        )
 
     async def _execute(self, job: Job, items: Sequence[pb.BatchItem]) -> ChunkResult:
         failures: list[ItemFailure] = []

@@ -44,3 +44,26 @@ def test_access_log_is_structured(gateway):
     assert entry["method"] == "/citadel.vector.v1.VectorService/ListCollections"
     assert (entry["protocol"], entry["code"]) == ("grpc", "OK")
     assert entry["duration_ms"] >= 0
+
+
+def test_component_metrics(gateway):
+    text = scrape(gateway)
+    assert 'citadel_model_backend_healthy{backend=' in text
+    assert "citadel_model_backend_circuit{" in text
+    assert "citadel_job_queue_depth " in text
+    assert "citadel_job_items_total" in text or "citadel_job_items_created" in text or "# HELP citadel_job_items" in text
+
+
+def test_grafana_dashboard_uses_metrics_the_gateway_exposes(gateway):
+    import re
+    from pathlib import Path
+
+    dashboard = json.loads(
+        (Path(__file__).resolve().parents[2] / "server" / "config_examples" / "grafana-dashboard.json").read_text()
+    )
+    exposed = set(re.findall(r"^# TYPE (\w+) ", scrape(gateway), re.M))
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            for name in re.findall(r"citadel_\w+", target["expr"]):
+                base = re.sub(r"_(total|bucket|sum|count)$", "", name)
+                assert base in exposed, f"{panel['title']}: {name} is not exposed"
