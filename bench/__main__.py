@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.context import BenchContext
 
-SECTIONS = ["core", "protocols", "interceptors", "models", "jobs", "engines"]
+SECTIONS = ["core", "protocols", "interceptors", "models", "jobs", "lifecycle", "engines"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,41 @@
+"""Issue 8: time from `citadel serve` to ready on the embedded default (target ≤ 2 s; seed
+< 30 s), against the bare Python interpreter start in the same run as the floor."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+
+from bench.context import BenchContext
+from bench.harness import row
+from tests.support.gateway_process import GatewayProcess
+
+SECTION = "lifecycle"
+
+
+def run(ctx: BenchContext) -> list[dict]:
+    rounds = 3 if ctx.quick else 7
+    ready, floor = [], []
+    for i in range(rounds):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        floor.append(time.perf_counter() - started)
+        proc = GatewayProcess(ctx.scratch(f"start-{i}") / "data", env={"CITADEL_ACCESS_LOG": "false"})
+        started = time.perf_counter()
+        proc.start()
+        ready.append(time.perf_counter() - started)
+        proc.stop()
+    p50 = statistics.median(ready)
+    return [
+        row(SECTION, "python -c pass (interpreter floor)", start_s=statistics.median(floor), baseline="-"),
+        row(
+            SECTION,
+            f"citadel serve to ready, embedded default (median of {rounds})",
+            start_s=p50,
+            baseline="floor",
+            ratio=p50 / statistics.median(floor),
+            note=f"target ≤ 2 s: {'met' if p50 <= 2 else 'MISSED'}",
+        ),
+    ]
