@@ -9,7 +9,7 @@ TEST_PROTOS := $(shell find tests/protos -name '*.proto' | LC_ALL=C sort)
 VENDORED := google/api/annotations.proto google/api/http.proto google/api/field_behavior.proto
 PYTEST_ARGS ?=
 
-.PHONY: install run test generate check-generated lint breaking bench clean
+.PHONY: install run test generate check-generated lint breaking bench load clean
 
 install: $(VENV)/.installed
 
@@ -74,6 +74,10 @@ breaking: install
 
 bench: install
 	$(PY) -m bench
+
+# 60 s of mixed search/upsert/embed over gRPC, REST and GraphQL; fails on any error.
+load: install
+	$(PY) -m bench.load --seconds $(or $(LOAD_SECONDS),60)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
