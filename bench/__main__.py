@@ -1,7 +1,9 @@
-"""`make bench`: every section's figures, measured side by side in one run, as one table.
+"""`make bench`: every section's figures, measured side by side in one run, as one table,
+printed and written to BENCHMARKS.md with the machine described.
 
 Sections are modules with `run(ctx) -> list[dict]`; pass section names to run only those
-(`python -m bench core protocols`), `--quick` for a smoke run with fewer samples.
+(`python -m bench core protocols`, which does not rewrite BENCHMARKS.md), `--quick` for a smoke
+run with fewer samples.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import platform
 import sys
 import time
@@ -16,7 +19,8 @@ from pathlib import Path
 
 from bench.context import BenchContext
 
-SECTIONS = ["core", "protocols", "interceptors", "models", "jobs", "lifecycle", "engines"]
+SECTIONS = ["core", "protocols", "interceptors", "models", "jobs", "lifecycle", "loadmix", "engines"]
+REPORT = Path("BENCHMARKS.md")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,17 +45,48 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name} took {time.monotonic() - started:.0f} s", file=sys.stderr)
     finally:
         ctx.close()
-    print(render(rows))
+    table = render(rows)
+    print(table)
     out = Path("bench/results")
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2, default=str))
+    if args.sections == SECTIONS and not args.quick:
+        REPORT.write_text(report(table, machine()))
+        print(f"wrote {REPORT}", file=sys.stderr)
     return 0
 
 
 def machine() -> dict:
-    import os
+    info = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        model = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in cpuinfo.read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "",
+        )
+        info["cpu"] = model
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        total_kb = int(meminfo.read_text().split()[1])
+        info["memory_gib"] = round(total_kb / 1024 / 1024, 1)
+    info["load_average"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return info
 
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+
+def report(table: str, machine_info: dict) -> str:
+    described = ", ".join(f"{k}: {v}" for k, v in machine_info.items())
+    return (
+        "# Citadel benchmarks\n\n"
+        f"Written by `make bench` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Machine: {described}.\n\n"
+        "Every figure is measured side by side with its baseline in the same run (samples interleaved where\n"
+        "two things are compared), and reported as medians and ratios: the machine is shared and noisy,\n"
+        "so absolute times move between runs while ratios hold. Latencies are one caller, one call in flight.\n"
+        f"{table}\n"
+    )
 
 
 def _fmt(value) -> str:
