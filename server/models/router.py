@@ -214,6 +214,8 @@ class ModelRouter:
     ) -> tuple[str, np.ndarray]:
         pool = self.pool(model)
         patterns.decide(pool.spec, len(texts), True, priority)  # refuses bulk-only in real time
+        if not texts:
+            return pool.name, np.zeros((0, pool.dimension), dtype=np.float32)
         remaining = call.time_remaining()
         deadline = time.monotonic() + (
             self.catalog.request_timeout_seconds if remaining is None else remaining
