@@ -11,10 +11,9 @@ import signal
 import sys
 from pathlib import Path
 
-from citadel.server import logs
+from citadel.server import cli_commands, logs
 from citadel.server.auth import api_keys
 from citadel.server.config import ConfigError, Settings
-from citadel.server.gateway import Gateway
 from citadel.server.lifecycle import StartupError
 from citadel.server.models.catalog import catalog_from_settings
 
@@ -22,7 +21,12 @@ log = logging.getLogger("citadel")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="citadel", description="gRPC-first vector database gateway")
+    parser = argparse.ArgumentParser(
+        prog="citadel",
+        description="gRPC-first vector database gateway",
+        epilog=cli_commands.EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the gateway (gRPC, and REST/GraphQL on the HTTP port)")
     serve.add_argument("--host", help="bind address (default 127.0.0.1; env CITADEL_HOST)")
@@ -48,7 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         "check", help="validate a settings file (and CITADEL_* variables) without starting"
     )
     check.add_argument("file", type=Path)
+    cli_commands.register(sub)
     args = parser.parse_args(argv)
+    if cli_commands.is_client_command(args):
+        return cli_commands.run(args)
     if args.command == "config":
         return _check_config(args.file)
     if args.command == "keys":
@@ -108,6 +115,10 @@ def _create_key(key_id: str, role: str, tenant: str) -> int:
 
 
 async def _serve(settings: Settings, ready_file: Path | None) -> int:
+    # Imported here: it loads the store and model backends (seconds), which the client
+    # commands (`citadel collections list` ...) never need.
+    from citadel.server.gateway import Gateway
+
     gateway = Gateway(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -50,7 +50,9 @@ class _Requests:
 
 
 class ResponseStream:
-    """The responses of a server stream, raising the SDK's exceptions; `cancel()` ends it early."""
+    """The responses of a server stream, raising the SDK's exceptions. The generated stub
+    methods wrap it in a generator (`yield from`), whose `close()` reaches `close()` here and
+    cancels the call: close a stream you stop reading early."""
 
     def __init__(self, call: Any, requests: _Requests | None = None) -> None:
         self._call = call
@@ -69,6 +71,9 @@ class ResponseStream:
 
     def cancel(self) -> bool:
         return bool(self._call.cancel())
+
+    def close(self) -> None:
+        self._call.cancel()
 
 
 class CallOptions(
