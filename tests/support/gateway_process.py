@@ -33,6 +33,7 @@ class GatewayProcess:
         self.http_port = 0
         self.log_path = data_dir.parent / f"{data_dir.name}.log"
         self._channel: grpc.Channel | None = None
+        self._channel_port = 0
 
     @property
     def grpc_target(self) -> str:
@@ -83,7 +84,11 @@ class GatewayProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def channel(self) -> grpc.Channel:
+        # A channel made while the gateway restarted may point at its old port: make a new one.
+        if self._channel is not None and self._channel_port != self.grpc_port:
+            self._close_channel()
         if self._channel is None:
+            self._channel_port = self.grpc_port
             self._channel = grpc.insecure_channel(
                 self.grpc_target,
                 options=[
