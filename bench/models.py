@@ -16,6 +16,7 @@ import httpx
 
 from bench.context import BenchContext
 from bench.harness import interleaved, row
+from bench.jobs import texts
 from citadel.server.models.local import LocalEmbedder
 from citadel.vector.v1 import vector_service_pb2 as pb
 from tests.models.conftest import backend, write_config
@@ -23,11 +24,6 @@ from tests.support.model_server import ModelServer
 
 SECTION = "models (router overhead, local model throughput)"
 NO_CACHE = (("cache-control", "no-cache"),)
-TOPICS = ["rivers", "compilers", "bread", "glaciers", "chess", "violins", "tides", "moths", "bridges", "tea"]
-
-
-def texts(n: int, salt: str = "") -> list[str]:
-    return [f"Note {i}{salt}: a few words about {TOPICS[i % 10]}, number {i * 13 % 997}." for i in range(n)]
 
 
 def run(ctx: BenchContext) -> list[dict]:

@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -16,6 +15,7 @@ import pytest
 
 from citadel.vector.v1 import vector_service_pb2 as pb
 from tests.conftest import IN_CI
+from tests.jobs.conftest import wait_until  # noqa: F401  (re-exported for the model tests)
 from tests.support.gateway_process import GatewayProcess
 from tests.support.model_server import ModelServer
 
@@ -56,16 +56,6 @@ def start_gateway(workdir: Path, models: dict, **settings) -> GatewayProcess:
 
 def backend(server: ModelServer, provider: str = "openai", **extra) -> dict:
     return {"id": server.name, "provider": provider, "url": server.url, "model": "minilm", **extra}
-
-
-def wait_until(predicate: Callable, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
 def backends_of(proc: GatewayProcess, model: str) -> dict[str, pb.ModelBackend]:
