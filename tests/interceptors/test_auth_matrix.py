@@ -197,3 +197,20 @@ def test_secrets_never_reach_the_log(secured):
         assert key.split("_", 2)[2] not in log
     assert "ck_admin_wrong" not in log
     assert "test-secret-that-is-long-enough" not in log
+
+
+def test_health_and_reflection_need_no_credentials(secured):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    proc, _ = secured
+    reply = health_pb2_grpc.HealthStub(proc.channel()).Check(health_pb2.HealthCheckRequest())
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    grpcurl = Path(sys.executable).parent / "grpcurl"
+    listed = subprocess.run(
+        [str(grpcurl), "-plaintext", proc.grpc_target, "list"], capture_output=True, text=True, timeout=30
+    )
+    assert listed.returncode == 0 and "citadel.vector.v1.VectorService" in listed.stdout
