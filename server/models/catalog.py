@@ -13,6 +13,7 @@ batch jobs.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
@@ -210,6 +211,8 @@ def _backend(where: str, model: str, index: int, raw: Any) -> BackendSpec:
     api_key_env = table.get("api_key_env", "")
     if api_key_env and provider != "openai":
         raise ValueError(f"{where}.api_key_env: only the openai provider sends a bearer token")
+    if api_key_env and not os.environ.get(str(api_key_env)):
+        raise ValueError(f"{where}.api_key_env: environment variable {api_key_env} is not set")
     max_concurrency = table.get("max_concurrency", concurrency)
     _positive(f"{where}.max_concurrency", max_concurrency, integer=True)
     values = {

@@ -117,6 +117,17 @@ provider = "local"
         ({}, {"resilience": {"bulk_share": 2}}, "models.resilience.bulk_share: must be at most 1"),
         ({}, {"resilience": {"retries": 2}}, "models.resilience.retries: unknown setting"),
         ({}, {"realtime_budget": 0}, "models.realtime_budget: expected a positive integer"),
+        (
+            {
+                "m": {
+                    "backends": [
+                        {"provider": "openai", "url": "http://127.0.0.1:1", "api_key_env": "NO_SUCH_VAR_X"}
+                    ]
+                }
+            },
+            {},
+            "models.catalog.m.backends[0].api_key_env: environment variable NO_SUCH_VAR_X is not set",
+        ),
     ],
 )
 def test_mistakes_name_the_key(catalog, extra, message):

@@ -22,12 +22,8 @@ class OpenAIProvider(HttpProvider):
     path = "/v1/embeddings"
 
     def __init__(self, spec: BackendSpec) -> None:
-        headers = {}
-        if spec.api_key_env:
-            token = os.environ.get(spec.api_key_env, "")
-            if not token:
-                raise ValueError(f"api_key_env: environment variable {spec.api_key_env} is not set")
-            headers["authorization"] = f"Bearer {token}"
+        # The catalog checked that the variable is set.
+        headers = {"authorization": f"Bearer {os.environ[spec.api_key_env]}"} if spec.api_key_env else {}
         super().__init__(spec, headers)
 
     def body(self, texts: list[str]) -> dict[str, Any]:
