@@ -28,14 +28,12 @@ class Skip(Exception):
 
 
 class Backend:
-    def __init__(
-        self, spec: BackendSpec, resilience: Resilience, model: str = "", provider: Provider | None = None
-    ) -> None:
+    def __init__(self, spec: BackendSpec, resilience: Resilience, model: str) -> None:
         self.spec = spec
         self.model = model
         self.id = spec.id
         self.weight = spec.weight
-        self.provider = provider or make_provider(spec)
+        self.provider: Provider = make_provider(spec)
         self.limiter = Limiter(spec.max_concurrency, spec.max_queue, resilience.bulk_share)
         self.breaker = CircuitBreaker(resilience.breaker_failures, resilience.breaker_open_seconds)
         self._alpha = resilience.latency_ewma_alpha

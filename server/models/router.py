@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -69,13 +68,11 @@ class Generated:
 class ModelPool:
     """One model: its backends, strategy, retry budget and learned dimension."""
 
-    def __init__(self, spec: ModelSpec, catalog: Catalog, backends: Sequence[Backend] | None = None) -> None:
+    def __init__(self, spec: ModelSpec, catalog: Catalog) -> None:
         r = catalog.resilience
         self.spec = spec
         self.name = spec.name
-        self.backends = (
-            list(backends) if backends is not None else [Backend(b, r, spec.name) for b in spec.backends]
-        )
+        self.backends = [Backend(b, r, spec.name) for b in spec.backends]
         self.strategy = make_strategy(spec.strategy, [b.id for b in self.backends])
         self.budget = RetryBudget(r.retry_ratio, r.retry_min_per_second)
         self.outliers = OutlierDetector(r)
@@ -135,16 +132,10 @@ class ModelPool:
 class ModelRouter:
     """Implements the servicer's Embeddings protocol over the catalog's models."""
 
-    def __init__(
-        self,
-        catalog: Catalog,
-        jobs: JobSubmitter | None = None,
-        pools: Sequence[ModelPool] | None = None,
-    ) -> None:
+    def __init__(self, catalog: Catalog, jobs: JobSubmitter | None = None) -> None:
         self.catalog = catalog
         self.jobs = jobs  # wired by the gateway once the batch service exists
-        pools = pools if pools is not None else [ModelPool(spec, catalog) for spec in catalog.models.values()]
-        self.pools = {p.name: p for p in pools}
+        self.pools = {name: ModelPool(spec, catalog) for name, spec in catalog.models.items()}
         self.health = HealthChecker(
             self.pools.values(), catalog.health_interval_seconds, catalog.resilience.replica_min_cosine
         )
