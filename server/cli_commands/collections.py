@@ -13,6 +13,7 @@ from citadel.server.cli_commands.common import (
     print_json,
     table,
     to_json,
+    uncached,
     wants_json,
 )
 
@@ -70,7 +71,9 @@ def list_collections(args: argparse.Namespace, client: Client) -> int:
 
 
 def get_collection(args: argparse.Namespace, client: Client) -> int:
-    collection = client.vector.get_collection(vector.GetCollectionRequest(name=args.name)).collection
+    collection = (
+        uncached(client).vector.get_collection(vector.GetCollectionRequest(name=args.name)).collection
+    )
     _show(args, collection)
     return 0
 

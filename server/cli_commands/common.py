@@ -118,6 +118,12 @@ def connect(args: argparse.Namespace) -> Client:
     return Client(target, api_key=api_key, timeout=timeout)
 
 
+def uncached(client: Client) -> Client:
+    """The client with `cache-control: no-cache`: operators see the current state (for example a
+    collection's vector count right after an ingest), not a cached answer."""
+    return client.with_options(metadata=(*client.metadata, ("cache-control", "no-cache")))
+
+
 def run(args: argparse.Namespace) -> int:
     """Runs a client command; maps its outcome to an exit code and a one-line message."""
     try:

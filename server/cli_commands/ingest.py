@@ -18,6 +18,7 @@ from citadel.server.cli_commands.common import (
     enum_name,
     print_json,
     to_json,
+    uncached,
     wants_json,
 )
 from citadel.server.cli_commands.jobs import follow, summary
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace, client: Client) -> int:
         batch.Operation.BULK_UPSERT if first.embedding else batch.Operation.BULK_EMBED_UPSERT
     )
     # Fail now on a missing collection, not after uploading the whole file.
-    client.vector.get_collection(vector.GetCollectionRequest(name=args.collection))
+    uncached(client).vector.get_collection(vector.GetCollectionRequest(name=args.collection))
 
     progress = Progress(sys.stderr, live=sys.stderr.isatty())
     meter = UploadMeter(progress, reader.size)

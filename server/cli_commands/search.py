@@ -15,6 +15,7 @@ from citadel.server.cli_commands.common import (
     print_json,
     table,
     to_json,
+    uncached,
     wants_json,
 )
 from citadel.vector.v1 import filter_pb2
@@ -45,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     search.add_argument("--embedding", action="store_true", help="return each result's embedding")
     search.add_argument("--exact", action="store_true", help="compare with every vector, not the index")
+    search.add_argument("--no-cache", action="store_true", help="bypass the gateway's response cache")
 
 
 def run(args: argparse.Namespace, client: Client) -> int:
@@ -66,7 +68,7 @@ def run(args: argparse.Namespace, client: Client) -> int:
         request.filter = parse_message(
             "--filter", parse_json_arg("--filter", args.filter), vector.Filter, filter_pb2.Filter
         )
-    reply = client.vector.search_vectors(request)
+    reply = (uncached(client) if args.no_cache else client).vector.search_vectors(request)
     if wants_json(args):
         print_json(to_json(reply))
         return 0
