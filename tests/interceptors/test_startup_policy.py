@@ -9,27 +9,14 @@ import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool
 
 from citadel.server.methods import PolicyError, method_specs
+from tests.support.gateway_process import GatewayProcess
 
 
-def run_serve(tmp_path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_serve(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    """`citadel serve` expected to refuse to start: its exit code and output."""
+    command = [sys.executable, "-m", "citadel.server.cli", "serve", "--grpc-port", "0", "--http-port", "0"]
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "citadel.server.cli",
-            "serve",
-            "--grpc-port",
-            "0",
-            "--http-port",
-            "0",
-            "--data-dir",
-            str(tmp_path / "data"),
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
+        [*command, "--data-dir", str(tmp_path / "data"), *args], capture_output=True, text=True, timeout=60
     )
 
 
@@ -54,37 +41,9 @@ def test_auth_on_without_credentials_fails_clearly(tmp_path):
 
 
 def test_insecure_mode_logs_a_warning(tmp_path):
-    import os
-    import signal
-    import time
-
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "citadel.server.cli",
-            "serve",
-            "--grpc-port",
-            "0",
-            "--http-port",
-            "0",
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--insecure-no-auth",
-            "--ready-file",
-            str(tmp_path / "ready"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while not (tmp_path / "ready").exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGTERM)
-    out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0
-    assert "authentication is OFF" in out
+    proc = GatewayProcess(tmp_path / "data").start()  # runs with --insecure-no-auth
+    assert proc.stop() == 0
+    assert "authentication is OFF" in proc.log()
 
 
 @pytest.mark.parametrize(
