@@ -92,8 +92,9 @@ PARAMETERS = {
     "RequestId": {
         "name": "X-Request-Id",
         "in": "header",
-        "description": "Request id to log and echo back (up to 128 characters); one is generated when absent.",
-        "schema": {"type": "string", "maxLength": 128},
+        "description": "Request id to log and echo back; one is generated when absent. A longer one is "
+        "cut to its first 128 characters.",
+        "schema": {"type": "string"},
     },
     "FloatEncoding": {
         "name": query.FLOAT_ENCODING,
@@ -123,7 +124,7 @@ class OpenApiBuilder:
     def __init__(
         self, specs: Sequence[MethodSpec], descriptions: Descriptions, title: str = "Citadel"
     ) -> None:
-        self.specs = list(specs)
+        self.specs = [s for s in specs if not s.client_streaming]  # HTTP has no client streams
         self.docs = descriptions
         self.title = title
         self.schemas: dict[str, Any] = {}

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
+
+import httpx
 
 from citadel.adapters import graphql_schema, openapi
 from citadel.adapters.descriptions import Descriptions
@@ -23,6 +26,15 @@ def test_committed_openapi_and_sdl_match_the_protos():
     assert (generated / "schema.graphql").read_text() == graphql_schema.sdl(
         graphql_schema.build_schema(specs, docs)
     )
+
+
+def test_served_openapi_is_the_committed_one(gateway):
+    """The gateway serves no client-streaming RPC over HTTP, so the committed document must not
+    list one either (it once offered POST .../UploadBatchJob, which answered 404)."""
+    served = httpx.get(f"{gateway.http_url}/openapi.json", timeout=30).json()
+    committed = json.loads((ROOT / "generated" / "citadel" / "openapi.json").read_text())
+    assert served == committed
+    assert not any("UploadBatchJob" in path for path in committed["paths"])
 
 
 def test_served_openapi_documents_the_test_service_from_its_comments(http):
