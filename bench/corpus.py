@@ -1,10 +1,12 @@
 """Real text embedded by the local model, for benchmarks that need real vectors (recall on
 uniform random vectors says nothing about recall on embeddings).
 
-The text is paragraphs of docstrings from the Python standard library and the installed
-packages: offline, and on every machine that runs Citadel. Order is fixed by a hash of each
-paragraph, so a given set of installed packages always yields the same corpus. Texts and
-vectors are cached under bench/.cache/ (git-ignored): embedding 100k texts takes minutes.
+The text is paragraphs of docstrings of installed Python code: offline, and on every machine
+that runs Citadel. It comes first from the base interpreter (standard library and its
+site-packages), which `pip install` into the project's venv does not change, so the corpus
+stays the same while the venv's packages come and go; the venv's packages are read only when
+the base interpreter has too little. Within each, order is fixed by a hash of each paragraph.
+Texts and vectors are cached under bench/.cache/ (git-ignored): embedding takes minutes.
 """
 
 from __future__ import annotations
@@ -36,19 +38,27 @@ class Corpus:
 
 
 def load(n: int) -> Corpus:
-    """The first n texts of the corpus with their vectors; only texts not embedded by an
-    earlier run are embedded now (installing a package changes the corpus a little)."""
+    """The first n texts of the corpus with their vectors; only texts no earlier run embedded
+    are embedded now."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    texts_file = CACHE / f"docstrings-{_fingerprint()}-{n}.json"
-    if texts_file.exists():
-        raw = json.loads(texts_file.read_text())
-    else:
-        pairs = paragraphs()
-        if len(pairs) < n:
-            raise RuntimeError(f"only {len(pairs)} docstring paragraphs installed; {n} needed")
-        raw = {"texts": [t for _, t in pairs[:n]], "packages": [p for p, _ in pairs[:n]]}
-        texts_file.write_text(json.dumps(raw))
-    return Corpus(texts=raw["texts"], packages=raw["packages"], vectors=_vectors(raw["texts"]))
+    pairs = _cached_paragraphs(_base_roots())
+    if len(pairs) < n:
+        seen = {t for _, t in pairs}
+        pairs += [(p, t) for p, t in paragraphs([_venv_root()]) if t not in seen]
+    if len(pairs) < n:
+        raise RuntimeError(f"only {len(pairs)} docstring paragraphs installed; {n} needed")
+    texts, packages = [t for _, t in pairs[:n]], [p for p, _ in pairs[:n]]
+    return Corpus(texts=texts, packages=packages, vectors=_vectors(texts))
+
+
+def _cached_paragraphs(roots: list[Path]) -> list[tuple[str, str]]:
+    parts = [sys.version] + [f"{root}/{entry.name}" for root in roots for entry in sorted(root.iterdir())]
+    cached = CACHE / f"docstrings-{digest(parts)}.json"
+    if cached.exists():
+        return [tuple(pair) for pair in json.loads(cached.read_text())]
+    pairs = paragraphs(roots)
+    cached.write_text(json.dumps(pairs))
+    return pairs
 
 
 def _vectors(texts: list[str]) -> np.ndarray:
@@ -67,12 +77,13 @@ def _vectors(texts: list[str]) -> np.ndarray:
     return cached[[row[t] for t in texts]]
 
 
-def paragraphs() -> list[tuple[str, str]]:
-    """(package, paragraph) for every distinct docstring paragraph of 40+ mostly-letter chars."""
+def paragraphs(roots: list[Path]) -> list[tuple[str, str]]:
+    """(package, paragraph) for every distinct docstring paragraph of 40+ mostly-letter chars
+    in Python files under roots, in hash order."""
     found: dict[str, str] = {}
-    for root in _roots():
+    for root in roots:
         for dirpath, dirs, files in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if d != "site-packages")  # the venv's are read once
+            dirs[:] = sorted(d for d in dirs if d != "site-packages")  # each is a root of its own
             for name in sorted(f for f in files if f.endswith(".py")):
                 path = Path(dirpath) / name
                 try:
@@ -118,14 +129,10 @@ def digest(parts) -> str:
     return h.hexdigest()[:12]
 
 
-def _roots() -> list[Path]:
-    paths = sysconfig.get_paths()
-    return [Path(paths["stdlib"]), Path(paths["purelib"])]
+def _base_roots() -> list[Path]:
+    base = sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_prefix})
+    return [Path(base["stdlib"]), Path(base["purelib"])]
 
 
-def _fingerprint() -> str:
-    """Changes when Python or the installed packages change, and with them the corpus."""
-    parts = [sys.version]
-    for root in _roots():
-        parts += sorted(p.name for p in root.iterdir())
-    return digest(parts)
+def _venv_root() -> Path:
+    return Path(sysconfig.get_paths()["purelib"])

@@ -246,12 +246,13 @@ class EdgeStore:
             edge_collection.write_meta(staging, spec, restored.shard_dir)
             if name in self._collections:  # created while extracting
                 raise already_exists(f"collection {name!r}")
+            # No await from the check to the registration: the name cannot be taken between.
             os.rename(staging, self._root / name)
+            c = edge_collection.load(self._root / name)
+            assert c is not None
+            self._collections[name] = c
         finally:
             await asyncio.to_thread(shutil.rmtree, staging, True)
-        c = edge_collection.load(self._root / name)
-        assert c is not None
-        self._collections[name] = c
         return spec
 
     # -- helpers --------------------------------------------------------------------------
