@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import grpc
-from google.protobuf import descriptor_pb2
+from google.protobuf import descriptor_pb2, message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
@@ -51,15 +51,32 @@ def _finish(call: Call, context: grpc.aio.ServicerContext) -> None:
 
 def method_handler(spec: MethodSpec, chain: Chain) -> grpc.RpcMethodHandler:
     handler = chain.handler_for(spec)
-    codec = dict(
-        request_deserializer=spec.request_type.FromString,
-        response_serializer=spec.response_type.SerializeToString,
-    )
+    # Requests arrive as bytes and are parsed here: grpc's own deserializer would turn bytes
+    # that are not the request message into UNKNOWN (INTERNAL mid-stream) rather than the
+    # caller's INVALID_ARGUMENT.
+    codec = dict(response_serializer=spec.response_type.SerializeToString)
+
+    def decode(raw: bytes) -> message.Message:
+        try:
+            return spec.request_type.FromString(raw)
+        except message.DecodeError as e:
+            reason = str(e).rpartition("': ")[2]  # after "Error parsing message with type '...'"
+            raise ApiError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"request: not a valid {spec.request_type.DESCRIPTOR.full_name} ({reason})",
+            ) from None
+
+    async def decode_stream(raws: AsyncIterator[bytes]) -> AsyncIterator[message.Message]:
+        async for raw in raws:
+            yield decode(raw)
+
+    def request_of(raw):
+        return decode_stream(raw) if spec.client_streaming else decode(raw)
 
     async def run(request, context: grpc.aio.ServicerContext):
         call = grpc_call(spec, context)
         try:
-            reply = await handler(call, request)
+            reply = await handler(call, request_of(request))
         except ApiError as e:
             _finish(call, context)
             await context.abort(e.code, e.message)
@@ -69,7 +86,7 @@ def method_handler(spec: MethodSpec, chain: Chain) -> grpc.RpcMethodHandler:
     async def run_stream(request, context: grpc.aio.ServicerContext):
         call = grpc_call(spec, context)
         try:
-            async for item in await handler(call, request):
+            async for item in await handler(call, request_of(request)):
                 yield item
         except ApiError as e:
             _finish(call, context)
