@@ -17,25 +17,17 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from citadel.batch.v1 import batch_service_pb2 as pb
-from citadel.server.jobs.record import MAX_REPORTED_ERRORS, Chunk, ChunkResult, ItemFailure, Job
+from citadel.server.jobs.record import (
+    JOB_FIELDS,
+    MAX_REPORTED_ERRORS,
+    Chunk,
+    ChunkResult,
+    ItemFailure,
+    Job,
+    job_from_fields,
+)
 
 GROUP = "workers"
-_FIELDS = (
-    "id",
-    "tenant",
-    "collection",
-    "visible_collection",
-    "model",
-    "operation",
-    "total",
-    "idempotency_key",
-    "state",
-    "done",
-    "failed",
-    "created_at",
-    "started_at",
-    "finished_at",
-)
 
 # ARGV: prefix, idempotency key ('' for none), job id, tenant, created_at, chunk count, field pairs..., chunks...
 _SUBMIT = """
@@ -119,7 +111,7 @@ class RedisQueue:
     async def submit(self, job: Job, chunks: list[pb.BatchItemList]) -> tuple[Job, bool]:
         await self._ensure_group()
         pairs = []
-        for name in _FIELDS:
+        for name in JOB_FIELDS:
             pairs += [name, str(getattr(job, name))]
         args = [self._p, job.idempotency_key, job.id, job.tenant, job.created_at, len(chunks), *pairs]
         args += [c.SerializeToString() for c in chunks]
@@ -132,7 +124,7 @@ class RedisQueue:
         raw = await self._r.hgetall(f"{self._p}job:{job_id}")
         if not raw:
             return None
-        job = _job({_text(k): _text(v) for k, v in raw.items()})
+        job = job_from_fields({_text(k): _text(v) for k, v in raw.items()})
         job.errors = [
             ItemFailure(**json.loads(e)) for e in await self._r.lrange(f"{self._p}errors:{job_id}", 0, -1)
         ]
@@ -261,22 +253,3 @@ class RedisQueue:
 
 def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _job(f: dict[str, str]) -> Job:
-    return Job(
-        id=f["id"],
-        tenant=f["tenant"],
-        collection=f["collection"],
-        visible_collection=f["visible_collection"],
-        model=f["model"],
-        operation=f["operation"],
-        total=int(f["total"]),
-        idempotency_key=f["idempotency_key"],
-        state=f["state"],
-        done=int(f["done"]),
-        failed=int(f["failed"]),
-        created_at=float(f["created_at"]),
-        started_at=float(f["started_at"]),
-        finished_at=float(f["finished_at"]),
-    )

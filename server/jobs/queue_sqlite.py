@@ -14,14 +14,23 @@ import time
 from pathlib import Path
 
 from citadel.batch.v1 import batch_service_pb2 as pb
-from citadel.server.jobs.record import MAX_REPORTED_ERRORS, Chunk, ChunkResult, ItemFailure, Job
+from citadel.server.jobs.record import (
+    JOB_FIELDS,
+    MAX_REPORTED_ERRORS,
+    Chunk,
+    ChunkResult,
+    ItemFailure,
+    Job,
+    job_from_fields,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
   id TEXT PRIMARY KEY, tenant TEXT NOT NULL, collection TEXT NOT NULL, visible_collection TEXT NOT NULL,
   model TEXT NOT NULL, operation TEXT NOT NULL, total INTEGER NOT NULL, idempotency_key TEXT NOT NULL,
   state TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
-  created_at REAL NOT NULL, started_at REAL NOT NULL DEFAULT 0, finished_at REAL NOT NULL DEFAULT 0);
+  created_at REAL NOT NULL, started_at REAL NOT NULL DEFAULT 0, finished_at REAL NOT NULL DEFAULT 0,
+  normalize INTEGER NOT NULL DEFAULT 0);
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs(tenant, idempotency_key) WHERE idempotency_key != '';
 CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs(tenant, created_at);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -35,10 +44,7 @@ CREATE INDEX IF NOT EXISTS item_errors_by_job ON item_errors(job_id);
 CREATE TABLE IF NOT EXISTS results (job_id TEXT NOT NULL, idx INTEGER NOT NULL, payload BLOB NOT NULL,
   PRIMARY KEY (job_id, idx));
 """
-_JOB_COLUMNS = (
-    "id, tenant, collection, visible_collection, model, operation, total, idempotency_key, state, done, failed, "
-    "created_at, started_at, finished_at"
-)
+_JOB_COLUMNS = ", ".join(JOB_FIELDS)
 _FINISH = """
 UPDATE jobs SET state = CASE WHEN failed = 0 THEN 'succeeded' WHEN done = 0 THEN 'failed'
   ELSE 'partially_failed' END, finished_at = ?
@@ -82,23 +88,8 @@ class SqliteQueue:
                 if row:
                     return self._get(row[0]), True
             self._db.execute(
-                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    job.id,
-                    job.tenant,
-                    job.collection,
-                    job.visible_collection,
-                    job.model,
-                    job.operation,
-                    job.total,
-                    job.idempotency_key,
-                    job.state,
-                    0,
-                    0,
-                    job.created_at,
-                    0,
-                    0,
-                ),
+                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({', '.join('?' * len(JOB_FIELDS))})",
+                tuple(getattr(job, name) for name in JOB_FIELDS),
             )
             self._db.executemany(
                 "INSERT INTO chunks (job_id, idx, items, created_at) VALUES (?, ?, ?, ?)",
@@ -113,7 +104,7 @@ class SqliteQueue:
         row = self._db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             return None
-        job = _job(row)
+        job = job_from_fields(dict(zip(JOB_FIELDS, row, strict=True)))
         job.errors = [
             ItemFailure(item_id, message, attempts, bool(dead))
             for item_id, message, attempts, dead in self._db.execute(
@@ -139,7 +130,7 @@ class SqliteQueue:
         query += " ORDER BY created_at DESC LIMIT ?"
         args.append(limit)
         rows = await self._run(lambda: self._db.execute(query, args).fetchall())
-        return [_job(r) for r in rows]
+        return [job_from_fields(dict(zip(JOB_FIELDS, r, strict=True))) for r in rows]
 
     async def mark_running(self, job_id: str) -> None:
         await self._run(
@@ -300,38 +291,3 @@ class _Transaction:
 
     def __exit__(self, kind, value, tb) -> None:
         self._db.execute("COMMIT" if kind is None else "ROLLBACK")
-
-
-def _job(row) -> Job:
-    (
-        id_,
-        tenant,
-        collection,
-        visible,
-        model,
-        operation,
-        total,
-        key,
-        state,
-        done,
-        failed,
-        created,
-        started,
-        finished,
-    ) = row
-    return Job(
-        id=id_,
-        tenant=tenant,
-        collection=collection,
-        visible_collection=visible,
-        model=model,
-        operation=operation,
-        total=total,
-        idempotency_key=key,
-        state=state,
-        done=done,
-        failed=failed,
-        created_at=created,
-        started_at=started,
-        finished_at=finished,
-    )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 
 from citadel.batch.v1 import batch_service_pb2 as pb
 from citadel.server.servicers.convert import timestamp
@@ -45,6 +46,7 @@ class Job:
     operation: str  # bulk_embed_upsert | bulk_upsert | embed
     total: int
     idempotency_key: str = ""
+    normalize: bool = False
     state: str = "queued"
     done: int = 0
     failed: int = 0
@@ -84,6 +86,7 @@ class Job:
             eta_seconds=remaining / rate if rate > 0 and not self.terminal else 0.0,
             created_at=timestamp(self.created_at),
             idempotency_key=self.idempotency_key,
+            normalize=self.normalize,
             errors=[
                 pb.ItemError(
                     item_id=e.item_id, message=e.message, attempts=e.attempts, dead_lettered=e.dead_lettered
@@ -99,6 +102,17 @@ class Job:
             for item_id, values in self.embeddings:
                 job.embeddings.add(item_id=item_id, values=values)
         return job
+
+
+# The scalar fields a queue stores for a job (errors and embeddings are kept apart).
+JOB_FIELDS = tuple(f.name for f in fields(Job) if f.name not in ("errors", "embeddings"))
+_CONVERT = {"str": str, "int": int, "float": float, "bool": lambda v: v in (True, 1, "1", "True", "true")}
+
+
+def job_from_fields(values: Mapping[str, object]) -> Job:
+    """A job from stored scalars, whatever their storage type (SQLite values, Redis strings)."""
+    types = {f.name: f.type for f in fields(Job)}
+    return Job(**{name: _CONVERT[types[name]](values[name]) for name in JOB_FIELDS if name in values})
 
 
 @dataclass

@@ -215,7 +215,7 @@ class WorkerPool:
                 )
             },
         )
-        _, vectors = await self._embeddings.embed(job.model, texts, False, call, priority="bulk")
+        _, vectors = await self._embeddings.embed(job.model, texts, job.normalize, call, priority="bulk")
         return vectors
 
 

@@ -45,9 +45,7 @@ class BatchServicer:
                 "items",
                 f"has {len(request.items)} items; inline jobs hold at most {MAX_INLINE_ITEMS}: stream larger ones with UploadBatchJob",
             )
-        job, existing = await self._submit(
-            call, request.collection, request.operation, request.model, request.idempotency_key, request.items
-        )
+        job, existing = await self._submit(call, request, request.items)
         return pb.SubmitBatchJobResponse(job=job.to_proto(), existing=existing)
 
     async def UploadBatchJob(
@@ -69,21 +67,25 @@ class BatchServicer:
                     raise invalid("items", f"a job holds at most {MAX_UPLOADED_ITEMS} items")
         if header is None:
             raise invalid("header", "the stream was empty")
-        job, existing = await self._submit(
-            call, header.collection, header.operation, header.model, header.idempotency_key, items
-        )
+        job, existing = await self._submit(call, header, items)
         return pb.UploadBatchJobResponse(job=job.to_proto(), existing=existing)
 
     async def submit_embedding_job(self, model: str, texts: list[str], normalize: bool, call: Call) -> str:
         """How hybrid models queue a large GenerateEmbedding: an embed job, item ids 0..n-1."""
         items = [pb.BatchItem(id=str(i), text=t) for i, t in enumerate(texts)]
-        job, _ = await self._submit(call, "", pb.OPERATION_EMBED, model, "", items)
+        settings = pb.UploadBatchJobHeader(operation=pb.OPERATION_EMBED, model=model, normalize=normalize)
+        job, _ = await self._submit(call, settings, items)
         return job.id
 
     async def _submit(
-        self, call: Call, collection: str, operation: int, model: str, key: str, items: Iterable[pb.BatchItem]
+        self,
+        call: Call,
+        settings: pb.SubmitBatchJobRequest | pb.UploadBatchJobHeader,
+        items: Iterable[pb.BatchItem],
     ) -> tuple[Job, bool]:
-        op = OPERATION_NAMES.get(operation)
+        """Validates the job's settings (the request, or an upload's header) and queues it."""
+        collection, key = settings.collection, settings.idempotency_key
+        op = OPERATION_NAMES.get(settings.operation)
         if op is None:
             raise invalid(
                 "operation",
@@ -109,10 +111,11 @@ class BatchServicer:
             tenant=tenant,
             collection=stored,
             visible_collection=collection,
-            model=model,
+            model=settings.model,
             operation=op,
             total=len(items),
             idempotency_key=key,
+            normalize=settings.normalize,
         )
         chunks = [
             pb.BatchItemList(items=items[i : i + self._chunk_size])

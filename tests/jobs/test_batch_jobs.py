@@ -148,11 +148,13 @@ def test_upload_stream_and_embed_job(gw):
             batch.SubmitBatchJobRequest(
                 operation=batch.OPERATION_EMBED,
                 items=[batch.BatchItem(id=str(i), text=f"text {i}") for i in range(5)],
+                normalize=True,
             )
         )
         .job
     )
     done = wait_terminal(gw, embed.id)
+    assert done.normalize
     assert [e.item_id for e in done.embeddings] == ["0", "1", "2", "3", "4"]
     assert all(len(e.values) == 384 for e in done.embeddings)
 

@@ -291,6 +291,11 @@ class BatchJob(betterproto2.Message):
     Results of an embed job, in item order, once it has succeeded.
     """
 
+    normalize: "bool" = betterproto2.field(17, betterproto2.TYPE_BOOL)
+    """
+    Whether the job's embeddings are L2-normalised.
+    """
+
 
 default_message_pool.register_message("citadel.batch.v1", "BatchJob", BatchJob)
 
@@ -483,6 +488,11 @@ class SubmitBatchJobRequest(betterproto2.Message):
     Resubmitting with the same key returns the existing job.
     """
 
+    normalize: "bool" = betterproto2.field(6, betterproto2.TYPE_BOOL)
+    """
+    L2-normalise the embeddings the job makes (embedding operations).
+    """
+
 
 default_message_pool.register_message("citadel.batch.v1", "SubmitBatchJobRequest", SubmitBatchJobRequest)
 
@@ -533,6 +543,11 @@ class UploadBatchJobHeader(betterproto2.Message):
     idempotency_key: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
     """
     Resubmitting with the same key returns the existing job.
+    """
+
+    normalize: "bool" = betterproto2.field(5, betterproto2.TYPE_BOOL)
+    """
+    L2-normalise the embeddings the job makes (embedding operations).
     """
 
 
