@@ -139,7 +139,7 @@ class BatchServicer:
         if request.page_token:
             try:
                 (before,) = struct.unpack(">d", bytes.fromhex(page_tokens.decode(request.page_token)))
-            except ValueError:
+            except (ValueError, struct.error):  # not hex, or not the 8 bytes of a double
                 raise page_tokens.bad_token() from None
         jobs = await self._queue.list(_tenant(call), state, size + 1, before)
         page = jobs[:size]

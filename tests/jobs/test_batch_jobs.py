@@ -179,6 +179,18 @@ def test_list_jobs_by_state_and_pages(gw):
     assert seen.index(ids[2]) < seen.index(ids[0])  # newest first
 
 
+@pytest.mark.parametrize(
+    "token", [":", "MDA", "MDAxMTIyMzM0NA", "eno"], ids=["empty", "1-byte", "5-bytes", "not-hex"]
+)
+def test_list_jobs_page_token_that_is_not_ours(gw, token):
+    """Tokens that decode to something other than the 8 bytes of a position are the caller's
+    error (a token decoding to too few bytes was once an unhandled struct.error: INTERNAL)."""
+    with pytest.raises(grpc.RpcError) as e:
+        jobs_stub(gw).ListBatchJobs(batch.ListBatchJobsRequest(page_token=token))
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert e.value.details() == "page_token: not a token from a previous response"
+
+
 def test_cancel_stops_within_one_chunk(gw):
     name = unique()
     make_collection(gw, name)
