@@ -8,11 +8,27 @@ from __future__ import annotations
 
 import grpc
 
+# Messages echo the caller's values (`name: 'xxx...' is not valid`). gRPC sends the message
+# percent-encoded in a trailer, and clients drop the whole status past 8 KiB of metadata, so a
+# message is kept to this many UTF-8 bytes: its head (the field) and tail (the problem).
+MAX_MESSAGE_BYTES = 2048
+
+
+def clip(message: str) -> str:
+    data = message.encode("utf-8", "surrogatepass")
+    if len(data) <= MAX_MESSAGE_BYTES:
+        return message
+    half = MAX_MESSAGE_BYTES // 2 - 32
+    head = data[:half].decode("utf-8", "ignore")
+    tail = data[-half:].decode("utf-8", "ignore")
+    return f"{head} …[{len(message) - len(head) - len(tail)} characters cut]… {tail}"
+
 
 class ApiError(Exception):
     """A failure the caller can act on: status code plus a message that names the field."""
 
     def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        message = clip(message)
         super().__init__(message)
         self.code = code
         self.message = message
