@@ -58,6 +58,11 @@ class ResponseStream:
         self._call = call
         self._requests = requests
 
+    @property
+    def call(self) -> grpc.Call:
+        """The underlying call: its code, details and metadata once it has ended."""
+        return self._call
+
     def __iter__(self) -> ResponseStream:
         return self
 
