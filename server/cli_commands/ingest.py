@@ -11,17 +11,14 @@ from pathlib import Path
 
 from citadel.client import Client, batch, vector
 from citadel.server.cli_commands.common import (
-    CommandFailed,
-    Exit,
     UsageError,
     add_command,
-    enum_name,
     print_json,
     to_json,
     uncached,
     wants_json,
 )
-from citadel.server.cli_commands.jobs import follow, summary
+from citadel.server.cli_commands.jobs import follow_to_end
 from citadel.server.cli_commands.progress import Progress, UploadMeter
 from citadel.server.cli_commands.records import FORMATS, RecordReader, format_of
 
@@ -111,16 +108,4 @@ def run(args: argparse.Namespace, client: Client) -> int:
         else:
             print(job.id)
         return 0
-    try:
-        job = follow(streaming, job.id, None if args.quiet else progress)
-    except KeyboardInterrupt:
-        raise CommandFailed(
-            f"stopped following; job {job.id} keeps running (citadel jobs watch {job.id})", Exit.INTERRUPTED
-        ) from None
-    if wants_json(args):
-        print_json(to_json(job))
-    else:
-        print(summary(job))
-    if job.state != batch.JobState.SUCCEEDED:
-        raise CommandFailed(f"job {job.id} ended {enum_name(job.state)}")
-    return 0
+    return follow_to_end(args, streaming, job.id, None if args.quiet else progress)

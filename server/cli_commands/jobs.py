@@ -82,27 +82,13 @@ def list_jobs(args: argparse.Namespace, client: Client) -> int:
 
 
 def get_job(args: argparse.Namespace, client: Client) -> int:
-    job = client.batch.get_batch_job(batch.GetBatchJobRequest(id=args.id)).job
-    if wants_json(args):
-        print_json(to_json(job))
-    else:
-        print(summary(job))
+    show(args, client.batch.get_batch_job(batch.GetBatchJobRequest(id=args.id)).job)
     return 0
 
 
 def watch_job(args: argparse.Namespace, client: Client) -> int:
     progress = None if args.quiet else Progress(sys.stderr, live=sys.stderr.isatty())
-    try:
-        job = follow(client.with_options(timeout=None), args.id, progress)
-    except KeyboardInterrupt:
-        raise CommandFailed(f"stopped following; job {args.id} keeps running", Exit.INTERRUPTED) from None
-    if wants_json(args):
-        print_json(to_json(job))
-    else:
-        print(summary(job))
-    if job.state != batch.JobState.SUCCEEDED:
-        raise CommandFailed(f"job {job.id} ended {enum_name(job.state)}")
-    return 0
+    return follow_to_end(args, client.with_options(timeout=None), args.id, progress)
 
 
 def cancel_job(args: argparse.Namespace, client: Client) -> int:
@@ -112,6 +98,27 @@ def cancel_job(args: argparse.Namespace, client: Client) -> int:
     else:
         print(f"job {job.id}: {enum_name(job.state)} ({job.done:,} of {job.total:,} items written)")
     return 0
+
+
+def follow_to_end(args: argparse.Namespace, client: Client, job_id: str, progress: Progress | None) -> int:
+    """Follows a job to its end, then shows it: exit 0 when every item was written."""
+    try:
+        job = follow(client, job_id, progress)
+    except KeyboardInterrupt:
+        raise CommandFailed(
+            f"stopped following; job {job_id} keeps running (citadel jobs watch {job_id})", Exit.INTERRUPTED
+        ) from None
+    show(args, job)
+    if job.state != batch.JobState.SUCCEEDED:
+        raise CommandFailed(f"job {job.id} ended {enum_name(job.state)}")
+    return 0
+
+
+def show(args: argparse.Namespace, job: batch.BatchJob) -> None:
+    if wants_json(args):
+        print_json(to_json(job))
+    else:
+        print(summary(job))
 
 
 def follow(client: Client, job_id: str, progress: Progress | None) -> batch.BatchJob:

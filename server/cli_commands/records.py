@@ -77,22 +77,14 @@ class RecordReader:
 
     def _csv(self, f) -> Iterator[tuple[int, dict[str, Any]]]:
         reader = csv.reader(self._lines(f))
-        try:
-            header = next(reader)
-        except StopIteration:
+        rows = self._csv_rows(reader)
+        header = next(rows, None)
+        if header is None:
             return
-        except csv.Error as e:
-            raise UsageError(f"{self.path}:1: {e}") from None
         header = [h.strip() for h in header]
         if "id" not in header:
             raise UsageError(f"{self.path}:1: the header has no 'id' column (columns: {', '.join(header)})")
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as e:
-                raise UsageError(f"{self.path}:{reader.line_num}: {e}") from None
+        for row in rows:
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) != len(header):
@@ -114,6 +106,16 @@ class RecordReader:
                         f"{self.path}:{reader.line_num}: {name}: not valid JSON: {e.msg}"
                     ) from None
             yield reader.line_num, record
+
+    def _csv_rows(self, reader) -> Iterator[list[str]]:
+        """The reader's rows, a malformed one reported with its line."""
+        while True:
+            try:
+                yield next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:
+                raise UsageError(f"{self.path}:{reader.line_num}: {e}") from None
 
     def _item(self, line: int, record: dict[str, Any]) -> batch.BatchItem:
         where = f"{self.path}:{line}"

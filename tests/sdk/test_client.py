@@ -50,6 +50,23 @@ def create(client: Client, dimension: int = 3) -> str:
     return name
 
 
+def submit_texts(client: Client, collection: str, n: int) -> batch.BatchJob:
+    items = [batch.BatchItem(id=f"doc-{i}", text=text_of(i)) for i in range(n)]
+    return client.batch.submit_batch_job(
+        batch.SubmitBatchJobRequest(
+            collection=collection, operation=batch.Operation.BULK_EMBED_UPSERT, items=items
+        )
+    ).job
+
+
+@pytest.fixture
+def long_job(client) -> batch.BatchJob:
+    """A job that runs for seconds (3000 texts to embed); cancelled afterwards."""
+    job = submit_texts(client, create(client, 384), 3000)
+    yield job
+    client.batch.cancel_batch_job(batch.CancelBatchJobRequest(id=job.id))
+
+
 def test_unary_round_trip_with_typed_fields(client):
     name = unique()
     before = datetime.datetime.now(datetime.UTC)
@@ -140,11 +157,7 @@ def test_errors_are_typed_and_carry_the_status(client):
 
 
 def test_server_stream_watch(client):
-    name = create(client, 384)
-    items = [batch.BatchItem(id=f"doc-{i}", text=text_of(i)) for i in range(150)]
-    job = client.batch.submit_batch_job(
-        batch.SubmitBatchJobRequest(collection=name, operation=batch.Operation.BULK_EMBED_UPSERT, items=items)
-    ).job
+    job = submit_texts(client, create(client, 384), 150)
     events = list(client.batch.watch_batch_job(batch.WatchBatchJobRequest(id=job.id)))
     assert all(isinstance(e, batch.WatchBatchJobResponse) for e in events)
     assert events[-1].job.state is batch.JobState.SUCCEEDED
@@ -194,48 +207,32 @@ def test_client_stream_upload(client):
         client.batch.upload_batch_job(failing())
 
 
-def test_timeouts(client):
-    name = create(client, 384)
-    items = [batch.BatchItem(id=f"doc-{i}", text=text_of(i)) for i in range(3000)]
-    job = client.batch.submit_batch_job(
-        batch.SubmitBatchJobRequest(collection=name, operation=batch.Operation.BULK_EMBED_UPSERT, items=items)
-    ).job
-    try:
-        # The client's timeout covers each call, streams too: this job runs for seconds.
-        quick = client.with_options(timeout=0.5)
-        started = time.monotonic()
-        with pytest.raises(DeadlineExceeded):
-            list(quick.batch.watch_batch_job(batch.WatchBatchJobRequest(id=job.id)))
-        assert time.monotonic() - started < 5
-        assert quick.timeout == 0.5 and client.timeout == 30
-        # The derived client shares the channel; closing it leaves the original working.
-        quick.close()
-        assert client.batch.get_batch_job(batch.GetBatchJobRequest(id=job.id)).job.id == job.id
-    finally:
-        client.batch.cancel_batch_job(batch.CancelBatchJobRequest(id=job.id))
+def test_timeouts(client, long_job):
+    # The client's timeout covers each call, streams too: this job runs for seconds.
+    quick = client.with_options(timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded):
+        list(quick.batch.watch_batch_job(batch.WatchBatchJobRequest(id=long_job.id)))
+    assert time.monotonic() - started < 5
+    assert quick.timeout == 0.5 and client.timeout == 30
+    # The derived client shares the channel; closing it leaves the original working.
+    quick.close()
+    assert client.batch.get_batch_job(batch.GetBatchJobRequest(id=long_job.id)).job.id == long_job.id
 
 
-def test_closing_a_stream_cancels_it(client):
-    name = create(client, 384)
-    items = [batch.BatchItem(id=f"doc-{i}", text=text_of(i)) for i in range(3000)]
-    job = client.batch.submit_batch_job(
-        batch.SubmitBatchJobRequest(collection=name, operation=batch.Operation.BULK_EMBED_UPSERT, items=items)
-    ).job
-    try:
-        stream = client.with_options(timeout=None).batch.watch_batch_job(
-            batch.WatchBatchJobRequest(id=job.id)
-        )
-        assert next(stream).job.id == job.id
-        # The generated method is a generator delegating to the SDK's response stream.
-        inner = stream.gi_yieldfrom
-        assert inner.call.is_active()
-        stream.close()
-        assert not inner.call.is_active()
-        assert inner.call.code() == grpc.StatusCode.CANCELLED
-        with pytest.raises(StopIteration):
-            next(stream)
-    finally:
-        client.batch.cancel_batch_job(batch.CancelBatchJobRequest(id=job.id))
+def test_closing_a_stream_cancels_it(client, long_job):
+    stream = client.with_options(timeout=None).batch.watch_batch_job(
+        batch.WatchBatchJobRequest(id=long_job.id)
+    )
+    assert next(stream).job.id == long_job.id
+    # The generated method is a generator delegating to the SDK's response stream.
+    inner = stream.gi_yieldfrom
+    assert inner.call.is_active()
+    stream.close()
+    assert not inner.call.is_active()
+    assert inner.call.code() == grpc.StatusCode.CANCELLED
+    with pytest.raises(StopIteration):
+        next(stream)
 
 
 def test_admin_service(client):
