@@ -78,6 +78,12 @@ class Settings:
     cache_max_entries: int = _s("cache.max_entries", 100_000)
     cache_max_bytes: int = _s("cache.max_bytes", 256 * 1024 * 1024)
     cache_ttl_seconds: dict = _s("cache.ttl_seconds", factory=dict)  # {kind: seconds}
+    # [tracing]: OpenTelemetry, needs the `tracing` extra (see server/tracing/)
+    tracing_enabled: bool = _s("tracing.enabled", False)
+    tracing_exporter: str = _s("tracing.exporter", "otlp")  # otlp (OTLP/HTTP) | console | none
+    tracing_endpoint: str = _s("tracing.endpoint", "http://127.0.0.1:4318/v1/traces")
+    tracing_service_name: str = _s("tracing.service_name", "citadel")
+    tracing_sample_ratio: float = _s("tracing.sample_ratio", 1.0)  # of new traces; callers' choice kept
 
     @classmethod
     def load(cls, config_file: Path | None = None, env: dict[str, str] | None = None) -> Settings:
@@ -146,6 +152,9 @@ class Settings:
             raise ConfigError("server.max_message_bytes: must be at least 1024")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"server.log_level: {self.log_level!r} is not DEBUG, INFO, WARNING or ERROR")
+        from citadel.server.tracing import check_settings  # light: OpenTelemetry loads only when on
+
+        check_settings(self)
         # The structured sections are parsed by their owners; parsing here makes every
         # mistake a start-up (and `citadel config check`) error naming the key.
         from citadel.server.auth.api_keys import parse_entries

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import grpc
 import redis.asyncio as aioredis
@@ -39,6 +40,9 @@ from citadel.server.servicers.batch import BatchServicer
 from citadel.server.servicers.vector import VectorServicer
 from citadel.server.store.base import VectorStore
 from citadel.server.store.factory import open_store
+
+if TYPE_CHECKING:
+    from citadel.server.tracing.provider import Tracing
 
 log = logging.getLogger("citadel")
 
@@ -77,6 +81,7 @@ class Gateway:
         self._grpc: grpc.aio.Server | None = None
         self._http: HttpServer | None = None
         self.ports: Ports | None = None
+        self.tracing: Tracing | None = None  # OpenTelemetry, when settings.tracing_enabled
 
     @property
     def ready(self) -> bool:
@@ -91,7 +96,13 @@ class Gateway:
 
     async def _start(self) -> Ports:
         s, life = self.settings, self.lifecycle
+        if s.tracing_enabled:
+            from citadel.server.tracing.provider import Tracing  # the optional extra, only when on
+
+            self.tracing = Tracing(s)
         self.store = store = await life.start("store", open_store(s), detail=_store_detail(s))
+        if self.tracing is not None:
+            self.store = store = self.tracing.store(store)
         if s.redis_url:
             self.redis = await life.start(
                 "redis",
@@ -102,7 +113,7 @@ class Gateway:
         self.models = embeddings = await life.start(
             "models", self._start_models(), detail="embedding model router"
         )
-        stack = build_stack(s, self.metrics, self.redis, embeddings)
+        stack = build_stack(s, self.metrics, self.redis, embeddings, self.tracing)
         self.jobs = await life.start(
             "jobs", self._start_jobs(store, embeddings), detail=_queue_detail(s, self.redis)
         )
@@ -125,11 +136,15 @@ class Gateway:
         router = ModelRouter(catalog_from_settings(self.settings))
         router.start()  # active health checks run from here on
         self.metrics.watch_models(router)
+        if self.tracing is not None:
+            self.tracing.models(router)
         return router
 
     async def _start_jobs(self, store: VectorStore, embeddings: ModelRouter) -> JobQueue:
         s = self.settings
         queue = open_queue(s, self.redis)
+        if self.tracing is not None:
+            queue = self.tracing.queue(queue, self.redis)
         await queue.depth()  # the queue answers
         submit_spec = next(m for m in self.specs if m.path == "/citadel.batch.v1.BatchService/SubmitBatchJob")
         self.workers = WorkerPool(
@@ -148,7 +163,10 @@ class Gateway:
         return port
 
     async def _start_http(self) -> int:
-        self._http = HttpServer(create_app(self), self.settings.host, self.settings.http_port)
+        app = create_app(self)
+        if self.tracing is not None:
+            app = self.tracing.http_app(app)
+        self._http = HttpServer(app, self.settings.host, self.settings.http_port)
         await self._http.start()
         return self._http.port
 
@@ -176,6 +194,8 @@ class Gateway:
             await self.store.close()
         if self.redis is not None:
             await self.redis.aclose()
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.shutdown)  # the last spans go out
         for component in life.components.values():
             if component.state != "failed":
                 await life.mark(component.name, "stopped")

@@ -1,11 +1,12 @@
 """The interceptor stack, in order, built from settings:
-errors/deadline → telemetry → auth → rate limit → cache → servicer."""
+[tracing →] errors/deadline → telemetry → auth → rate limit → cache → servicer."""
 
 from __future__ import annotations
 
 import logging
 import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
@@ -25,6 +26,9 @@ from citadel.server.models.router import ModelRouter
 from citadel.server.ratelimit.buckets import InProcessBuckets, parse_limits
 from citadel.server.ratelimit.redis_buckets import RedisBuckets
 
+if TYPE_CHECKING:
+    from citadel.server.tracing.provider import Tracing
+
 log = logging.getLogger("citadel")
 
 
@@ -35,7 +39,11 @@ class Stack:
 
 
 def build_stack(
-    settings: Settings, metrics: Metrics, redis: aioredis.Redis | None, models: ModelRouter | None = None
+    settings: Settings,
+    metrics: Metrics,
+    redis: aioredis.Redis | None,
+    models: ModelRouter | None = None,
+    tracing: Tracing | None = None,
 ) -> Stack:
     try:
         auth = _auth(settings, metrics)
@@ -44,6 +52,8 @@ def build_stack(
     except (ValueError, OSError) as e:
         raise ConfigError(str(e)) from None
     buckets = RedisBuckets(redis) if redis is not None else InProcessBuckets()
+    if tracing is not None:
+        buckets = tracing.buckets(buckets, redis)
     cache = None
     if settings.cache_enabled:
         backend = (
@@ -51,6 +61,8 @@ def build_stack(
             if redis is not None
             else MemoryCache(settings.cache_max_entries, settings.cache_max_bytes)
         )
+        if tracing is not None:
+            backend = tracing.cache(backend, redis)
         # Embedding keys follow what a model name resolves to; batch-job answers are not cached.
         routing = {"model_identity": models.identity, "queues_as_job": models.queues_as_job} if models else {}
         cache = CacheInterceptor(backend, metrics, ttls, store_identity=store_identity(settings), **routing)
@@ -62,6 +74,8 @@ def build_stack(
     ]
     if cache is not None:
         interceptors.append(cache)
+    if tracing is not None:
+        interceptors.insert(0, tracing.interceptor())  # first: its span covers the whole call
     return Stack(interceptors, cache)
 
 

@@ -7,7 +7,8 @@ Control while it runs (JSON bodies; every field optional, the rest kept):
 
     POST /_control {"delay_ms", "fail_rate", "fail_status", "fail_next", "retry_after",
                     "dimension", "scale", "max_batch", "force_base64"}
-    GET  /_stats   {"requests", "texts", "probes", "by_route", "in_flight", "max_in_flight", "failed"}
+    GET  /_stats   {"requests", "texts", "probes", "by_route", "in_flight", "max_in_flight", "failed",
+                    "traceparents"}
     POST /_reset   zero the counters
 
 - `fail_next` N: the next N embedding requests answer `fail_status` (default 503), with
@@ -67,6 +68,7 @@ class State:
         self.by_route: dict[str, int] = {}
         self.in_flight = 0
         self.max_in_flight = 0
+        self.traceparents: list[str] = []  # W3C traceparent of recent routed requests
 
     def stats(self) -> dict:
         return {
@@ -77,6 +79,7 @@ class State:
             "by_route": self.by_route,
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
+            "traceparents": self.traceparents,
         }
 
 
@@ -114,6 +117,7 @@ def build_app(state: State):
             state.requests += 1
             state.texts += len(texts)
             state.by_route[route] = state.by_route.get(route, 0) + 1
+            state.traceparents = [*state.traceparents[-49:], request.headers.get("traceparent", "")]
         if not probe and (c["fail_next"] > 0 or (c["fail_rate"] and state.rng.random() < c["fail_rate"])):
             c["fail_next"] = max(0, c["fail_next"] - 1)
             state.failed += 1

@@ -1,0 +1,131 @@
+"""The gateway's tracer: a TracerProvider built from the [tracing] settings, and the one place
+that installs every traced wrapper (interceptor, HTTP middleware, backend proxies).
+
+The provider is the gateway's own, not OpenTelemetry's global one, so several gateways in one
+process (tests) each export their own spans, and shutdown flushes exactly ours.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+from citadel.server.tracing.http_app import TracingApp
+from citadel.server.tracing.interceptor import TracingInterceptor
+from citadel.server.tracing.models import trace_models
+from citadel.server.tracing.proxies import (
+    CACHE_METHODS,
+    QUEUE_METHODS,
+    RATE_LIMIT_METHODS,
+    STORE_METHODS,
+    Traced,
+    redis_attributes,
+)
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from citadel.server.config import Settings
+    from citadel.server.models.router import ModelRouter
+
+log = logging.getLogger("citadel.tracing")
+
+SCOPE = "citadel.gateway"
+SHUTDOWN_TIMEOUT_MILLIS = 5000
+
+
+def _exporter(settings: Settings) -> SpanExporter | None:
+    if settings.tracing_exporter == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter(endpoint=settings.tracing_endpoint)
+    if settings.tracing_exporter == "console":
+        return ConsoleSpanExporter(service_name=settings.tracing_service_name)
+    return None  # "none": spans are made and propagated, not exported
+
+
+def _redis_if_used(backend: Any, redis: aioredis.Redis | None) -> dict[str, Any]:
+    """Redis's attributes for a backend that talks to it; none for an in-process one."""
+    from citadel.server.cache.redis_cache import RedisCache
+    from citadel.server.jobs.queue_redis import RedisQueue
+    from citadel.server.ratelimit.redis_buckets import RedisBuckets
+
+    return redis_attributes(redis) if isinstance(backend, (RedisCache, RedisBuckets, RedisQueue)) else {}
+
+
+class Tracing:
+    def __init__(self, settings: Settings) -> None:
+        from citadel.server.servicers.status import gateway_version
+
+        resource = Resource.create(
+            {
+                "service.name": settings.tracing_service_name,
+                "service.version": gateway_version(),
+                "service.instance.id": f"{socket.gethostname()}:{os.getpid()}",
+            }
+        )
+        self.provider = TracerProvider(
+            resource=resource, sampler=ParentBased(TraceIdRatioBased(settings.tracing_sample_ratio))
+        )
+        exporter = _exporter(settings)
+        if exporter is not None:
+            self.provider.add_span_processor(BatchSpanProcessor(exporter))
+        self.tracer: trace.Tracer = self.provider.get_tracer(SCOPE)
+        self._qdrant_url = settings.qdrant_url
+        where = settings.tracing_endpoint if settings.tracing_exporter == "otlp" else "stdout"
+        log.info(
+            "tracing on: exporter %s%s, sample ratio %g",
+            settings.tracing_exporter,
+            f" to {where}" if exporter is not None else "",
+            settings.tracing_sample_ratio,
+        )
+
+    # -- what the gateway wraps -----------------------------------------------------------
+
+    def interceptor(self) -> TracingInterceptor:
+        return TracingInterceptor(self.tracer)
+
+    def http_app(self, app: Any) -> TracingApp:
+        return TracingApp(app, self.tracer)
+
+    def store(self, store: Any) -> Any:
+        attributes: dict[str, Any] = {"db.system.name": "qdrant"}
+        if self._qdrant_url:
+            url = urlsplit(self._qdrant_url)
+            attributes["server.address"] = url.hostname or ""
+            attributes["server.port"] = url.port or 6333
+        elif type(store).__name__ == "EdgeStore":
+            attributes["db.system.name"] = "qdrant-edge"  # Qdrant's engine in this process
+        remote = bool(self._qdrant_url)
+        return Traced(store, self.tracer, "store", STORE_METHODS, attributes, remote)
+
+    def cache(self, backend: Any, redis: aioredis.Redis | None) -> Any:
+        attributes = {"citadel.cache.backend": backend.name, **_redis_if_used(backend, redis)}
+        return Traced(
+            backend, self.tracer, "cache", CACHE_METHODS, attributes, "server.address" in attributes
+        )
+
+    def buckets(self, buckets: Any, redis: aioredis.Redis | None) -> Any:
+        attributes = _redis_if_used(buckets, redis)
+        return Traced(buckets, self.tracer, "ratelimit", RATE_LIMIT_METHODS, attributes, bool(attributes))
+
+    def queue(self, queue: Any, redis: aioredis.Redis | None) -> Any:
+        attributes = _redis_if_used(queue, redis)
+        return Traced(queue, self.tracer, "jobs", QUEUE_METHODS, attributes, bool(attributes))
+
+    def models(self, router: ModelRouter) -> None:
+        trace_models(router, self.tracer)
+
+    def shutdown(self) -> None:
+        """Exports what is buffered (bounded), then stops the exporter. Blocking: run in a thread."""
+        self.provider.force_flush(SHUTDOWN_TIMEOUT_MILLIS)
+        self.provider.shutdown()
