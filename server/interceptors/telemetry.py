@@ -52,5 +52,6 @@ class TelemetryInterceptor:
                         "code": code,
                         "duration_ms": round(elapsed * 1000, 3),
                         "subject": principal.subject if principal else "",
+                        **({"trace_id": call.state["trace_id"]} if "trace_id" in call.state else {}),
                     },
                 )

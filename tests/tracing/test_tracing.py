@@ -7,6 +7,7 @@ tracing then fails start-up naming the extra."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +18,8 @@ import grpc
 import httpx
 import pytest
 
+from citadel.batch.v1 import batch_service_pb2 as batch
+from citadel.batch.v1 import batch_service_pb2_grpc
 from citadel.vector.v1 import resources_pb2
 from citadel.vector.v1 import vector_service_pb2 as pb
 from tests.conftest import require_binary
@@ -27,6 +30,7 @@ from tests.support.redis_server import RedisServer
 from tests.tracing.collector import Collector, Span
 
 MODEL = "traced"
+LOCAL = "inproc"  # the local model, in the gateway's process
 SEARCH = "/citadel.vector.v1.VectorService/SearchVectors"
 # Export every 50 ms instead of every 5 s, so spans arrive while the test waits.
 FAST_EXPORT = {"OTEL_BSP_SCHEDULE_DELAY": "50", "CITADEL_ACCESS_LOG": "false"}
@@ -77,6 +81,7 @@ def traced(tmp_path_factory, collector):
                 "rate_limits.buckets": {"role:anonymous": {"rate": 1000, "burst": 1000}},
                 "models": {"default": MODEL},
                 f"models.catalog.{MODEL}": {"backends": [backend(model)]},
+                f"models.catalog.{LOCAL}": {"backends": [{"id": "in-process", "provider": "local"}]},
             },
         )
         gateway = GatewayProcess(
@@ -261,6 +266,91 @@ def test_grpc_call_is_a_server_span_continuing_metadata_traceparent(traced, coll
     assert call.trace_id == caller_trace and call.parent_id == caller_span
     assert call.attributes["rpc.grpc.status_code"] == grpc.StatusCode.NOT_FOUND.value[0]
     assert call.status_code == 0  # the caller's mistake, not a server error
+    # The access log line (failures are logged even with the access log off) names the trace.
+    logged = [json.loads(line) for line in gateway.log().splitlines() if request_id in line]
+    assert [entry.get("trace_id") for entry in logged if entry.get("msg") == "call"] == [caller_trace]
+
+
+def test_local_model_embedding_is_a_span(traced, collector):
+    gateway, _, _ = traced
+    request_id = f"local-{uuid.uuid4().hex[:8]}"
+    reply = gateway.stub().GenerateEmbedding(
+        pb.GenerateEmbeddingRequest(text="embedded in process", model=LOCAL),
+        metadata=(("x-request-id", request_id),),
+        timeout=30,
+    )
+    assert len(reply.embedding) == 384
+
+    def embedded(spans: list[Span]) -> bool:
+        call = by_request_id(spans, request_id)
+        return call is not None and any(
+            s.name == "model.embed" and s.trace_id == call.trace_id for s in spans
+        )
+
+    spans = collector.wait_for(embedded)
+    call = by_request_id(spans, request_id)
+    assert call.kind == "server" and call.parent_id == ""  # no traceparent: a new trace
+    embed = next(s for s in collector.trace(call.trace_id) if s.name == "model.embed")
+    assert embed.kind == "internal" and descends_from(embed, call, collector.trace(call.trace_id))
+    assert embed.attributes["citadel.model.provider"] == "local"
+    assert embed.attributes["citadel.model"] == LOCAL and "server.address" not in embed.attributes
+
+
+def test_stream_span_lasts_until_the_stream_ends(traced, collector):
+    gateway, model, name = traced
+    jobs = batch_service_pb2_grpc.BatchServiceStub(gateway.channel())
+    submit_id, watch_id = f"submit-{uuid.uuid4().hex[:8]}", f"watch-{uuid.uuid4().hex[:8]}"
+    model.control(delay_ms=600)  # the job takes a while, so the watch polls the queue meanwhile
+    try:
+        job = jobs.SubmitBatchJob(
+            batch.SubmitBatchJobRequest(
+                collection=name,
+                operation=batch.OPERATION_BULK_EMBED_UPSERT,
+                model=MODEL,
+                items=[batch.BatchItem(id="slow", text="Kneading develops gluten in the dough.")],
+            ),
+            metadata=(("x-request-id", submit_id),),
+            timeout=30,
+        ).job
+        with httpx.stream(
+            "GET",
+            f"{gateway.http_url}/v1/jobs/{job.id}:watch",
+            headers={"x-request-id": watch_id},
+            timeout=60,
+        ) as watched:
+            assert watched.status_code == 200
+            lines = [json.loads(line) for line in watched.iter_lines() if line]
+    finally:
+        model.control(delay_ms=0)
+    assert lines[-1]["status"]["code"] == 0
+    assert lines[-2]["result"]["job"]["state"] == "JOB_STATE_SUCCEEDED"
+
+    spans = collector.wait_for(lambda spans: by_request_id(spans, watch_id) is not None)
+    watch = by_request_id(spans, watch_id)
+    assert watch.name == "/citadel.batch.v1.BatchService/WatchBatchJob"
+    assert watch.attributes["rpc.grpc.status_code"] == 0
+    trace = collector.trace(watch.trace_id)
+    gets = [s for s in trace if s.name == "jobs.get"]
+    # One read before the stream starts, and the polls made while it ran, all under the call.
+    assert len(gets) >= 2 and all(s.parent_id == watch.span_id for s in gets), [s.name for s in trace]
+    assert all(s.attributes["citadel.job.id"] == job.id for s in gets)
+    http = next(s for s in trace if s.span_id == watch.parent_id)
+    assert http.name == "GET /citadel.batch.v1.BatchService/WatchBatchJob"
+
+    submitted = collector.wait_for(lambda spans: by_request_id(spans, submit_id) is not None)
+    call = by_request_id(submitted, submit_id)
+    queued = [s for s in collector.trace(call.trace_id) if s.name == "jobs.submit"]
+    assert len(queued) == 1 and queued[0].parent_id == call.span_id
+    assert (
+        queued[0].attributes["db.system.name"] == "redis" and queued[0].attributes["citadel.job.id"] == job.id
+    )
+
+
+def test_work_outside_calls_makes_no_traces(traced, collector):
+    """Health probes, the job workers and queue polling run outside any call: every trace the
+    gateway started begins with a server span."""
+    roots = [s for s in collector.snapshot() if s.parent_id == ""]
+    assert roots and all(s.kind == "server" for s in roots), sorted({(s.name, s.kind) for s in roots})
 
 
 def test_probes_and_metrics_make_no_spans(traced, collector):
