@@ -1,5 +1,9 @@
 """`citadel ingest FILE`: stream a JSONL or CSV file into a batch job (UploadBatchJob, one slice
-of items per message, read as it is sent), then follow the job (WatchBatchJob) to its end."""
+of items per message, read as it is sent), then follow the job (WatchBatchJob) to its end.
+
+The upload goes through the SDK client's channel (its key, deadline and exceptions) with protobuf's
+serializer for the requests: see records.py for why.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from citadel.batch.v1 import batch_service_pb2 as pb
 from citadel.client import Client, batch, vector
 from citadel.server.cli_commands.common import (
     UsageError,
@@ -26,6 +31,7 @@ OPERATIONS = {
     "embed-upsert": batch.Operation.BULK_EMBED_UPSERT,
     "upsert": batch.Operation.BULK_UPSERT,
 }
+UPLOAD = "/citadel.batch.v1.BatchService/UploadBatchJob"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -74,19 +80,19 @@ def run(args: argparse.Namespace, client: Client) -> int:
 
     progress = Progress(sys.stderr, live=sys.stderr.isatty())
     meter = UploadMeter(progress, reader.size)
-    header = batch.UploadBatchJobHeader(
+    header = pb.UploadBatchJobHeader(
         collection=args.collection,
         operation=operation,
         model=args.model,
         idempotency_key=args.idempotency_key,
     )
 
-    def requests() -> Iterator[batch.UploadBatchJobRequest]:
-        yield batch.UploadBatchJobRequest(header=header)
+    def requests() -> Iterator[pb.UploadBatchJobRequest]:
+        yield pb.UploadBatchJobRequest(header=header)
         items = itertools.chain([first], records)
         sent = 0
         while chunk := list(itertools.islice(items, args.chunk_size)):
-            yield batch.UploadBatchJobRequest(items=batch.BatchItemList(items=chunk))
+            yield pb.UploadBatchJobRequest(items=pb.BatchItemList(items=chunk))
             sent += len(chunk)
             if not args.quiet:
                 meter.update(reader.bytes_read, sent)
@@ -95,7 +101,12 @@ def run(args: argparse.Namespace, client: Client) -> int:
 
     streaming = client.with_options(timeout=None)
     try:
-        reply = streaming.batch.upload_batch_job(requests())
+        upload = streaming.call_channel.stream_unary(
+            UPLOAD,
+            request_serializer=pb.UploadBatchJobRequest.SerializeToString,
+            response_deserializer=batch.UploadBatchJobResponse.FromString,
+        )
+        reply = upload(requests())
     finally:
         progress.close()
     job = reply.job

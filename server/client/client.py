@@ -86,10 +86,12 @@ class Client:
         self.channel = channel
         self._owns_channel = owns
         self._options = CallOptions(metadata, timeout, wait_for_ready)
-        intercepted = grpc.intercept_channel(channel, self._options)
-        self.vector = VectorServiceStub(intercepted)
-        self.batch = BatchServiceStub(intercepted)
-        self.admin = AdminServiceStub(intercepted)
+        # The stubs' channel: it adds this client's metadata, timeout and exceptions to every call.
+        # A caller may use it directly to call a method with other (de)serializers.
+        self.call_channel: grpc.Channel = grpc.intercept_channel(channel, self._options)
+        self.vector = VectorServiceStub(self.call_channel)
+        self.batch = BatchServiceStub(self.call_channel)
+        self.admin = AdminServiceStub(self.call_channel)
 
     @property
     def timeout(self) -> float | None:
