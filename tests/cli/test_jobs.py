@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 from citadel.client import batch, vector
 from tests.cli.conftest import unique
 from tests.jobs.conftest import text_of
@@ -84,3 +90,36 @@ def test_missing_job_and_bad_flags(cli):
     bad_limit = cli("jobs", "list", "--limit", "0")
     assert bad_limit.code == 2 and "--limit: must be at least 1" in bad_limit.err
     assert cli("jobs").code == 2
+
+
+def test_interrupted_watch_leaves_the_job_running(gateway, sdk):
+    job = submit(sdk, make_collection(sdk), 3000)
+    env = {**os.environ, "CITADEL_TARGET": gateway.grpc_target}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "citadel.server.cli", "jobs", "watch", job.id],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # Whatever the test runner does with SIGINT, the command gets Python's default handling.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while sdk.batch.get_batch_job(batch.GetBatchJobRequest(id=job.id)).job.done == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        time.sleep(0.5)  # well inside the watch loop
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130
+        assert err.splitlines()[-1] == (
+            f"citadel: stopped following; job {job.id} keeps running (citadel jobs watch {job.id})"
+        )
+        assert sdk.batch.get_batch_job(batch.GetBatchJobRequest(id=job.id)).job.state in (
+            batch.JobState.RUNNING,
+            batch.JobState.SUCCEEDED,
+        )
+    finally:
+        proc.kill()
+        sdk.batch.cancel_batch_job(batch.CancelBatchJobRequest(id=job.id))
