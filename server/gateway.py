@@ -26,6 +26,7 @@ from citadel.server.config import Settings
 from citadel.server.descriptors import SERVICES
 from citadel.server.grpc_server import build_server
 from citadel.server.http_server import HttpServer
+from citadel.server.interceptors.cache import CacheInterceptor
 from citadel.server.interceptors.stack import build_stack
 from citadel.server.jobs.factory import open_queue
 from citadel.server.jobs.queue import JobQueue
@@ -115,7 +116,7 @@ class Gateway:
         )
         stack = build_stack(s, self.metrics, self.redis, embeddings, self.tracing)
         self.jobs = await life.start(
-            "jobs", self._start_jobs(store, embeddings), detail=_queue_detail(s, self.redis)
+            "jobs", self._start_jobs(store, embeddings, stack.cache), detail=_queue_detail(s, self.redis)
         )
         servicers = {
             "citadel.vector.v1.VectorService": VectorServicer(store, embeddings),
@@ -140,7 +141,9 @@ class Gateway:
             self.tracing.models(router)
         return router
 
-    async def _start_jobs(self, store: VectorStore, embeddings: ModelRouter) -> JobQueue:
+    async def _start_jobs(
+        self, store: VectorStore, embeddings: ModelRouter, cache: CacheInterceptor | None
+    ) -> JobQueue:
         s = self.settings
         queue = open_queue(s, self.redis)
         if self.tracing is not None:
@@ -148,7 +151,14 @@ class Gateway:
         await queue.depth()  # the queue answers
         submit_spec = next(m for m in self.specs if m.path == "/citadel.batch.v1.BatchService/SubmitBatchJob")
         self.workers = WorkerPool(
-            queue, store, embeddings, submit_spec, s.jobs_workers, s.jobs_lease_seconds, self.metrics
+            queue,
+            store,
+            embeddings,
+            submit_spec,
+            s.jobs_workers,
+            s.jobs_lease_seconds,
+            self.metrics,
+            on_write=cache.invalidate if cache is not None else None,
         )
         self._batch = BatchServicer(queue, store, self.workers, s.jobs_chunk_size)
         embeddings.jobs = self._batch  # hybrid models queue large requests as batch jobs

@@ -203,7 +203,15 @@ class CacheInterceptor:
 
     def _scope(self, call: Call, request: Any) -> str:
         name = call.method.collection_of(request)
-        return f"{self._store_identity}|{physical(self._tenant(call), name)}" if name else ""
+        return self._collection_scope(physical(self._tenant(call), name)) if name else ""
+
+    def _collection_scope(self, stored_name: str) -> str:
+        return f"{self._store_identity}|{stored_name}"
+
+    async def invalidate(self, stored_name: str) -> None:
+        """For writes that do not pass through the chain (batch workers): bumps the collection's
+        version, so cached reads of it are not served again."""
+        await self._guarded(self.backend.bump(self._collection_scope(stored_name)))
 
     async def _guarded(self, operation):
         try:

@@ -14,7 +14,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import grpc
 import numpy as np
@@ -56,6 +56,7 @@ class WorkerPool:
         workers: int,
         lease_seconds: float,
         metrics: Metrics,
+        on_write: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._queue = queue
         self._store = store
@@ -64,6 +65,7 @@ class WorkerPool:
         self._count = workers
         self._lease = lease_seconds
         self._metrics = metrics
+        self._on_write = on_write  # invalidates cached reads of a collection the workers wrote to
         self._replica = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._wake = asyncio.Event()
         self._stopping = False
@@ -202,6 +204,8 @@ class WorkerPool:
             points.append(Point(id=item.id, vector=vector.tolist(), metadata=struct_to_dict(item.metadata)))
         if points:
             await self._store.upsert(job.collection, points)
+            if self._on_write is not None:
+                await self._on_write(job.collection)
         return ChunkResult(len(points), failures)
 
     async def _embed(self, job: Job, texts: list[str]) -> np.ndarray:

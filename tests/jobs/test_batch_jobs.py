@@ -9,6 +9,7 @@ import grpc
 import pytest
 
 from citadel.batch.v1 import batch_service_pb2 as batch
+from citadel.vector.v1 import vector_service_pb2 as pb
 from tests.jobs.conftest import (
     FAST_LEASE,
     all_ids,
@@ -205,3 +206,14 @@ def test_cancel_stops_within_one_chunk(gw):
     workers, chunk = 3, 100
     assert final.done <= at_cancel + workers * chunk, (at_cancel, final.done)
     assert final.done < 2000
+
+
+def test_job_writes_invalidate_cached_reads(gw):
+    """Reads cached before a job must not be served after it: workers bump the version too."""
+    name = unique()
+    make_collection(gw, name)
+    count = pb.CountVectorsRequest(collection=name)
+    assert gw.stub().CountVectors(count).count == 0  # now cached
+    wait_terminal(gw, submit_texts(gw, name, 120).id)
+    assert gw.stub().CountVectors(count).count == 120
+    assert gw.stub().GetCollection(pb.GetCollectionRequest(name=name)).collection.vector_count == 120
