@@ -17,6 +17,11 @@ from citadel.server.store.base import RESERVED_PAYLOAD_KEY
 from citadel.vector.v1 import filter_pb2
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
+# A metadata path as Qdrant parses one: keys of letters, digits, '_' and '-' (or any text in
+# double quotes) joined by '.', each maybe followed by [] or [N]. The store rejects others,
+# so they are refused here, naming the field, rather than failing inside the store.
+_KEY = r'(?:[\w-]+|"[^"\\]*")'
+_PATH = re.compile(rf"{_KEY}(?:\[\d*\])*(?:\.{_KEY}(?:\[\d*\])*)*")
 MAX_ID_LENGTH = 256
 MAX_DIMENSION = 65536
 MAX_FILTER_DEPTH = 8
@@ -44,6 +49,21 @@ def vector_id(field: str, value: str) -> str:
     if len(value) > MAX_ID_LENGTH:
         raise invalid(field, f"is {len(value)} characters long; the limit is {MAX_ID_LENGTH}")
     return value
+
+
+def metadata_path(field: str, key: str) -> str:
+    """A key that names a metadata field (an index or a filter): required, a path, not reserved."""
+    if not key:
+        raise invalid(field, "is required")
+    if not _PATH.fullmatch(key):
+        raise invalid(
+            field,
+            f"{key!r} is not a metadata path: join keys of letters, digits, '_' or '-' with '.' "
+            '(a.b, items[].id), putting other keys in double quotes ("first name")',
+        )
+    if key.lstrip('"').startswith(RESERVED_PAYLOAD_KEY):
+        raise invalid(field, f"keys starting with {RESERVED_PAYLOAD_KEY!r} are reserved")
+    return key
 
 
 def embedding(field: str, values: Sequence[float], dimension: int, collection: str) -> np.ndarray:
@@ -106,10 +126,7 @@ def _condition(field: str, c: filter_pb2.Condition, depth: int) -> None:
 
 
 def _field_condition(field: str, fc: filter_pb2.FieldCondition) -> None:
-    if not fc.key:
-        raise invalid(f"{field}.key", "is required")
-    if fc.key.startswith(RESERVED_PAYLOAD_KEY):
-        raise invalid(f"{field}.key", f"keys starting with {RESERVED_PAYLOAD_KEY!r} are reserved")
+    metadata_path(f"{field}.key", fc.key)
     if not fc.HasField("match") and not fc.HasField("range"):
         raise invalid(field, "set match, range or both")
     if fc.HasField("match"):

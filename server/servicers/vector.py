@@ -92,9 +92,7 @@ class VectorServicer:
         seen: set[str] = set()
         for i, f in enumerate(c.indexed_fields):
             where = f"collection.indexed_fields[{i}]"
-            if not f.key:
-                raise invalid(f"{where}.key", "is required")
-            check.metadata_keys(where, {f.key: None})
+            check.metadata_path(f"{where}.key", f.key)
             if f.key in seen:
                 raise invalid(f"{where}.key", f"{f.key!r} is listed twice")
             seen.add(f.key)

@@ -419,6 +419,18 @@ def test_collection_errors(stub):
             filter_pb2.Filter(must=[field("g", match=filter_pb2.Match(any_keyword=filter_pb2.StringList()))]),
             ["filter.must[0].field.match.any_keyword.values"],
         ),
+        (
+            filter_pb2.Filter(should=[field("first name", match=filter_pb2.Match(keyword="x"))]),
+            ["filter.should[0].field.key", "not a metadata path"],
+        ),
+        (
+            filter_pb2.Filter(must=[field("a..b", range=filter_pb2.Range(gt=1))]),
+            ["filter.must[0].field.key", "not a metadata path"],
+        ),
+        (
+            filter_pb2.Filter(must=[field('"_citadel_id"', match=filter_pb2.Match(keyword="x"))]),
+            ["filter.must[0].field.key", "reserved"],
+        ),
     ],
     ids=[
         "empty-condition",
@@ -428,6 +440,9 @@ def test_collection_errors(stub):
         "nan-bound",
         "empty-has-id",
         "empty-any",
+        "key-with-space",  # the store once failed on these: INTERNAL
+        "key-empty-segment",
+        "quoted-reserved-key",
     ],
 )
 def test_bad_filter_names_the_field(stub, books, flt, fragments):
@@ -444,6 +459,62 @@ def test_bad_filter_names_the_field(stub, books, flt, fragments):
         *fragments,
     )
     assert stub.CountVectors(pb.CountVectorsRequest(collection=books)).count == 4
+
+
+def test_index_keys_are_metadata_paths_and_a_refused_one_leaves_nothing(stub):
+    """An index key the store cannot parse is INVALID_ARGUMENT before anything is written (it
+    was INTERNAL, and the half-created collection made its name fail until a restart)."""
+    name = unique()
+    keyword = resources_pb2.FIELD_TYPE_KEYWORD
+    for key in ["🦀", "first name", "a..b", ".a"]:
+        expect_error(
+            stub.CreateCollection,
+            pb.CreateCollectionRequest(
+                collection=resources_pb2.Collection(
+                    name=name,
+                    dimension=DIM,
+                    distance=resources_pb2.DISTANCE_COSINE,
+                    indexed_fields=[resources_pb2.IndexedField(key=key, type=keyword)],
+                )
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "collection.indexed_fields[0].key",
+            "not a metadata path",
+        )
+    stub.CreateCollection(
+        pb.CreateCollectionRequest(
+            collection=resources_pb2.Collection(
+                name=name,
+                dimension=DIM,
+                distance=resources_pb2.DISTANCE_COSINE,
+                indexed_fields=[
+                    resources_pb2.IndexedField(key='"first name"', type=keyword),
+                    resources_pb2.IndexedField(key="tags[]", type=keyword),
+                    resources_pb2.IndexedField(key="été.année", type=resources_pb2.FIELD_TYPE_INTEGER),
+                ],
+            )
+        )
+    )
+    stub.UpsertVectors(
+        pb.UpsertVectorsRequest(
+            collection=name,
+            vectors=[
+                resources_pb2.Vector(
+                    id="ada",
+                    embedding=[1, 0, 0, 0],
+                    metadata=metadata(**{"first name": "Ada", "tags": ["x"], "été": {"année": 1815}}),
+                ),
+                vec("bob", [0, 1, 0, 0], tags=["y"]),
+            ],
+        )
+    )
+    for key, match in [
+        ('"first name"', filter_pb2.Match(keyword="Ada")),
+        ("tags[]", filter_pb2.Match(keyword="x")),
+        ("été.année", filter_pb2.Match(integer=1815)),
+    ]:
+        flt = filter_pb2.Filter(must=[field(key, match=match)])
+        assert stub.CountVectors(pb.CountVectorsRequest(collection=name, filter=flt)).count == 1, key
 
 
 def test_paging_and_limit_errors(stub, books):
