@@ -81,11 +81,19 @@ def create(root: Path, spec: CollectionSpec, hnsw: HnswParams) -> EdgeCollection
     path = root / spec.name
     path.mkdir(parents=True)
     shard_dir = "shard-1"
-    shard = edge.EdgeShard.create(str(path / shard_dir), _config(spec, hnsw))
-    for key, kind in spec.indexed_fields:
-        shard.update(edge.UpdateOperation.create_field_index(key, INDEX_TYPES[kind]))
-    shard.flush()
-    write_meta(path, spec, shard_dir)
+    shard = None
+    try:
+        shard = edge.EdgeShard.create(str(path / shard_dir), _config(spec, hnsw))
+        for key, kind in spec.indexed_fields:
+            shard.update(edge.UpdateOperation.create_field_index(key, INDEX_TYPES[kind]))
+        shard.flush()
+        write_meta(path, spec, shard_dir)
+    except BaseException:
+        # Nothing left behind, or the name could not be created again until a restart.
+        if shard is not None:
+            shard.close()
+        shutil.rmtree(path, ignore_errors=True)
+        raise
     return EdgeCollection(spec=spec, path=path, shard_dir=shard_dir, shard=shard)
 
 

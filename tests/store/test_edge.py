@@ -238,6 +238,16 @@ async def test_open_removes_what_a_crash_left_half_done(tmp_path):
         await store.close()
 
 
+async def test_a_creation_that_fails_leaves_nothing_behind(store):
+    """The engine refuses an index key it cannot parse (the servicer checks keys first; this is
+    the store's own guarantee): the half-made directory once made every later create of the
+    name fail with FileExistsError."""
+    with pytest.raises(ValueError):
+        await store.create_collection(CollectionSpec("c", 4, "cosine", indexed_fields=(("a b", "keyword"),)))
+    await store.create_collection(CollectionSpec("c", 4, "cosine", indexed_fields=(("tag", "keyword"),)))
+    assert [s.name for s in await store.list_collections()] == ["c"]
+
+
 async def test_deleting_a_collection_abandons_its_running_build(tmp_path):
     store = EdgeStore(tmp_path / "edge", SMALL, settle_seconds=0.05)
     try:
