@@ -174,6 +174,8 @@ async def _optimize_in_child(path: os.PathLike, wanted: Mapping[str, str]) -> No
         raise
     if proc.returncode != 0:
         raise BuildFailed(f"exit status {proc.returncode}: {err.decode(errors='replace')[-2000:]}")
+    if err:
+        log.warning("index build of %s: %s", path, err.decode(errors="replace")[-2000:])
 
 
 async def _replay_unlocked(c: EdgeCollection, built: edge.EdgeShard) -> int:
@@ -194,7 +196,10 @@ def main(argv: list[str]) -> int:
     path, wanted = argv[0], json.loads(argv[1])
     shard = edge.EdgeShard.load(path)
     for key, kind in wanted.items():
-        shard.update(edge.UpdateOperation.create_field_index(key, INDEX_TYPES[kind]))
+        try:
+            shard.update(edge.UpdateOperation.create_field_index(key, INDEX_TYPES[kind]))
+        except Exception as e:  # one key the engine refuses must not hold back the graphs
+            print(f"payload index on {key!r} not created: {e}", file=sys.stderr)
     shard.optimize()
     shard.close()
     return 0
