@@ -205,7 +205,7 @@ class Gateway:
         if self.redis is not None:
             await self.redis.aclose()
         if self.tracing is not None:
-            await asyncio.to_thread(self.tracing.shutdown)  # the last spans go out
+            await self.tracing.close()  # the last spans go out (bounded when the collector is down)
         for component in life.components.values():
             if component.state != "failed":
                 await life.mark(component.name, "stopped")

@@ -7,9 +7,11 @@ process (tests) each export their own spans, and shutdown flushes exactly ours.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
+import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -40,7 +42,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("citadel.tracing")
 
 SCOPE = "citadel.gateway"
-SHUTDOWN_TIMEOUT_MILLIS = 5000
+# At shutdown: time for buffered spans to go out, then for the exporter to stop. A collector
+# that does not answer costs shutdown this much at most, not the exporter's retry schedule.
+FLUSH_SECONDS = 3.0
+STOP_SECONDS = 2.0
 
 
 def _exporter(settings: Settings) -> SpanExporter | None:
@@ -74,9 +79,11 @@ class Tracing:
             }
         )
         self.provider = TracerProvider(
-            resource=resource, sampler=ParentBased(TraceIdRatioBased(settings.tracing_sample_ratio))
+            resource=resource,
+            sampler=ParentBased(TraceIdRatioBased(settings.tracing_sample_ratio)),
+            shutdown_on_exit=False,  # close() does it, bounded; an exit hook could block exit
         )
-        exporter = _exporter(settings)
+        self._exporter = exporter = _exporter(settings)
         if exporter is not None:
             self.provider.add_span_processor(BatchSpanProcessor(exporter))
         self.tracer: trace.Tracer = self.provider.get_tracer(SCOPE)
@@ -125,7 +132,47 @@ class Tracing:
     def models(self, router: ModelRouter) -> None:
         trace_models(router, self.tracer)
 
-    def shutdown(self) -> None:
-        """Exports what is buffered (bounded), then stops the exporter. Blocking: run in a thread."""
-        self.provider.force_flush(SHUTDOWN_TIMEOUT_MILLIS)
-        self.provider.shutdown()
+    async def close(self) -> None:
+        """Exports the buffered spans and stops, within FLUSH_SECONDS + STOP_SECONDS."""
+        loop = asyncio.get_running_loop()
+        finished: asyncio.Future[None] = loop.create_future()
+
+        def run() -> None:
+            try:
+                self._shutdown()
+            finally:
+                try:
+                    loop.call_soon_threadsafe(lambda: finished.done() or finished.set_result(None))
+                except RuntimeError:  # the loop is gone: nobody waits any more
+                    pass
+
+        # A daemon thread, not the loop's executor: one stuck on a dead collector must not
+        # hold up the process's exit.
+        threading.Thread(target=run, name="citadel-tracing-shutdown", daemon=True).start()
+        try:
+            await asyncio.wait_for(asyncio.shield(finished), FLUSH_SECONDS + STOP_SECONDS)
+        except TimeoutError:
+            log.warning(
+                "tracing: exporter still busy after %g s; its last spans are dropped",
+                FLUSH_SECONDS + STOP_SECONDS,
+            )
+
+    def _shutdown(self) -> None:
+        # The batch processor exports everything still queued as it shuts down, and neither it
+        # nor its force_flush has a working time limit: past FLUSH_SECONDS, stopping the exporter
+        # ends its retries, and what is left is dropped at once.
+        timer = None
+        if self._exporter is not None:
+            timer = threading.Timer(FLUSH_SECONDS, self._give_up, args=(self._exporter,))
+            timer.daemon = True
+            timer.start()
+        try:
+            self.provider.shutdown()
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    @staticmethod
+    def _give_up(exporter: SpanExporter) -> None:
+        log.warning("tracing: spans not exported within %g s; dropping the rest", FLUSH_SECONDS)
+        exporter.shutdown()

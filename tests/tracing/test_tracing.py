@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -386,6 +387,25 @@ def test_without_tracing_settings_nothing_is_exported(tmp_path):
         assert own.requests == 0 and own.snapshot() == []
     finally:
         own.stop()
+
+
+def test_a_dead_collector_neither_fails_calls_nor_holds_up_shutdown(tmp_path):
+    with socket.socket() as s:  # a loopback port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **FAST_EXPORT,
+        "CITADEL_TRACING_ENABLED": "true",
+        "CITADEL_TRACING_ENDPOINT": f"http://127.0.0.1:{port}/v1/traces",
+    }
+    gateway = GatewayProcess(tmp_path / "data", env=env).start()
+    try:
+        for _ in range(3):
+            assert httpx.get(f"{gateway.http_url}/v1/collections", timeout=30).status_code == 200
+    finally:
+        # The exporter would retry for 10 s per batch; shutdown gives it 3 s, then drops the rest.
+        assert gateway.stop(timeout=9) == 0
+    assert "spans not exported within 3 s; dropping the rest" in gateway.log()
 
 
 @pytest.fixture
