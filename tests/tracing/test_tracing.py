@@ -18,6 +18,7 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from citadel.batch.v1 import batch_service_pb2 as batch
 from citadel.batch.v1 import batch_service_pb2_grpc
@@ -345,6 +346,48 @@ def test_stream_span_lasts_until_the_stream_ends(traced, collector):
     assert (
         queued[0].attributes["db.system.name"] == "redis" and queued[0].attributes["citadel.job.id"] == job.id
     )
+
+
+def test_graphql_subscription_over_websocket_continues_the_connections_trace(traced, collector):
+    gateway, _, name = traced
+    jobs = batch_service_pb2_grpc.BatchServiceStub(gateway.channel())
+    job = jobs.SubmitBatchJob(
+        batch.SubmitBatchJobRequest(
+            collection=name,
+            operation=batch.OPERATION_BULK_UPSERT,
+            items=[batch.BatchItem(id="ws", embedding=[0.0] * 383 + [1.0])],
+        ),
+        timeout=30,
+    ).job
+    caller_trace, caller_span = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    request_id = f"ws-{uuid.uuid4().hex[:8]}"
+    headers = {"traceparent": f"00-{caller_trace}-{caller_span}-01", "x-request-id": request_id}
+    url = f"ws://127.0.0.1:{gateway.http_port}/graphql"
+    with connect(
+        url, subprotocols=["graphql-transport-ws"], additional_headers=headers, open_timeout=10
+    ) as ws:
+        ws.send(json.dumps({"type": "connection_init"}))
+        assert json.loads(ws.recv(timeout=10)) == {"type": "connection_ack"}
+        query = "subscription W($id: String) { watchBatchJob(id: $id) { job { state } } }"
+        ws.send(
+            json.dumps(
+                {"id": "w", "type": "subscribe", "payload": {"query": query, "variables": {"id": job.id}}}
+            )
+        )
+        messages = []
+        while not messages or messages[-1]["type"] not in ("complete", "error"):
+            messages.append(json.loads(ws.recv(timeout=30)))
+    assert messages[-1]["type"] == "complete", messages
+    assert messages[-2]["payload"]["data"]["watchBatchJob"]["job"]["state"] == "JOB_STATE_SUCCEEDED"
+
+    spans = collector.wait_for(lambda spans: by_request_id(spans, request_id) is not None)
+    call = by_request_id(spans, request_id)
+    # No HTTP span for a long-lived socket: the call is the server span, under the caller's.
+    assert call.name == "/citadel.batch.v1.BatchService/WatchBatchJob" and call.kind == "server"
+    assert call.attributes["citadel.protocol"] == "graphql"
+    assert call.trace_id == caller_trace and call.parent_id == caller_span
+    gets = [s for s in collector.trace(caller_trace) if s.name == "jobs.get"]
+    assert gets and all(s.parent_id == call.span_id for s in gets)
 
 
 def test_work_outside_calls_makes_no_traces(traced, collector):
