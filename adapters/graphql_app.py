@@ -6,8 +6,9 @@
 
 Execution results answer 200 with `data` and `errors` (each RPC error carries
 `extensions.code`, the gRPC status name, and `extensions.status`, its HTTP status); a request
-that cannot run at all (bad JSON, syntax or validation errors, too deep) answers 400. Parsed
-and validated documents are cached by text, so repeated queries skip both steps.
+that cannot run at all (bad JSON, syntax or validation errors, too deep, variables of the wrong
+type) answers 400. Parsed and validated documents are cached by text, so repeated queries skip
+both steps.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from graphql import (
     parse,
     validate,
 )
+from graphql.execution.values import get_variable_values
 from graphql.language import (
     FieldNode,
     FragmentDefinitionNode,
@@ -50,6 +52,7 @@ from citadel.server.methods import MethodSpec
 
 MAX_DEPTH = 20  # deep enough for introspection and nested filters, short of abuse
 MAX_ROOT_FIELDS = 32  # RPCs one document may run (aliases make a document fan out)
+MAX_ERRORS = 50  # variable errors reported before giving up
 CACHE_SIZE = 512
 
 
@@ -118,6 +121,19 @@ class GraphqlApp:
 
         return GraphqlContext(self.handlers, new_call)
 
+    def variable_errors(
+        self, prepared: Prepared, variables: Any, operation_name: str | None
+    ) -> list[GraphQLError]:
+        """Variables that do not fit their declared types. The request cannot run at all, like
+        one that fails validation (graphql-core would answer it as a 200 result, without codes)."""
+        operation = get_operation_ast(prepared.document, operation_name)
+        if operation is None or not operation.variable_definitions:
+            return []
+        coerced = get_variable_values(
+            self.schema.graphql_schema, operation.variable_definitions, variables or {}, max_errors=MAX_ERRORS
+        )
+        return coerced if isinstance(coerced, list) else []
+
     async def run(
         self, prepared: Prepared, variables: Any, operation_name: str | None, context: GraphqlContext
     ) -> ExecutionResult:
@@ -164,6 +180,9 @@ class GraphqlApp:
                 400,
                 response_headers,
             )
+        errors = self.variable_errors(prepared, variables, operation_name)
+        if errors:
+            return _errors(errors, 400, response_headers)
         context = self.context(headers, request_id)
         result = await self.run(prepared, variables, operation_name, context)
         for call in context.calls:

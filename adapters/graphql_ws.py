@@ -130,6 +130,10 @@ class Session:
             if isinstance(prepared, list):
                 await self.send_errors(op_id, prepared)
                 return
+            errors = self.app.variable_errors(prepared, variables, name)
+            if errors:
+                await self.send_errors(op_id, errors)
+                return
             request_id = metadata.request_id_of(self.headers) or uuid.uuid4().hex
             context = self.app.context(self.headers, request_id)
             if prepared.operation == OperationType.SUBSCRIPTION:

@@ -142,6 +142,31 @@ def test_bad_scalar_values_fail_validation_with_400(http, argument, problem):
 
 
 @pytest.mark.parametrize(
+    ("variables", "problem"),
+    [
+        ({"n": {"a": 1}}, "Int64 must be an integer or a string of digits"),
+        ({"n": 1.5e300}, "Int64 must be an integer or a string of digits"),
+        ({"u": -1}, "-1 is out of range for UInt32"),
+        ({"t": 7}, "String cannot represent a non string value: 7"),
+        ({}, "Variable '$r' of required type 'String!' was not provided."),
+    ],
+    ids=["object", "huge-float", "negative-uint32", "int-for-string", "missing-required"],
+)
+def test_variables_of_the_wrong_type_are_400_with_a_code(http, variables, problem):
+    """Like a validation error, not a 200 result with uncoded errors (as graphql-core answers)."""
+    query = (
+        "mutation($n: Int64, $u: UInt32, $t: String, $r: String!) "
+        "{ echo(count: $n, unsignedSmall: $u, id: $t, maybeText: $r) { protocol } }"
+    )
+    given = {"r": "x", **variables} if variables else {}
+    response = http.post("/graphql", json={"query": query, "variables": given})
+    assert response.status_code == 400, response.text
+    errors = response.json()["errors"]
+    assert any(problem in e["message"] for e in errors), errors
+    assert all(e["extensions"]["code"] == "INVALID_ARGUMENT" for e in errors)
+
+
+@pytest.mark.parametrize(
     "code", [c for c in grpc.StatusCode if c != grpc.StatusCode.OK], ids=lambda c: c.name
 )
 def test_rpc_errors_carry_code_and_http_status(http, code):

@@ -135,6 +135,18 @@ def test_subscription_error_part_way_has_the_grpc_code(echo_gateway):
     assert error["extensions"]["status"] == 429
 
 
+def test_variables_of_the_wrong_type_are_an_error_message_with_a_code(echo_gateway):
+    with session(echo_gateway) as ws:
+        query = "subscription($to: Int) { count(to: $to) { n } }"
+        payload = {"query": query, "variables": {"to": {"not": "a number"}}}
+        ws.send(json.dumps({"id": "s5", "type": "subscribe", "payload": payload}))
+        messages = receive_until_complete(ws, "s5")
+    assert [m["type"] for m in messages] == ["error"]
+    [error] = messages[0]["payload"]
+    assert "Int cannot represent non-integer value" in error["message"]
+    assert error["extensions"] == {"code": "INVALID_ARGUMENT", "status": 400}
+
+
 def test_subscription_metadata_from_connection_init_and_queries_over_the_socket(echo_gateway):
     with session(echo_gateway, {"Authorization": "Bearer ws-token", "x-tenant": "t9"}) as ws:
         query = 'mutation { echo(id: "w") { metadata { key value } protocol } }'
