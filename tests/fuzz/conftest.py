@@ -15,6 +15,6 @@ def fuzz_gateway(tmp_path_factory) -> GatewayProcess:
     proc = GatewayProcess(
         tmp_path_factory.mktemp("fuzz-gateway") / "data", env={"CITADEL_LOG_LEVEL": "WARNING"}
     ).start()
-    seed.seed(proc.stub())
+    seed.seed(proc.channel())
     yield proc
     proc.stop()

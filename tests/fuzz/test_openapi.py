@@ -28,13 +28,13 @@ from schemathesis.specs.openapi.checks import allow_header_conformance, positive
 from citadel.adapters.errors import HTTP_STATUS
 from citadel.server.descriptors import SERVICES
 from tests.fuzz import seed
+from tests.fuzz.budget import RANDOM, examples
 
 OPENAPI = Path(__file__).resolve().parents[2] / "generated" / "citadel" / "openapi.json"
 # The committed document is the one the gateway serves at /openapi.json (tests/adapters/test_docs.py
 # holds them equal); loading it from disk lets pytest list one test per operation at collection.
 schema = schemathesis.openapi.from_path(OPENAPI)
 
-MAX_EXAMPLES = 25
 TIMEOUT_HEADERS = ("x-request-timeout", "grpc-timeout")
 HTTP_STATUS_BY_CODE = {code.value[0]: status for code, status in HTTP_STATUS.items()}
 # Statuses the HTTP layer itself answers with, more precise than the table (405, 413).
@@ -170,10 +170,10 @@ def allow_header(ctx, response, case) -> None:
 
 @schema.parametrize()
 @settings(
-    max_examples=MAX_EXAMPLES,
+    max_examples=examples(25),
     deadline=None,
     suppress_health_check=list(HealthCheck),
-    derandomize=True,
+    derandomize=not RANDOM,
     database=None,
 )
 def test_operation(case, fuzz_gateway):
