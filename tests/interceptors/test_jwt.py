@@ -29,7 +29,8 @@ def pem_of(key) -> str:
 
 
 def claims(**extra) -> dict:
-    return {"sub": "u1", "role": "writer", "exp": time.time() + 60, "aud": "citadel", "iss": "idp", **extra}
+    # Made when the tests are collected, so valid for an hour: long suites must not see them expire.
+    return {"sub": "u1", "role": "writer", "exp": time.time() + 3600, "aud": "citadel", "iss": "idp", **extra}
 
 
 def test_hs256_gives_role_and_tenant():
