@@ -12,6 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
+from qdrant_client import AsyncQdrantClient, models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
 from citadel.server import page_tokens
 from citadel.server.errors import ApiError, already_exists, not_found
 from citadel.server.store.base import (
@@ -27,8 +30,6 @@ from citadel.server.store.payload import to_payload, to_point
 from citadel.server.store.point_ids import point_from_token, point_id
 from citadel.server.store.qdrant_filter import to_qdrant_filter
 from citadel.vector.v1 import filter_pb2
-from qdrant_client import AsyncQdrantClient, models
-from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 _DISTANCES = {
     "cosine": models.Distance.COSINE,
