@@ -31,7 +31,7 @@ ROOTS = [("query", n, SCHEMA.query_type.fields[n]) for n in QUERIES] + [
 LEAKS = ("Traceback", 'File "', "site-packages", "Error object at 0x")
 
 FUZZ_SETTINGS = settings(
-    max_examples=examples(8),
+    max_examples=examples(12),
     deadline=None,
     derandomize=not RANDOM,
     database=None,

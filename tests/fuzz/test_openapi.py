@@ -170,7 +170,7 @@ def allow_header(ctx, response, case) -> None:
 
 @schema.parametrize()
 @settings(
-    max_examples=examples(25),
+    max_examples=examples(40),
     deadline=None,
     suppress_health_check=list(HealthCheck),
     derandomize=not RANDOM,
