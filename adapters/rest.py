@@ -162,11 +162,11 @@ def _too_large(limit: int) -> HttpError:
 
 
 def _floats_base64(pairs: list[tuple[str, str]], headers: dict[str, str]) -> bool:
-    choice = headers.get("x-float-encoding", "")
+    choice = headers.get("x-float-encoding") or None  # an empty header is no choice
     for key, value in pairs:
         if key == query.FLOAT_ENCODING:
-            choice = value
-    if choice in ("", "json"):
+            choice = value  # an empty ?float_encoding= is not one of the two
+    if choice is None or choice == "json":
         return False
     if choice == "base64":
         return True

@@ -395,6 +395,9 @@ def test_bad_float_encodings_are_400(http):
     assert message == "embedding: base64 float32 data must be a multiple of 4 bytes, got 5"
     message = error(http.post("/v1/echo:run?float_encoding=hex", json={}), 400)
     assert message == "float_encoding: 'hex' is not one of 'json', 'base64'"
+    # The document's enum has no empty value (it was taken as json).
+    message = error(http.post("/v1/echo:run?float_encoding=", json={}), 400)
+    assert message == "float_encoding: '' is not one of 'json', 'base64'"
 
 
 def test_float32_values_are_written_with_the_shortest_exact_digits(http):

@@ -92,10 +92,18 @@ def status_body(ctx, response, case) -> None:
 
 @schema.hook
 def flatmap_path_parameters(context, path_parameters):
-    """Half the time a vector operation names a seeded collection rather than a random one."""
-    if not path_parameters or "collection" not in path_parameters:
+    """Often a path names a seeded collection, vector or job rather than a random one."""
+    if not path_parameters:
         return st.just(path_parameters)
-    return st.sampled_from([path_parameters, *({**path_parameters, "collection": n} for n in seed.NAMES)])
+    choices = {
+        "collection": seed.NAMES,
+        "id": (*seed.VECTOR_IDS[:2], *seed.JOB_IDS),
+    }
+    variants = [path_parameters]
+    for name, values in choices.items():
+        if name in path_parameters:
+            variants += [{**v, name: value} for v in variants for value in values]
+    return st.sampled_from(variants)
 
 
 @schema.hook
