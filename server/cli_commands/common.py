@@ -145,6 +145,12 @@ def run(args: argparse.Namespace) -> int:
 
 def fail(message: str, code: Exit) -> int:
     print(f"citadel: {message}", file=sys.stderr)
+    if code == Exit.INTERRUPTED:
+        # grpc's C core can abort (SIGABRT) tearing down a channel whose blocking call was just
+        # interrupted; the message is out and nothing is left to clean up, so leave at once.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(int(code))
     return int(code)
 
 
