@@ -23,10 +23,10 @@ from tests.fuzz.budget import RANDOM, examples
 
 SDL = Path(__file__).resolve().parents[2] / "generated" / "citadel" / "schema.graphql"
 SCHEMA = graphql.build_schema(SDL.read_text())
-QUERIES = sorted(SCHEMA.query_type.fields)
-MUTATIONS = sorted(SCHEMA.mutation_type.fields)
-ROOTS = [("query", n, SCHEMA.query_type.fields[n]) for n in QUERIES] + [
-    ("mutation", n, SCHEMA.mutation_type.fields[n]) for n in MUTATIONS
+ROOTS = [  # (operation kind, root field name, field)
+    (kind, name, root.fields[name])
+    for kind, root in (("query", SCHEMA.query_type), ("mutation", SCHEMA.mutation_type))
+    for name in sorted(root.fields)
 ]
 LEAKS = ("Traceback", 'File "', "site-packages", "Error object at 0x")
 
@@ -104,35 +104,29 @@ def _violatable(field: graphql.GraphQLField) -> bool:
     return False
 
 
-def cases(root: graphql.GraphQLObjectType) -> list:
+GENERATORS = {"query": queries, "mutation": mutations}
+
+
+def cases() -> list:
     """Every root field with valid arguments, and those that can be broken with wrong ones."""
-    return [pytest.param(f, Mode.POSITIVE, id=f"{f}-valid") for f in sorted(root.fields)] + [
-        pytest.param(f, Mode.NEGATIVE, id=f"{f}-wrong-types")
-        for f in sorted(root.fields)
-        if _violatable(root.fields[f])
-    ]
+    out = []
+    for kind, name, field in ROOTS:
+        out.append(pytest.param(kind, name, Mode.POSITIVE, id=f"{name}-valid"))
+        if _violatable(field):
+            out.append(pytest.param(kind, name, Mode.NEGATIVE, id=f"{name}-wrong-types"))
+    return out
 
 
-@pytest.mark.parametrize(("field", "mode"), cases(SCHEMA.query_type))
-def test_queries(http, field, mode):
+@pytest.mark.parametrize(("kind", "field", "mode"), cases())
+def test_operations(http, kind, field, mode):
+    generate = GENERATORS[kind](SCHEMA, fields=[field], custom_scalars=CUSTOM_SCALARS, mode=mode)
+
     @FUZZ_SETTINGS
-    @given(query=queries(SCHEMA, fields=[field], custom_scalars=CUSTOM_SCALARS, mode=mode))
-    def run(query):
-        status, _ = post(http, query)
+    @given(operation=generate)
+    def run(operation):
+        status, _ = post(http, operation)
         if mode == Mode.NEGATIVE:
-            assert status == 400, "a query that breaks the schema ran"
-
-    run()
-
-
-@pytest.mark.parametrize(("field", "mode"), cases(SCHEMA.mutation_type))
-def test_mutations(http, field, mode):
-    @FUZZ_SETTINGS
-    @given(query=mutations(SCHEMA, fields=[field], custom_scalars=CUSTOM_SCALARS, mode=mode))
-    def run(query):
-        status, _ = post(http, query)
-        if mode == Mode.NEGATIVE:
-            assert status == 400, "a mutation that breaks the schema ran"
+            assert status == 400, f"a {kind} that breaks the schema ran"
 
     run()
 
