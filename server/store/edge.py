@@ -30,7 +30,6 @@ from pathlib import Path
 
 import qdrant_edge as edge
 
-from citadel.server import page_tokens
 from citadel.server.errors import already_exists, invalid, not_found, unavailable
 from citadel.server.store import edge_collection
 from citadel.server.store.base import (
@@ -44,7 +43,7 @@ from citadel.server.store.base import (
 from citadel.server.store.edge_collection import EdgeCollection, HnswParams
 from citadel.server.store.edge_filter import filter_keys, to_edge_filter
 from citadel.server.store.edge_indexer import Indexer
-from citadel.server.store.payload import to_payload, to_point
+from citadel.server.store.payload import to_page, to_payload, to_point
 from citadel.server.store.point_ids import point_from_token, point_id
 from citadel.vector.v1 import filter_pb2
 
@@ -189,10 +188,7 @@ class EdgeStore:
                 with_vector=with_vector,
             )
         )
-        return Page(
-            points=[to_point(r.payload, r.vector, with_metadata) for r in records],
-            next_token=page_tokens.encode(str(next_offset)) if next_offset is not None else "",
-        )
+        return to_page(records, next_offset, with_metadata)
 
     async def count(self, collection: str, filter: filter_pb2.Filter | None) -> int:
         c = self._reading(collection, filter)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from citadel.server.store.base import RESERVED_PAYLOAD_KEY, Point
+from citadel.server import page_tokens
+from citadel.server.store.base import RESERVED_PAYLOAD_KEY, Page, Point
 
 
 def to_payload(point: Point, now: float) -> dict:
@@ -26,4 +27,12 @@ def to_point(payload: dict | None, vector: Iterable[float] | None, with_metadata
         vector=list(vector) if vector is not None else None,
         metadata=payload if with_metadata else None,
         created_at=float(ours.get("created_at", 0.0)),
+    )
+
+
+def to_page(records: Iterable, next_offset: object | None, with_metadata: bool) -> Page:
+    """A scroll page from records with `.payload` / `.vector` and the engine's next offset."""
+    return Page(
+        points=[to_point(r.payload, r.vector, with_metadata) for r in records],
+        next_token=page_tokens.encode(str(next_offset)) if next_offset is not None else "",
     )

@@ -15,7 +15,6 @@ import grpc
 from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from citadel.server import page_tokens
 from citadel.server.errors import ApiError, already_exists, not_found
 from citadel.server.store.base import (
     RESERVED_PAYLOAD_KEY,
@@ -26,7 +25,7 @@ from citadel.server.store.base import (
     ScoredPoint,
     SearchQuery,
 )
-from citadel.server.store.payload import to_payload, to_point
+from citadel.server.store.payload import to_page, to_payload, to_point
 from citadel.server.store.point_ids import point_from_token, point_id
 from citadel.server.store.qdrant_filter import to_qdrant_filter
 from citadel.vector.v1 import filter_pb2
@@ -184,10 +183,7 @@ class QdrantStore:
             with_payload=True,
             with_vectors=with_vector,
         )
-        return Page(
-            points=[to_point(r.payload, r.vector, with_metadata) for r in records],
-            next_token=page_tokens.encode(str(next_offset)) if next_offset is not None else "",
-        )
+        return to_page(records, next_offset, with_metadata)
 
     async def count(self, collection: str, filter: filter_pb2.Filter | None) -> int:
         await self._require(collection)
