@@ -17,7 +17,7 @@ BULK = "bulk"
 
 
 class QueueFull(Exception):
-    pass
+    """A backend's wait queue is full: the caller gets RESOURCE_EXHAUSTED."""
 
 
 class Limiter:

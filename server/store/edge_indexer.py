@@ -49,7 +49,7 @@ _RETRY_AFTER_SECONDS = 60.0
 
 
 class BuildFailed(RuntimeError):
-    pass
+    """The index build child process failed; the collection keeps serving exact search."""
 
 
 class Indexer:
