@@ -324,7 +324,8 @@ class OpenApiBuilder:
         """Registers the message (and what it references) and returns its component name."""
         name = msg.full_name
         if name not in self.schemas:
-            self.schemas[name] = {}  # placeholder first: messages may be recursive
+            # Registered before it is built, so a message that refers to itself finds its name.
+            self.schemas[name] = {}
             self.schemas[name] = self._object_schema(msg)
         return name
 

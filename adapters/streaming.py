@@ -104,8 +104,10 @@ async def send_stream(
         )
 
     async def disconnected() -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
+        """Returns when the client goes away (other ASGI messages are read and dropped)."""
+        message = await receive()
+        while message["type"] != "http.disconnect":
+            message = await receive()
 
     producer = asyncio.ensure_future(pump())
     watcher = asyncio.ensure_future(disconnected())
