@@ -112,12 +112,14 @@ def build_server(
     health_servicer: health.aio.HealthServicer,
     max_message_bytes: int,
     extra_descriptor_sets=(),
+    reuse_port: bool = False,
 ) -> grpc.aio.Server:
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
-            ("grpc.so_reuseport", 0),
+            # Only worker processes share a port; a lone gateway must fail on a taken one.
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
         ]
     )
     by_service: dict[str, dict[str, grpc.RpcMethodHandler]] = {}
