@@ -7,14 +7,12 @@ import asyncio
 import json
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 
 from citadel.server import cli_commands, logs
 from citadel.server.auth import api_keys
 from citadel.server.config import ConfigError, Settings
-from citadel.server.lifecycle import StartupError
 from citadel.server.models.catalog import catalog_from_settings
 
 log = logging.getLogger("citadel")
@@ -33,6 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--grpc-port", type=int, help="gRPC port (default 8081; 0 picks a free one)")
     serve.add_argument("--http-port", type=int, help="REST/GraphQL port (default 8000)")
     serve.add_argument("--data-dir", type=Path, help="embedded data directory (default .citadel-data)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="gateway processes sharing the ports (default 1; env CITADEL_WORKERS); one uses one core",
+    )
     serve.add_argument("--ready-file", type=Path, help="write the bound ports as JSON here once ready")
     serve.add_argument("--config", type=Path, help="TOML settings file (env CITADEL_CONFIG)")
     serve.add_argument(
@@ -63,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = Settings.load(args.config)
-        for name in ("host", "grpc_port", "http_port", "data_dir"):
+        for name in ("host", "grpc_port", "http_port", "data_dir", "workers"):
             value = getattr(args, name)
             if value is not None:
                 setattr(settings, name, value)
@@ -74,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"citadel: configuration error: {e}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level)
+    if settings.workers > 1:
+        from citadel.server.workers.supervisor import Supervisor
+
+        return asyncio.run(Supervisor(settings, args.ready_file).run())
     return asyncio.run(_serve(settings, args.ready_file))
 
 
@@ -115,39 +122,26 @@ def _create_key(key_id: str, role: str, tenant: str) -> int:
 
 
 async def _serve(settings: Settings, ready_file: Path | None) -> int:
-    # Imported here: it loads the store and model backends (seconds), which the client
+    # Imported here: they load the store and model backends (seconds), which the client
     # commands (`citadel collections list` ...) never need.
     from citadel.server.gateway import Gateway
+    from citadel.server.serving import handle_signals, run_gateway
 
-    gateway = Gateway(settings)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
+    handle_signals(stop)
 
-    def on_signal() -> None:
-        if stop.is_set():
-            log.warning("second signal: exiting at once")
-            os._exit(1)
-        stop.set()
+    async def report(ports) -> None:
+        if ready_file is not None:
+            write_ready_file(ready_file, ports.grpc, ports.http)
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal)
-    try:
-        ports = await gateway.start()
-    except (ConfigError, StartupError) as e:
-        log.error("start-up failed: %s", e)
-        print(f"citadel: {e}", file=sys.stderr)
-        return 2
-    except Exception as e:
-        log.exception("start-up failed: %s", e)
-        return 1
-    if ready_file is not None:
-        tmp = ready_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"pid": os.getpid(), "grpc_port": ports.grpc, "http_port": ports.http}))
-        tmp.replace(ready_file)
-    await stop.wait()
-    log.info("shutting down (grace %.0f s)", settings.grace_seconds)
-    await gateway.stop()
-    return 0
+    return await run_gateway(Gateway(settings), report, stop)
+
+
+def write_ready_file(path: Path, grpc_port: int, http_port: int) -> None:
+    """The bound ports as JSON, written atomically once the gateway is ready."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"pid": os.getpid(), "grpc_port": grpc_port, "http_port": http_port}))
+    tmp.replace(path)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ class Settings:
     log_level: str = _s("server.log_level", "INFO")
     access_log: bool = _s("server.access_log", True)  # one structured line per request
     startup_timeout_seconds: float = _s("server.startup_timeout_seconds", 30.0)  # per component
+    # Gateway processes sharing the ports (SO_REUSEPORT); one Python process uses one core.
+    workers: int = _s("server.workers", 1)
     # [store]
     engine: str = _s("store.engine", "auto")  # embedded engine: auto | edge | qdrant-local
     qdrant_url: str = _s("store.qdrant_url", "")  # Qdrant server or cluster; empty: embedded
@@ -141,6 +143,7 @@ class Settings:
         if self.engine not in KNOWN_ENGINES:
             raise ConfigError(f"store.engine: {self.engine!r} is not one of {', '.join(KNOWN_ENGINES)}")
         for key, value, low in (
+            ("server.workers", self.workers, 1),
             ("jobs.workers", self.jobs_workers, 1),
             ("jobs.chunk_size", self.jobs_chunk_size, 1),
             ("jobs.lease_seconds", self.jobs_lease_seconds, 1),

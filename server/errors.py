@@ -36,6 +36,10 @@ class ApiError(Exception):
     def __repr__(self) -> str:
         return f"ApiError({self.code.name}, {self.message!r})"
 
+    def __reduce__(self):
+        # Worker processes receive it from the shared-state host (pickled): keep code and message.
+        return (ApiError, (self.code, self.message))
+
 
 def invalid(field: str, problem: str) -> ApiError:
     """INVALID_ARGUMENT for one field, phrased `field: problem`."""

@@ -63,8 +63,11 @@ class Gateway:
         services: Sequence[descriptor.ServiceDescriptor] = SERVICES,
         extra_servicers: Mapping[str, object] | None = None,
         extra_descriptor_sets: Sequence[descriptor_pb2.FileDescriptorSet] = (),
+        shared: Mapping[str, object] | None = None,
     ) -> None:
         self.settings = settings
+        # Under --workers: the store, cache, buckets and queue the supervisor owns (workers/host.py).
+        self._shared = dict(shared or {})
         self._services = services
         self._extra_servicers = dict(extra_servicers or {})
         self._extra_sets = tuple(extra_descriptor_sets)
@@ -101,7 +104,7 @@ class Gateway:
             from citadel.server.tracing.provider import Tracing  # the optional extra, only when on
 
             self.tracing = Tracing(s)
-        self.store = store = await life.start("store", open_store(s), detail=_store_detail(s))
+        self.store = store = await life.start("store", self._open_store(), detail=self._store_detail())
         if self.tracing is not None:
             self.store = store = self.tracing.store(store)
         if s.redis_url:
@@ -114,9 +117,19 @@ class Gateway:
         self.models = embeddings = await life.start(
             "models", self._start_models(), detail="embedding model router"
         )
-        stack = build_stack(s, self.metrics, self.redis, embeddings, self.tracing)
+        stack = build_stack(
+            s,
+            self.metrics,
+            self.redis,
+            embeddings,
+            self.tracing,
+            cache_backend=self._shared.get("cache"),
+            buckets=self._shared.get("buckets"),
+        )
         self.jobs = await life.start(
-            "jobs", self._start_jobs(store, embeddings, stack.cache), detail=_queue_detail(s, self.redis)
+            "jobs",
+            self._start_jobs(store, embeddings, stack.cache),
+            detail=_queue_detail(s, self.redis, self._shared),
         )
         servicers = {
             "citadel.vector.v1.VectorService": VectorServicer(store, embeddings),
@@ -133,6 +146,18 @@ class Gateway:
         log.info("citadel ready: gRPC on %s:%d, HTTP on %s:%d", s.host, grpc_port, s.host, http_port)
         return self.ports
 
+    async def _open_store(self) -> VectorStore:
+        hosted = self._shared.get("store")
+        if hosted is None:
+            return await open_store(self.settings)
+        await hosted.list_collections()  # the supervisor answers
+        return hosted
+
+    def _store_detail(self) -> str:
+        s = self.settings
+        where = redis_client.redacted(s.qdrant_url) if s.qdrant_url else f"{s.engine} engine in {s.data_dir}"
+        return f"{where}, held by the supervisor" if "store" in self._shared else where
+
     async def _start_models(self) -> ModelRouter:
         router = ModelRouter(catalog_from_settings(self.settings))
         router.start()  # active health checks run from here on
@@ -145,7 +170,7 @@ class Gateway:
         self, store: VectorStore, embeddings: ModelRouter, cache: CacheInterceptor | None
     ) -> JobQueue:
         s = self.settings
-        queue = open_queue(s, self.redis)
+        queue = self._shared.get("queue") or open_queue(s, self.redis)
         if self.tracing is not None:
             queue = self.tracing.queue(queue, self.redis)
         await queue.depth()  # the queue answers
@@ -167,7 +192,14 @@ class Gateway:
 
     async def _start_grpc(self) -> int:
         s = self.settings
-        self._grpc = build_server(self.specs, self.chain, self.health, s.max_message_bytes, self._extra_sets)
+        self._grpc = build_server(
+            self.specs,
+            self.chain,
+            self.health,
+            s.max_message_bytes,
+            self._extra_sets,
+            reuse_port=s.workers > 1,
+        )
         port = self._grpc.add_insecure_port(f"{s.host}:{s.grpc_port}")
         await self._grpc.start()
         return port
@@ -176,7 +208,8 @@ class Gateway:
         app = create_app(self)
         if self.tracing is not None:
             app = self.tracing.http_app(app)
-        self._http = HttpServer(app, self.settings.host, self.settings.http_port)
+        s = self.settings
+        self._http = HttpServer(app, s.host, s.http_port, reuse_port=s.workers > 1)
         await self._http.start()
         return self._http.port
 
@@ -212,9 +245,6 @@ class Gateway:
         log.info("citadel stopped")
 
 
-def _store_detail(s: Settings) -> str:
-    return redis_client.redacted(s.qdrant_url) if s.qdrant_url else f"{s.engine} engine in {s.data_dir}"
-
-
-def _queue_detail(s: Settings, redis) -> str:
-    return "redis streams" if redis is not None else f"sqlite in {s.data_dir}"
+def _queue_detail(s: Settings, redis, shared: Mapping[str, object]) -> str:
+    where = "redis streams" if redis is not None else f"sqlite in {s.data_dir}"
+    return f"{where}, held by the supervisor" if "queue" in shared else where

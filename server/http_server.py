@@ -12,12 +12,14 @@ import uvicorn
 
 
 class HttpServer:
-    def __init__(self, app, host: str, port: int) -> None:
+    def __init__(self, app, host: str, port: int, reuse_port: bool = False) -> None:
         # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say they are
         # TCP, and without it Nagle + delayed ACK add ~40 ms to every HTTP response.
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:  # worker processes share the port; the kernel spreads connections
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         self._sock.bind((host, port))
         self._sock.listen(2048)
         self._sock.setblocking(False)

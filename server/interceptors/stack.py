@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 
 from citadel.server.auth.api_keys import ApiKeyVerifier, parse_entries
 from citadel.server.auth.jwt_tokens import JwtVerifier
+from citadel.server.cache.base import CacheBackend
 from citadel.server.cache.memory import MemoryCache
 from citadel.server.cache.redis_cache import RedisCache
 from citadel.server.chain import Interceptor
@@ -23,7 +24,7 @@ from citadel.server.interceptors.rate_limit import RateLimitInterceptor
 from citadel.server.interceptors.telemetry import TelemetryInterceptor
 from citadel.server.metrics import Metrics
 from citadel.server.models.router import ModelRouter
-from citadel.server.ratelimit.buckets import InProcessBuckets, parse_limits
+from citadel.server.ratelimit.buckets import BucketStore, InProcessBuckets, parse_limits
 from citadel.server.ratelimit.redis_buckets import RedisBuckets
 
 if TYPE_CHECKING:
@@ -44,19 +45,24 @@ def build_stack(
     redis: aioredis.Redis | None,
     models: ModelRouter | None = None,
     tracing: Tracing | None = None,
+    cache_backend: CacheBackend | None = None,
+    buckets: BucketStore | None = None,
 ) -> Stack:
+    """`cache_backend` and `buckets`, when given, are shared ones (the supervisor's, under
+    --workers); otherwise Redis's when configured, else this process's own."""
     try:
         auth = _auth(settings, metrics)
         limits = parse_limits(settings.rate_limits)
         ttls = ttl_table(settings.cache_ttl_seconds)
     except (ValueError, OSError) as e:
         raise ConfigError(str(e)) from None
-    buckets = RedisBuckets(redis) if redis is not None else InProcessBuckets()
+    if buckets is None:
+        buckets = RedisBuckets(redis) if redis is not None else InProcessBuckets()
     if tracing is not None:
         buckets = tracing.buckets(buckets, redis)
     cache = None
     if settings.cache_enabled:
-        backend = (
+        backend = cache_backend or (
             RedisCache(redis)
             if redis is not None
             else MemoryCache(settings.cache_max_entries, settings.cache_max_bytes)

@@ -1,0 +1,229 @@
+"""`citadel serve --workers N`: N gateway processes on the same ports, one supervisor.
+
+One Python process uses one core, so the gRPC server, the HTTP adapters and the interceptor
+chain run in N worker processes, each a whole gateway listening on the same gRPC and HTTP
+ports with SO_REUSEPORT: the kernel spreads new connections across them. What must exist
+once — the embedded store, and without Redis the cache, rate-limit buckets and job queue —
+lives in this supervisor and is served to the workers over a private Unix socket (host.py).
+
+Start-up: shared state → ports reserved (so port 0 means the same free port for every
+worker) → workers started; ready when every worker is. A worker that fails to start fails
+start-up; one that dies later is restarted (at most MAX_RESTARTS in RESTART_WINDOW seconds).
+Shutdown (SIGTERM/SIGINT): each worker gets one SIGTERM and drains as a lone gateway does;
+then the shared state is closed. Workers run in their own session, so a Ctrl-C in a terminal
+reaches only the supervisor, and a second signal kills them at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+from grpc_health.v1 import health
+
+from citadel.server import redis_client
+from citadel.server.config import ConfigError, Settings
+from citadel.server.lifecycle import Lifecycle, StartupError
+from citadel.server.serving import handle_signals
+from citadel.server.workers import worker_process
+from citadel.server.workers.host import Host
+from citadel.server.workers.shared import close_shared, open_shared
+
+log = logging.getLogger("citadel.workers")
+
+MAX_RESTARTS = 5
+RESTART_WINDOW = 60.0
+POLL_SECONDS = 0.1
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, ready_file: Path | None) -> None:
+        self.settings = settings
+        self.ready_file = ready_file
+        self._processes: dict[int, multiprocessing.process.BaseProcess] = {}
+        self._ready: dict[int, int] = {}  # worker index -> pid, once it reports ready
+        self._restarts: list[float] = []
+        self._spawn = multiprocessing.get_context("spawn")
+
+    # -- called by workers through the host ---------------------------------------------
+
+    async def hosted(self) -> list[str]:
+        return sorted(self._shared)
+
+    async def worker_ready(self, index: int, pid: int) -> None:
+        self._ready[index] = pid
+        log.info("worker %d ready (pid %d)", index, pid)
+
+    # -- the supervisor's own run ---------------------------------------------------------
+
+    async def run(self) -> int:
+        stop = asyncio.Event()
+        handle_signals(stop, at_once=self._exit_at_once)
+        try:
+            worker_settings = await self._start_shared()
+        except (ConfigError, StartupError) as e:
+            log.error("start-up failed: %s", e)
+            print(f"citadel: {e}", file=sys.stderr)
+            return 2
+        try:
+            return await self._supervise(worker_settings, stop)
+        finally:
+            await self._host.close()
+            await close_shared(self._shared)
+            log.info("citadel stopped")
+
+    async def _start_shared(self) -> Settings:
+        s = self.settings
+        life = Lifecycle(health.aio.HealthServicer(), s.startup_timeout_seconds)
+        if s.redis_url:
+            # Workers connect themselves; this only decides whether Redis is in use at all.
+            client = await life.start(
+                "redis",
+                redis_client.connect(s.redis_url),
+                redis_client.redacted(s.redis_url),
+                not s.redis_optional,
+            )
+            if client is None:
+                log.warning(
+                    "Redis unreachable and redis.optional: the supervisor holds cache, limits and queue"
+                )
+                s = dataclasses.replace(s, redis_url="")
+            else:
+                await client.aclose()
+        self._shared = await life.start("shared state", open_shared(s), "store, cache, limits and queue")
+        self._host = Host({**self._shared, "supervisor": self})
+        self._socket = await self._host.start()
+        return s
+
+    async def _supervise(self, settings: Settings, stop: asyncio.Event) -> int:
+        try:
+            reserved = [_reserve(settings.host, settings.grpc_port, "server.grpc_port")]
+            reserved.append(_reserve(settings.host, settings.http_port, "server.http_port"))
+        except ConfigError as e:
+            print(f"citadel: {e}", file=sys.stderr)
+            return 2
+        ports = [sock.getsockname()[1] for sock in reserved]
+        settings = dataclasses.replace(settings, grpc_port=ports[0], http_port=ports[1])
+        try:
+            for index in range(settings.workers):
+                self._start_worker(settings, index)
+            failed = await self._wait_ready(settings, stop)
+        finally:
+            for sock in reserved:
+                sock.close()  # every worker has bound by now (or start-up is over)
+        if failed:
+            print(f"citadel: {failed}", file=sys.stderr)
+            await self._stop_workers()
+            return 2
+        if stop.is_set():
+            await self._stop_workers()
+            return 0
+        if self.ready_file is not None:
+            from citadel.server.cli import write_ready_file
+
+            write_ready_file(self.ready_file, ports[0], ports[1])
+        log.info(
+            "citadel ready: %d workers, gRPC on %s:%d, HTTP on %s:%d",
+            settings.workers,
+            settings.host,
+            ports[0],
+            settings.host,
+            ports[1],
+        )
+        code = await self._watch(settings, stop)
+        await self._stop_workers()
+        return code
+
+    def _start_worker(self, settings: Settings, index: int) -> None:
+        process = self._spawn.Process(
+            target=worker_process.main,
+            args=(settings, str(self._socket), index),
+            name=f"citadel-worker-{index}",
+        )
+        process.start()
+        self._processes[index] = process
+        self._ready.pop(index, None)
+
+    async def _wait_ready(self, settings: Settings, stop: asyncio.Event) -> str:
+        """'' once every worker is ready (or a stop was asked); else why start-up failed."""
+        # Each worker starts its components within their own timeouts; this bounds the whole.
+        deadline = time.monotonic() + settings.startup_timeout_seconds * 4
+        while len(self._ready) < len(self._processes) and not stop.is_set():
+            for index, process in self._processes.items():
+                if process.exitcode is not None:
+                    return f"worker {index} failed to start (exit code {process.exitcode}); its log says why"
+            if time.monotonic() > deadline:
+                return "workers did not become ready within the start-up timeout"
+            await asyncio.sleep(POLL_SECONDS)
+        return ""
+
+    async def _watch(self, settings: Settings, stop: asyncio.Event) -> int:
+        """Restart workers that die, until asked to stop; 1 if they keep dying."""
+        while not stop.is_set():
+            for index, process in list(self._processes.items()):
+                if process.exitcode is None:
+                    continue
+                now = time.monotonic()
+                self._restarts = [t for t in self._restarts if now - t < RESTART_WINDOW]
+                if len(self._restarts) >= MAX_RESTARTS:
+                    log.error(
+                        "workers keep dying (%d restarts in %.0f s): stopping", MAX_RESTARTS, RESTART_WINDOW
+                    )
+                    return 1
+                log.error("worker %d exited (code %s): restarting it", index, process.exitcode)
+                self._restarts.append(now)
+                self._start_worker(settings, index)
+            try:
+                await asyncio.wait_for(stop.wait(), POLL_SECONDS * 5)
+            except TimeoutError:
+                pass
+        return 0
+
+    async def _stop_workers(self) -> None:
+        """One SIGTERM each; each drains within the grace period. Stragglers are killed."""
+        log.info("stopping %d workers (grace %.0f s)", len(self._processes), self.settings.grace_seconds)
+        for process in self._processes.values():
+            if process.exitcode is None and process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.settings.grace_seconds + 10
+        while any(p.exitcode is None for p in self._processes.values()):
+            if time.monotonic() > deadline:
+                log.error("workers still running after the grace period: killing them")
+                self._kill_workers()
+                break
+            await asyncio.sleep(POLL_SECONDS)
+        for index, process in self._processes.items():
+            process.join(timeout=1)
+            if process.exitcode not in (0, None):
+                log.warning("worker %d exited with code %s", index, process.exitcode)
+
+    def _kill_workers(self) -> None:
+        for process in self._processes.values():
+            if process.exitcode is None and process.pid is not None:
+                os.kill(process.pid, signal.SIGKILL)
+
+    def _exit_at_once(self) -> None:
+        self._kill_workers()
+        os._exit(1)
+
+
+def _reserve(host: str, port: int, key: str) -> socket.socket:
+    """Binds (without listening) so port 0 becomes one concrete free port for every worker,
+    and a port already taken by something else fails here, named."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise ConfigError(f"{key}: cannot bind {host}:{port}: {e.strerror}") from None
+    return sock
