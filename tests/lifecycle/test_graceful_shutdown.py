@@ -9,6 +9,7 @@ import time
 import uuid
 
 import grpc
+import pytest
 
 from citadel.vector.v1 import vector_service_pb2 as pb
 from tests.jobs.conftest import (
@@ -25,8 +26,10 @@ from tests.support.gateway_process import GatewayProcess
 N = 1500
 
 
-def test_sigterm_drains_calls_and_the_job_resumes(tmp_path):
-    proc = GatewayProcess(tmp_path / "data", env=FAST_LEASE).start()
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_drains_calls_and_the_job_resumes(tmp_path, workers):
+    args = ["--insecure-no-auth", "--workers", str(workers)]
+    proc = GatewayProcess(tmp_path / "data", env=FAST_LEASE, args=args).start()
     try:
         make_collection(proc, "drain")
         job = submit_texts(proc, "drain", N)

@@ -1,0 +1,233 @@
+"""`citadel serve --workers 2`: two gateway processes on the same ports, one supervisor holding
+the embedded store, cache, rate-limit buckets and job queue for both."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import grpc
+import httpx
+import pytest
+
+from citadel.vector.v1 import resources_pb2, vector_service_pb2_grpc
+from citadel.vector.v1 import vector_service_pb2 as pb
+from tests.jobs.conftest import wait_until
+from tests.support.gateway_process import GatewayProcess
+
+WORKERS = ["--insecure-no-auth", "--workers", "2"]
+
+
+def fresh_stub(proc: GatewayProcess) -> tuple[grpc.Channel, vector_service_pb2_grpc.VectorServiceStub]:
+    """A stub on a connection of its own, so the kernel picks a worker for it afresh."""
+    channel = grpc.insecure_channel(proc.grpc_target, options=[("grpc.use_local_subchannel_pool", 1)])
+    return channel, vector_service_pb2_grpc.VectorServiceStub(channel)
+
+
+def call_fresh(proc: GatewayProcess, method: str, request, **kwargs):
+    channel, stub = fresh_stub(proc)
+    try:
+        return getattr(stub, method)(request, timeout=30, **kwargs)
+    finally:
+        channel.close()
+
+
+def log_lines(proc: GatewayProcess) -> list[dict]:
+    lines = []
+    for line in proc.log().splitlines():
+        if line.startswith("{"):
+            lines.append(json.loads(line))
+    return lines
+
+
+def worker_pids(proc: GatewayProcess) -> dict[int, int]:
+    """Worker index -> pid, from the supervisor's 'worker N ready (pid P)' lines (latest wins)."""
+    pids = {}
+    for line in log_lines(proc):
+        msg = line.get("msg", "")
+        if line.get("logger") == "citadel.workers" and msg.startswith("worker ") and " ready (pid " in msg:
+            index = int(msg.split()[1])
+            pids[index] = int(msg.rsplit("pid ", 1)[1].rstrip(")"))
+    return pids
+
+
+def process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # A zombie (exited, not yet reaped by its parent) counts as gone.
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+@pytest.fixture
+def workers(tmp_path):
+    proc = GatewayProcess(tmp_path / "data", args=WORKERS).start()
+    yield proc
+    proc.kill()
+
+
+def make_collection(proc: GatewayProcess, name: str, dim: int = 4) -> None:
+    call_fresh(
+        proc,
+        "CreateCollection",
+        pb.CreateCollectionRequest(
+            collection=resources_pb2.Collection(
+                name=name, dimension=dim, distance=resources_pb2.DISTANCE_COSINE
+            )
+        ),
+    )
+
+
+def test_both_workers_serve_one_store_and_one_cache(workers):
+    make_collection(workers, "shared")
+    vectors = [resources_pb2.Vector(id=f"v{i}", embedding=[1.0, i + 1.0, 0.0, 0.0]) for i in range(50)]
+    call_fresh(workers, "UpsertVectors", pb.UpsertVectorsRequest(collection="shared", vectors=vectors))
+    query = pb.SearchVectorsRequest(collection="shared", query_vector=[0.0, 0.0, 1.0, 0.0], limit=100)
+    for _ in range(16):  # each on a new connection: both workers answer, from the same store
+        assert call_fresh(workers, "CountVectors", pb.CountVectorsRequest(collection="shared")).count == 50
+        assert len(call_fresh(workers, "SearchVectors", query).results) == 50  # cached by whichever
+    served_by = {line.get("worker") for line in log_lines(workers) if line.get("logger") == "citadel.access"}
+    assert served_by == {0, 1}
+    # An upsert answered by either worker invalidates every worker's cached searches.
+    new = resources_pb2.Vector(id="new", embedding=[0.0, 0.0, 1.0, 0.0])
+    call_fresh(workers, "UpsertVectors", pb.UpsertVectorsRequest(collection="shared", vectors=[new]))
+    for _ in range(8):
+        top = call_fresh(workers, "SearchVectors", query).results[0]
+        assert (top.id, len(call_fresh(workers, "SearchVectors", query).results)) == ("new", 51)
+    # REST and GraphQL share the HTTP port the same way.
+    with httpx.Client(base_url=workers.http_url, timeout=30) as http:
+        assert http.post("/v1/collections/shared/vectors:count", json={}).json() == {"count": "51"}
+        assert http.get("/readyz").status_code == 200
+
+
+def test_one_rate_limit_for_all_workers(tmp_path):
+    config = tmp_path / "citadel.toml"
+    config.write_text('[rate_limits.buckets]\n"role:anonymous" = {rate = 0.05, burst = 5}\n')
+    proc = GatewayProcess(tmp_path / "data", args=[*WORKERS, "--config", str(config)]).start()
+    try:
+        codes = []
+        for _ in range(12):
+            try:
+                call_fresh(proc, "ListCollections", pb.ListCollectionsRequest())
+                codes.append("OK")
+            except grpc.RpcError as e:
+                codes.append(e.code().name)
+        # burst 5 across both workers (a refill of 0.05/s may add one during the run)
+        assert 5 <= codes.count("OK") <= 6, codes
+        assert set(codes) == {"OK", "RESOURCE_EXHAUSTED"}
+        served_by = {line.get("worker") for line in log_lines(proc) if line.get("logger") == "citadel.access"}
+        assert served_by == {0, 1}
+    finally:
+        proc.kill()
+
+
+def test_a_dead_worker_is_restarted_and_the_others_keep_serving(workers):
+    make_collection(workers, "survives")
+    before = worker_pids(workers)
+    assert sorted(before) == [0, 1]
+    os.kill(before[0], signal.SIGKILL)
+    wait_until(lambda: worker_pids(workers).get(0) not in (None, before[0]), 60, "worker 0 to be restarted")
+    after = worker_pids(workers)
+    assert after[1] == before[1]
+    for _ in range(10):  # every connection lands on a live worker, and both see the collection
+        got = call_fresh(workers, "GetCollection", pb.GetCollectionRequest(name="survives"))
+        assert got.collection.name == "survives"
+    assert "worker 0 exited (code -9): restarting it" in workers.log()
+    assert workers.stop() == 0
+    assert all(process_gone(pid) for pid in after.values())
+
+
+def test_workers_stop_when_the_supervisor_is_killed(workers):
+    pids = worker_pids(workers)
+    assert len(pids) == 2
+    workers.proc.kill()  # no chance to stop them: they notice the host is gone
+    workers.proc.wait(10)
+    wait_until(lambda: all(process_gone(pid) for pid in pids.values()), 30, "orphaned workers to exit")
+
+
+def test_a_taken_port_fails_start_up_naming_it(tmp_path):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "citadel.server.cli",
+                "serve",
+                *WORKERS,
+                "--grpc-port",
+                str(port),
+                "--http-port",
+                "0",
+                "--data-dir",
+                str(tmp_path / "data"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        taken.close()
+    assert result.returncode == 2
+    assert f"server.grpc_port: cannot bind 127.0.0.1:{port}" in result.stderr
+
+
+def test_an_unreachable_redis_fails_start_up_before_any_worker(tmp_path):
+    port = _free_port()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "citadel.server.cli",
+            "serve",
+            *WORKERS,
+            "--grpc-port",
+            "0",
+            "--http-port",
+            "0",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "CITADEL_REDIS_URL": f"redis://127.0.0.1:{port}/0"},
+    )
+    assert result.returncode == 2
+    assert f"redis: redis.url: cannot reach Redis at redis://127.0.0.1:{port}/0" in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_second_signal_kills_workers_at_once(tmp_path):
+    proc = GatewayProcess(tmp_path / "data", args=WORKERS, env={"CITADEL_GRACE_SECONDS": "60"}).start()
+    try:
+        pids = worker_pids(proc)
+        channel, stub = fresh_stub(proc)
+        texts = [f"keeps a worker busy {i}" for i in range(600)]
+        busy = stub.GenerateEmbedding.future(pb.GenerateEmbeddingRequest(texts=texts), timeout=120)
+        time.sleep(0.3)
+        proc.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        proc.proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        assert proc.proc.wait(20) == 1 and time.monotonic() - started < 10
+        wait_until(lambda: all(process_gone(pid) for pid in pids.values()), 10, "workers to be killed")
+        busy.cancel()
+        channel.close()
+    finally:
+        proc.kill()
