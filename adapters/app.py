@@ -89,7 +89,7 @@ def create_app(gateway: Gateway) -> HttpApp:
         return HTMLResponse(docs_html)
 
     async def metrics(request: Request) -> Response:
-        return Response(gateway.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+        return Response(await gateway.render_metrics(), media_type=CONTENT_TYPE_LATEST)
 
     async def graphql_socket(websocket: WebSocket) -> None:
         await graphql_ws.serve(websocket, graphql)

@@ -29,9 +29,11 @@ class BenchContext:
         return path
 
     @contextlib.contextmanager
-    def gateway(self, name: str, env: dict[str, str] | None = None) -> Iterator[GatewayProcess]:
+    def gateway(
+        self, name: str, env: dict[str, str] | None = None, args: list[str] | None = None
+    ) -> Iterator[GatewayProcess]:
         proc = GatewayProcess(
-            self.scratch(name) / "data", env={"CITADEL_LOG_LEVEL": "WARNING", **(env or {})}
+            self.scratch(name) / "data", env={"CITADEL_LOG_LEVEL": "WARNING", **(env or {})}, args=args
         )
         proc.start()
         try:

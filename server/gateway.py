@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -64,10 +64,12 @@ class Gateway:
         extra_servicers: Mapping[str, object] | None = None,
         extra_descriptor_sets: Sequence[descriptor_pb2.FileDescriptorSet] = (),
         shared: Mapping[str, object] | None = None,
+        metrics_view: Callable[[bytes], Awaitable[bytes]] | None = None,
     ) -> None:
         self.settings = settings
         # Under --workers: the store, cache, buckets and queue the supervisor owns (workers/host.py).
         self._shared = dict(shared or {})
+        self._metrics_view = metrics_view  # under --workers: this worker's figures merged with the rest
         self._services = services
         self._extra_servicers = dict(extra_servicers or {})
         self._extra_sets = tuple(extra_descriptor_sets)
@@ -90,6 +92,11 @@ class Gateway:
     @property
     def ready(self) -> bool:
         return self.lifecycle.ready
+
+    async def render_metrics(self) -> bytes:
+        """What /metrics serves."""
+        own = self.metrics.render()
+        return own if self._metrics_view is None else await self._metrics_view(own)
 
     async def start(self) -> Ports:
         try:

@@ -35,6 +35,7 @@ from citadel.server.lifecycle import Lifecycle, StartupError
 from citadel.server.serving import handle_signals
 from citadel.server.workers import worker_process
 from citadel.server.workers.host import Host
+from citadel.server.workers.metrics import SupervisorMetrics, merge
 from citadel.server.workers.shared import close_shared, open_shared
 
 log = logging.getLogger("citadel.workers")
@@ -51,6 +52,8 @@ class Supervisor:
         self._processes: dict[int, multiprocessing.process.BaseProcess] = {}
         self._ready: dict[int, int] = {}  # worker index -> pid, once it reports ready
         self._restarts: list[float] = []
+        self._expositions: dict[int, bytes] = {}  # worker index -> its metrics, as last pushed
+        self.metrics = SupervisorMetrics()
         self._spawn = multiprocessing.get_context("spawn")
 
     # -- called by workers through the host ---------------------------------------------
@@ -60,7 +63,15 @@ class Supervisor:
 
     async def worker_ready(self, index: int, pid: int) -> None:
         self._ready[index] = pid
+        self.metrics.workers.set(len(self._ready))
         log.info("worker %d ready (pid %d)", index, pid)
+
+    async def push_metrics(self, index: int, exposition: bytes) -> None:
+        self._expositions[index] = exposition
+
+    async def merged_metrics(self, index: int, exposition: bytes) -> bytes:
+        self._expositions[index] = exposition
+        return merge(self._expositions, self.metrics.registry)
 
     # -- the supervisor's own run ---------------------------------------------------------
 
@@ -151,6 +162,7 @@ class Supervisor:
         process.start()
         self._processes[index] = process
         self._ready.pop(index, None)
+        self.metrics.workers.set(len(self._ready))
 
     async def _wait_ready(self, settings: Settings, stop: asyncio.Event) -> str:
         """'' once every worker is ready (or a stop was asked); else why start-up failed."""
@@ -180,6 +192,7 @@ class Supervisor:
                     return 1
                 log.error("worker %d exited (code %s): restarting it", index, process.exitcode)
                 self._restarts.append(now)
+                self.metrics.restarts.inc()
                 self._start_worker(settings, index)
             try:
                 await asyncio.wait_for(stop.wait(), POLL_SECONDS * 5)

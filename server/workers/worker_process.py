@@ -10,6 +10,8 @@ import sys
 
 from citadel.server import logs
 from citadel.server.config import Settings
+from citadel.server.errors import ApiError
+from citadel.server.workers.metrics import PUSH_SECONDS
 from citadel.server.workers.proxy import HostConnection, Hosted
 
 log = logging.getLogger("citadel.workers")
@@ -45,12 +47,33 @@ async def _run(settings: Settings, host_socket: str, index: int) -> int:
     host = await HostConnection.open(host_socket)
     host.on_lost(stop.set)  # without the supervisor there is no store: stop serving
     names = await host.call("supervisor", "hosted")
-    gateway = Gateway(settings, shared={name: Hosted(host, name) for name in names})
+    supervisor = Hosted(host, "supervisor")
+
+    async def all_workers_metrics(own: bytes) -> bytes:
+        return await supervisor.merged_metrics(index, own)
+
+    shared = {name: Hosted(host, name) for name in names}
+    gateway = Gateway(settings, shared=shared, metrics_view=all_workers_metrics)
+    pushing: asyncio.Task | None = None
 
     async def report(ports) -> None:
-        await host.call("supervisor", "worker_ready", index, os.getpid())
+        nonlocal pushing
+        await supervisor.worker_ready(index, os.getpid())
+        pushing = asyncio.create_task(_push_metrics(gateway, supervisor, index))
 
     try:
         return await run_gateway(gateway, report, stop)
     finally:
+        if pushing is not None:
+            pushing.cancel()
         await host.close()
+
+
+async def _push_metrics(gateway, supervisor: Hosted, index: int) -> None:
+    """Keeps the supervisor's copy of this worker's metrics fresh for scrapes other workers answer."""
+    while True:
+        await asyncio.sleep(PUSH_SECONDS)
+        try:
+            await supervisor.push_metrics(index, gateway.metrics.render())
+        except ApiError:
+            return  # the supervisor is gone; the worker is stopping

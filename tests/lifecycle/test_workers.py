@@ -107,6 +107,33 @@ def test_both_workers_serve_one_store_and_one_cache(workers):
         assert http.get("/readyz").status_code == 200
 
 
+def test_every_worker_answers_metrics_for_all_of_them(workers):
+    for _ in range(8):
+        call_fresh(workers, "ListCollections", pb.ListCollectionsRequest())
+
+    def scrape() -> str:
+        # A new connection each time: whichever worker answers, it speaks for both.
+        with httpx.Client(base_url=workers.http_url, timeout=30) as http:
+            return http.get("/metrics").text
+
+    def list_calls(text: str) -> dict[str, float]:
+        return {
+            line.split('worker="')[1][0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("citadel_requests_total{")
+            and "ListCollections" in line
+            and 'code="OK"' in line
+        }
+
+    # The other worker's figures are as of its last push (every 2 s).
+    wait_until(lambda: sum(list_calls(scrape()).values()) == 8, 30, "both workers' calls in one scrape")
+    text = scrape()
+    assert set(list_calls(text)) == {"0", "1"}
+    assert "citadel_workers_ready 2.0" in text
+    assert "citadel_worker_restarts_total 0.0" in text
+    assert text.count("# TYPE citadel_requests_total counter") == 1  # one family, both workers' series
+
+
 def test_one_rate_limit_for_all_workers(tmp_path):
     config = tmp_path / "citadel.toml"
     config.write_text('[rate_limits.buckets]\n"role:anonymous" = {rate = 0.05, burst = 5}\n')
