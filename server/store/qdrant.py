@@ -152,7 +152,7 @@ class QdrantStore:
         await self._require(collection)
         result = await self._client.query_points(
             collection,
-            query=list(query.vector),
+            query=_floats(query.vector),
             limit=query.limit,
             offset=query.offset or None,
             query_filter=to_qdrant_filter(query.filter),
@@ -198,6 +198,13 @@ class QdrantStore:
     async def _collection_info(self, name: str) -> models.CollectionInfo:
         await self._require(name)
         return await self._client.get_collection(name)
+
+
+def _floats(vector) -> list[float]:
+    """A list of Python floats. The servicer hands over a float32 array: `list()` of it would
+    be numpy scalars, which qdrant-client's pydantic models check one by one (~0.5 ms for 384
+    values, against a few µs for plain floats); `tolist()` gives the same values as floats."""
+    return vector.tolist() if hasattr(vector, "tolist") else [float(x) for x in vector]
 
 
 def _spec(name: str, info: models.CollectionInfo) -> CollectionSpec:
