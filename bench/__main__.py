@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench.context import BenchContext
 
-SECTIONS = ["core", "protocols", "interceptors", "models", "jobs", "lifecycle", "loadmix", "engines"]
+SECTIONS = ["core", "protocols", "interceptors", "models", "jobs", "lifecycle", "workers", "loadmix", "engines"]
 REPORT = Path("BENCHMARKS.md")
 
 
