@@ -48,9 +48,10 @@ class Host:
 
     def __init__(self, targets: Mapping[str, object]) -> None:
         self._targets = dict(targets)
+        self._methods: dict[tuple[str, str], object] = {}  # looked up once per method
         self._server: asyncio.AbstractServer | None = None
         self._dir: Path | None = None
-        self._connections: set[asyncio.StreamWriter] = set()
+        self._serving: set[asyncio.Task] = set()  # one per worker connection
 
     async def start(self) -> Path:
         # A short private path: Unix socket paths are limited to 107 bytes, data dirs are not.
@@ -63,14 +64,16 @@ class Host:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-            for writer in list(self._connections):
-                writer.close()
+            for task in list(self._serving):
+                task.cancel()
+            await asyncio.gather(*self._serving, return_exceptions=True)
             await self._server.wait_closed()
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._connections.add(writer)
+        serving = asyncio.current_task()
+        self._serving.add(serving)
         calls: set[asyncio.Task] = set()
         try:
             while True:
@@ -82,11 +85,11 @@ class Host:
                 calls.add(task)
                 task.add_done_callback(calls.discard)
         finally:
-            self._connections.discard(writer)
+            self._serving.discard(serving)
+            writer.close()  # the worker learns at once that its answers will not come
             # Calls already running finish (a write must not be cut half-way); answers are dropped.
             if calls:
                 await asyncio.gather(*calls, return_exceptions=True)
-            writer.close()
 
     async def _answer(self, writer, call_id: int, target: str, method: str, args, kwargs) -> None:
         try:
@@ -107,8 +110,11 @@ class Host:
             await writer.drain()
 
     async def _call(self, target: str, method: str, args, kwargs):
-        obj = self._targets.get(target)
-        fn = getattr(obj, method, None) if obj is not None and not method.startswith("_") else None
-        if fn is None or not inspect.iscoroutinefunction(fn):
-            raise ApiError(grpc.StatusCode.UNIMPLEMENTED, f"shared state has no {target}.{method}")
+        fn = self._methods.get((target, method))
+        if fn is None:
+            obj = self._targets.get(target)
+            fn = getattr(obj, method, None) if obj is not None and not method.startswith("_") else None
+            if fn is None or not inspect.iscoroutinefunction(fn):
+                raise ApiError(grpc.StatusCode.UNIMPLEMENTED, f"shared state has no {target}.{method}")
+            self._methods[(target, method)] = fn
         return await fn(*args, **kwargs)
