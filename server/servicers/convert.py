@@ -45,10 +45,30 @@ def _value(v: struct_pb2.Value):
     return None
 
 
+_NANOS = 1_000_000_000
+# The range Timestamp.FromNanoseconds accepts: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+_TIMESTAMP_MIN_SECONDS = -62135596800
+_TIMESTAMP_MAX_SECONDS = 253402300799
+
+
 def timestamp(seconds: float) -> timestamp_pb2.Timestamp:
     ts = timestamp_pb2.Timestamp()
-    ts.FromNanoseconds(int(seconds * 1e9))
+    set_timestamp(ts, seconds)
     return ts
+
+
+def set_timestamp(ts: timestamp_pb2.Timestamp, seconds: float) -> None:
+    """Sets `ts` in place to `seconds` since the epoch, as Timestamp.FromNanoseconds(int(seconds * 1e9))
+    does (same rounding, same range check), without its Python-level helpers or a copy: a
+    search sets one per result."""
+    whole, nanos = divmod(int(seconds * 1e9), _NANOS)
+    if not _TIMESTAMP_MIN_SECONDS <= whole <= _TIMESTAMP_MAX_SECONDS:
+        raise ValueError(
+            f"Timestamp is not valid: Seconds {whole} must be in range "
+            f"[{_TIMESTAMP_MIN_SECONDS}, {_TIMESTAMP_MAX_SECONDS}]."
+        )
+    ts.seconds = whole
+    ts.nanos = nanos
 
 
 def collection_message(info: CollectionInfo | CollectionSpec, name: str) -> resources_pb2.Collection:

@@ -21,8 +21,8 @@ from citadel.server.servicers.convert import (
     DISTANCE_NAMES,
     FIELD_TYPE_NAMES,
     collection_message,
+    set_timestamp,
     struct_to_dict,
-    timestamp,
     vector_message,
 )
 from citadel.server.store.base import CollectionSpec, Point, SearchQuery, VectorStore
@@ -224,13 +224,15 @@ class VectorServicer:
         hits = await self._store.search(spec.name, query)
         elapsed_ms = (time.perf_counter() - started) * 1000
         response = pb.SearchVectorsResponse(query_time_ms=elapsed_ms)
+        add = response.results.add
         for hit in hits:
-            r = response.results.add(id=hit.point.id, score=hit.score)
-            r.created_at.CopyFrom(timestamp(hit.point.created_at))
-            if hit.point.vector is not None:
-                r.embedding.extend(hit.point.vector)
-            if hit.point.metadata is not None:
-                r.metadata.update(hit.point.metadata)
+            point = hit.point
+            r = add(id=point.id, score=hit.score)
+            set_timestamp(r.created_at, point.created_at)  # in place: no Timestamp per result
+            if point.vector is not None:
+                r.embedding.extend(point.vector)
+            if point.metadata is not None:
+                r.metadata.update(point.metadata)
         return response
 
     async def ScrollVectors(self, request: pb.ScrollVectorsRequest, call: Call) -> pb.ScrollVectorsResponse:
