@@ -99,7 +99,7 @@ class CacheInterceptor:
         if kind == options_pb2.CACHE_KIND_UNSPECIFIED:
             return await proceed(call, request)
         if "no-cache" in call.metadata.get("cache-control", ""):
-            self._metrics.cache.labels(spec.path, "bypass").inc()
+            self._metrics.child(self._metrics.cache, spec.path, "bypass").inc()
             return await proceed(call, request)
         ttl = spec.cache.ttl_seconds or self._ttl[kind]
         if kind == options_pb2.CACHE_KIND_EMBEDDING:
@@ -190,9 +190,9 @@ class CacheInterceptor:
 
     def _record(self, method: str, hits: int, misses: int) -> None:
         if hits:
-            self._metrics.cache.labels(method, "hit").inc(hits)
+            self._metrics.child(self._metrics.cache, method, "hit").inc(hits)
         if misses:
-            self._metrics.cache.labels(method, "miss").inc(misses)
+            self._metrics.child(self._metrics.cache, method, "miss").inc(misses)
         c = self.counts[method]
         c[0] += hits
         c[1] += misses

@@ -18,6 +18,9 @@ class TelemetryInterceptor:
     def __init__(self, metrics: Metrics, log_every_call: bool) -> None:
         self._metrics = metrics
         self._log_every_call = log_every_call
+        # (method descriptor, protocol) -> (method path, latency histogram child): the path and
+        # the child are the same on every call of a method, so they are looked up once.
+        self._series: dict[tuple[Any, str], tuple[str, Any]] = {}
 
     async def __call__(self, call: Call, request: Any, proceed: Handler) -> Reply:
         started = time.perf_counter()
@@ -37,18 +40,28 @@ class TelemetryInterceptor:
             raise
         finally:
             elapsed = time.perf_counter() - started
-            self._metrics.in_flight.dec()
-            method = call.method.path
-            self._metrics.requests.labels(method, call.protocol, code).inc()
-            self._metrics.latency.labels(method, call.protocol).observe(elapsed)
-            if self._log_every_call or code != "OK":
+            metrics = self._metrics
+            metrics.in_flight.dec()
+            protocol = call.protocol
+            series = self._series.get((call.method.descriptor, protocol))
+            if series is None:
+                path = call.method.path
+                series = self._series[(call.method.descriptor, protocol)] = (
+                    path,
+                    metrics.latency.labels(path, protocol),
+                )
+            method, latency = series
+            metrics.child(metrics.requests, method, protocol, code).inc()
+            latency.observe(elapsed)
+            # The line's fields are gathered only when it is going to be written.
+            if (self._log_every_call or code != "OK") and access_log.isEnabledFor(logging.INFO):
                 principal = call.state.get("principal")
                 access_log.info(
                     "call",
                     extra={
                         "request_id": call.request_id,
                         "method": method,
-                        "protocol": call.protocol,
+                        "protocol": protocol,
                         "code": code,
                         "duration_ms": round(elapsed * 1000, 3),
                         "subject": principal.subject if principal else "",
