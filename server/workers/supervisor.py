@@ -230,8 +230,19 @@ class Supervisor:
 
 def _reserve(host: str, port: int, key: str) -> socket.socket:
     """Binds (without listening) so port 0 becomes one concrete free port for every worker,
-    and a port already taken by something else fails here, named."""
+    and a port already taken fails here, named.
+
+    The first bind is without SO_REUSEPORT: that fails on a port anything listens on, including
+    another `--workers` gateway, which would otherwise join its group and take half of its
+    connections to a different data dir."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are fine
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise ConfigError(f"{key}: cannot bind {host}:{port}: {e.strerror}") from None
+        port = probe.getsockname()[1]
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:

@@ -179,59 +179,44 @@ def test_workers_stop_when_the_supervisor_is_killed(workers):
     wait_until(lambda: all(process_gone(pid) for pid in pids.values()), 30, "orphaned workers to exit")
 
 
+def serve_once(data_dir, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`citadel serve --workers 2 ...`, expected to fail start-up."""
+    return subprocess.run(
+        [sys.executable, "-m", "citadel.server.cli", "serve", *WORKERS, "--data-dir", str(data_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
 def test_a_taken_port_fails_start_up_naming_it(tmp_path):
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
     taken.listen()
     port = taken.getsockname()[1]
     try:
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "citadel.server.cli",
-                "serve",
-                *WORKERS,
-                "--grpc-port",
-                str(port),
-                "--http-port",
-                "0",
-                "--data-dir",
-                str(tmp_path / "data"),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = serve_once(tmp_path / "data", "--grpc-port", str(port), "--http-port", "0")
     finally:
         taken.close()
     assert result.returncode == 2
     assert f"server.grpc_port: cannot bind 127.0.0.1:{port}" in result.stderr
 
 
+def test_a_second_worker_group_cannot_join_the_first_ones_port(workers, tmp_path):
+    result = serve_once(tmp_path / "other", "--grpc-port", str(workers.grpc_port), "--http-port", "0")
+    assert result.returncode == 2
+    assert f"server.grpc_port: cannot bind 127.0.0.1:{workers.grpc_port}" in result.stderr
+    assert call_fresh(workers, "ListCollections", pb.ListCollectionsRequest()) is not None
+
+
 def test_an_unreachable_redis_fails_start_up_before_any_worker(tmp_path):
-    port = _free_port()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "citadel.server.cli",
-            "serve",
-            *WORKERS,
-            "--grpc-port",
-            "0",
-            "--http-port",
-            "0",
-            "--data-dir",
-            str(tmp_path / "data"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "CITADEL_REDIS_URL": f"redis://127.0.0.1:{port}/0"},
+    url = f"redis://127.0.0.1:{_free_port()}/0"
+    result = serve_once(
+        tmp_path / "data", "--grpc-port", "0", "--http-port", "0", env={"CITADEL_REDIS_URL": url}
     )
     assert result.returncode == 2
-    assert f"redis: redis.url: cannot reach Redis at redis://127.0.0.1:{port}/0" in result.stderr
+    assert f"redis: redis.url: cannot reach Redis at {url}" in result.stderr
 
 
 def _free_port() -> int:
