@@ -53,6 +53,9 @@ class Host:
         self._dir: Path | None = None
         self._serving: set[asyncio.Task] = set()  # one per worker connection
 
+    def add(self, targets: Mapping[str, object]) -> None:
+        self._targets.update(targets)
+
     async def start(self) -> Path:
         # A short private path: Unix socket paths are limited to 107 bytes, data dirs are not.
         self._dir = Path(tempfile.mkdtemp(prefix="citadel-"))

@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from citadel.server.cache.memory import MemoryCache
 from citadel.server.config import Settings
-from citadel.server.jobs.factory import open_queue
-from citadel.server.ratelimit.buckets import InProcessBuckets
-from citadel.server.store.factory import open_store
 
 log = logging.getLogger("citadel.workers")
 
@@ -23,6 +19,13 @@ log = logging.getLogger("citadel.workers")
 async def open_shared(settings: Settings) -> dict[str, object]:
     """The objects to host for workers with these settings (already resolved: `redis_url` is
     empty when Redis is not in use)."""
+    # Imported here, not at the top: the supervisor starts its workers first, and they import
+    # the same modules meanwhile.
+    from citadel.server.cache.memory import MemoryCache
+    from citadel.server.jobs.factory import open_queue
+    from citadel.server.ratelimit.buckets import InProcessBuckets
+    from citadel.server.store.factory import open_store
+
     shared: dict[str, object] = {}
     if not settings.qdrant_url:
         shared["store"] = await open_store(settings)

@@ -27,10 +27,12 @@ import sys
 import time
 from pathlib import Path
 
+import grpc
 from grpc_health.v1 import health
 
 from citadel.server import redis_client
 from citadel.server.config import ConfigError, Settings
+from citadel.server.errors import ApiError
 from citadel.server.lifecycle import Lifecycle, StartupError
 from citadel.server.serving import handle_signals
 from citadel.server.workers import worker_process
@@ -55,10 +57,17 @@ class Supervisor:
         self._expositions: dict[int, bytes] = {}  # worker index -> its metrics, as last pushed
         self.metrics = SupervisorMetrics()
         self._spawn = multiprocessing.get_context("spawn")
+        self._shared: dict[str, object] = {}
+        self._shared_ready = asyncio.Event()
+        self._shared_failed = False
 
     # -- called by workers through the host ---------------------------------------------
 
     async def hosted(self) -> list[str]:
+        """The names of the shared objects, once they are open (workers start before that)."""
+        await self._shared_ready.wait()
+        if self._shared_failed:
+            raise ApiError(grpc.StatusCode.UNAVAILABLE, "the supervisor failed to start; see its log")
         return sorted(self._shared)
 
     async def worker_ready(self, index: int, pid: int) -> None:
@@ -78,62 +87,38 @@ class Supervisor:
     async def run(self) -> int:
         stop = asyncio.Event()
         handle_signals(stop, at_once=self._exit_at_once)
+        self._host = Host({"supervisor": self})
+        self._socket = await self._host.start()
         try:
-            worker_settings = await self._start_shared()
+            return await self._run(stop)
         except (ConfigError, StartupError) as e:
             log.error("start-up failed: %s", e)
             print(f"citadel: {e}", file=sys.stderr)
+            await self._stop_workers()
             return 2
-        try:
-            return await self._supervise(worker_settings, stop)
         finally:
             await self._host.close()
             await close_shared(self._shared)
             log.info("citadel stopped")
 
-    async def _start_shared(self) -> Settings:
-        s = self.settings
-        life = Lifecycle(health.aio.HealthServicer(), s.startup_timeout_seconds)
-        if s.redis_url:
-            # Workers connect themselves; this only decides whether Redis is in use at all.
-            client = await life.start(
-                "redis",
-                redis_client.connect(s.redis_url),
-                redis_client.redacted(s.redis_url),
-                not s.redis_optional,
-            )
-            if client is None:
-                log.warning(
-                    "Redis unreachable and redis.optional: the supervisor holds cache, limits and queue"
-                )
-                s = dataclasses.replace(s, redis_url="")
-            else:
-                await client.aclose()
-        self._shared = await life.start("shared state", open_shared(s), "store, cache, limits and queue")
-        self._host = Host({**self._shared, "supervisor": self})
-        self._socket = await self._host.start()
-        return s
-
-    async def _supervise(self, settings: Settings, stop: asyncio.Event) -> int:
+    async def _run(self, stop: asyncio.Event) -> int:
+        life = Lifecycle(health.aio.HealthServicer(), self.settings.startup_timeout_seconds)
+        settings = await self._resolve_redis(life)
+        reserved = [_reserve(settings.host, settings.grpc_port, "server.grpc_port")]
         try:
-            reserved = [_reserve(settings.host, settings.grpc_port, "server.grpc_port")]
             reserved.append(_reserve(settings.host, settings.http_port, "server.http_port"))
-        except ConfigError as e:
-            print(f"citadel: {e}", file=sys.stderr)
-            return 2
-        ports = [sock.getsockname()[1] for sock in reserved]
-        settings = dataclasses.replace(settings, grpc_port=ports[0], http_port=ports[1])
-        try:
+            ports = [sock.getsockname()[1] for sock in reserved]
+            settings = dataclasses.replace(settings, grpc_port=ports[0], http_port=ports[1])
+            # Workers import the gateway (the slow part of start-up) while the store opens here.
             for index in range(settings.workers):
                 self._start_worker(settings, index)
+            await self._open_shared(life, settings)
             failed = await self._wait_ready(settings, stop)
         finally:
             for sock in reserved:
                 sock.close()  # every worker has bound by now (or start-up is over)
         if failed:
-            print(f"citadel: {failed}", file=sys.stderr)
-            await self._stop_workers()
-            return 2
+            raise StartupError(failed)
         if stop.is_set():
             await self._stop_workers()
             return 0
@@ -152,6 +137,36 @@ class Supervisor:
         code = await self._watch(settings, stop)
         await self._stop_workers()
         return code
+
+    async def _resolve_redis(self, life: Lifecycle) -> Settings:
+        """The settings workers get: without Redis when it is optional and unreachable."""
+        s = self.settings
+        if not s.redis_url:
+            return s
+        # Workers connect themselves; this only decides whether Redis is in use at all.
+        client = await life.start(
+            "redis",
+            redis_client.connect(s.redis_url),
+            redis_client.redacted(s.redis_url),
+            not s.redis_optional,
+        )
+        if client is None:
+            log.warning("Redis unreachable and redis.optional: the supervisor holds cache, limits and queue")
+            return dataclasses.replace(s, redis_url="")
+        await client.aclose()
+        return s
+
+    async def _open_shared(self, life: Lifecycle, settings: Settings) -> None:
+        try:
+            self._shared = await life.start(
+                "shared state", open_shared(settings), "store, cache, limits and queue"
+            )
+            self._host.add(self._shared)
+        except BaseException:
+            self._shared_failed = True
+            raise
+        finally:
+            self._shared_ready.set()
 
     def _start_worker(self, settings: Settings, index: int) -> None:
         process = self._spawn.Process(
@@ -215,8 +230,8 @@ class Supervisor:
             await asyncio.sleep(POLL_SECONDS)
         for index, process in self._processes.items():
             process.join(timeout=1)
-            if process.exitcode not in (0, None):
-                log.warning("worker %d exited with code %s", index, process.exitcode)
+            level = logging.INFO if process.exitcode == 0 else logging.WARNING
+            log.log(level, "worker %d stopped (exit code %s)", index, process.exitcode)
 
     def _kill_workers(self) -> None:
         for process in self._processes.values():

@@ -46,7 +46,12 @@ async def _run(settings: Settings, host_socket: str, index: int) -> int:
     handle_signals(stop)
     host = await HostConnection.open(host_socket)
     host.on_lost(stop.set)  # without the supervisor there is no store: stop serving
-    names = await host.call("supervisor", "hosted")
+    try:
+        names = await host.call("supervisor", "hosted")
+    except ApiError as e:
+        log.error("worker %d not started: %s", index, e.message)
+        await host.close()
+        return 2
     supervisor = Hosted(host, "supervisor")
 
     async def all_workers_metrics(own: bytes) -> bytes:

@@ -210,6 +210,24 @@ def test_a_second_worker_group_cannot_join_the_first_ones_port(workers, tmp_path
     assert call_fresh(workers, "ListCollections", pb.ListCollectionsRequest()) is not None
 
 
+def test_a_data_dir_in_use_fails_start_up_and_leaves_no_worker(tmp_path):
+    lone = GatewayProcess(tmp_path / "data").start()
+    try:
+        result = serve_once(tmp_path / "data", "--grpc-port", "0", "--http-port", "0")
+        assert result.returncode == 2
+        assert (
+            f"shared state: data dir {tmp_path / 'data' / 'edge'} is in use by another process"
+            in result.stderr
+        )
+        assert (
+            "citadel-worker"
+            not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        )
+        assert lone.stub().ListCollections(pb.ListCollectionsRequest(), timeout=10) is not None
+    finally:
+        lone.kill()
+
+
 def test_an_unreachable_redis_fails_start_up_before_any_worker(tmp_path):
     url = f"redis://127.0.0.1:{_free_port()}/0"
     result = serve_once(
