@@ -81,6 +81,26 @@ def embedding(field: str, values: Sequence[float], dimension: int, collection: s
     return array
 
 
+def embedding_values(field: str, values: Sequence[float], dimension: int, collection: str) -> list[float]:
+    """The values of a `repeated float` field as a list of floats, checked like `embedding`
+    (same errors), without numpy: the list is what the store takes, and for one vector
+    numpy's per-call overhead costs more than the work (this runs on every search and upsert;
+    in the gateway, ~20 µs against ~50 µs for asarray/isfinite/tolist)."""
+    if len(values) != dimension:
+        raise invalid(
+            field,
+            f"has {len(values)} values but collection {collection!r} has dimension {dimension}",
+        )
+    floats = list(values) if not isinstance(values, list) else values
+    # A sum is finite when every value is (NaN and ±inf carry through), and a double sum of
+    # finite float32s cannot overflow; other inputs that overflow fall through to the scan.
+    if not math.isfinite(sum(floats)):
+        for index, x in enumerate(floats):
+            if not math.isfinite(x):
+                raise invalid(f"{field}[{index}]", f"{float(np.float32(x))} is not a finite number")
+    return floats
+
+
 def metadata_keys(field: str, metadata: dict) -> None:
     for key in metadata:
         if key.startswith(RESERVED_PAYLOAD_KEY):

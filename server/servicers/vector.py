@@ -205,7 +205,7 @@ class VectorServicer:
         query = SearchQuery(
             vector=()
             if request.query_text
-            else check.embedding("query_vector", request.query_vector, spec.dimension, spec.name),
+            else check.embedding_values("query_vector", request.query_vector, spec.dimension, spec.name),
             limit=check.bounded("limit", request.limit, 10, MAX_LIMIT),
             offset=_offset(request.offset),
             filter=self._filter(request),
@@ -325,10 +325,10 @@ class VectorServicer:
 
     def _point(self, field: str, v: resources_pb2.Vector, spec: CollectionSpec) -> Point:
         vid = check.vector_id(f"{field}.id", v.id)
-        values = check.embedding(f"{field}.embedding", v.embedding, spec.dimension, spec.name)
+        values = check.embedding_values(f"{field}.embedding", v.embedding, spec.dimension, spec.name)
         metadata = struct_to_dict(v.metadata)
         check.metadata_keys(f"{field}.metadata", metadata)
-        return Point(id=vid, vector=values.tolist(), metadata=metadata)
+        return Point(id=vid, vector=values, metadata=metadata)
 
     @staticmethod
     def _filter(request):

@@ -201,9 +201,12 @@ class QdrantStore:
 
 
 def _floats(vector) -> list[float]:
-    """A list of Python floats. The servicer hands over a float32 array: `list()` of it would
-    be numpy scalars, which qdrant-client's pydantic models check one by one (~0.5 ms for 384
-    values, against a few µs for plain floats); `tolist()` gives the same values as floats."""
+    """A list of Python floats. `list()` of a float32 array would be numpy scalars, which
+    qdrant-client's pydantic models check one by one (~0.5 ms for 384 values, against a few
+    µs for plain floats); `tolist()` gives the same values as floats. The servicer's checked
+    query vector is already a list of floats and is passed as it is."""
+    if type(vector) is list:
+        return vector
     return vector.tolist() if hasattr(vector, "tolist") else [float(x) for x in vector]
 
 
