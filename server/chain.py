@@ -7,8 +7,8 @@ No protocol proxies to another, so each gets identical policy without a network 
 
 from __future__ import annotations
 
+import random
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -21,6 +21,17 @@ from citadel.server.methods import MethodSpec
 Reply = Any
 Handler = Callable[["Call", Any], Awaitable[Reply]]
 
+# uuid4's version and variant bits, set on 128 random bits.
+_UUID4_CLEAR = ~((0xF << 76) | (0x3 << 62))
+_UUID4_SET = (0x4 << 76) | (0x2 << 62)
+
+
+def new_request_id() -> str:
+    """A random request id in uuid4().hex's form. The random module's generator (reseeded in
+    forked children) instead of uuid4's os.urandom: a request id is unique, not secret, and
+    this is made on every call (~0.4 µs against ~2 µs)."""
+    return "%032x" % ((random.getrandbits(128) & _UUID4_CLEAR) | _UUID4_SET)
+
 
 @dataclass
 class Call:
@@ -30,7 +41,7 @@ class Call:
     protocol: str  # "grpc" | "rest" | "graphql"
     metadata: Mapping[str, str] = field(default_factory=dict)  # keys lower-case
     deadline: float | None = None  # time.monotonic() by which the call must end
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    request_id: str = field(default_factory=new_request_id)
     # Filled by interceptors (the authenticated principal, cache outcome, ...).
     state: dict[str, Any] = field(default_factory=dict)
     # Sent back to the caller: gRPC initial metadata, HTTP response headers.
@@ -41,6 +52,12 @@ class Call:
 
 
 class Interceptor(Protocol):
+    """An interceptor may also define `for_method(spec)`, called once per method when the chain
+    is built: it returns what to run for that method's calls (the interceptor itself, or a
+    callable of the same shape with the method's policy read once), or None when it has
+    nothing to do for the method (rate limits with none configured, caching for an RPC whose
+    option declares none), which leaves it out of that method's handler."""
+
     async def __call__(self, call: Call, request: Any, proceed: Handler) -> Reply: ...
 
 
@@ -58,17 +75,22 @@ class Chain:
         if target is None:
             raise RuntimeError(f"no servicer implements {spec.service}.{spec.name}")
 
-        async def innermost(call: Call, request: message.Message) -> Reply:
-            return await target(request, call)
+        # Plain functions handing on the next awaitable: an `async def` per level would add a
+        # coroutine (created, awaited, torn down) per interceptor to every call.
+        def innermost(call: Call, request: message.Message) -> Awaitable[Reply]:
+            return target(request, call)
 
         handler: Handler = innermost
         for interceptor in reversed(self._interceptors):
-            handler = _bind(interceptor, handler)
+            for_method = getattr(interceptor, "for_method", None)
+            step = interceptor if for_method is None else for_method(spec)
+            if step is not None:
+                handler = _bind(step, handler)
         return handler
 
 
 def _bind(interceptor: Interceptor, proceed: Handler) -> Handler:
-    async def run(call: Call, request: Any) -> Reply:
-        return await interceptor(call, request, proceed)
+    def run(call: Call, request: Any) -> Awaitable[Reply]:
+        return interceptor(call, request, proceed)
 
     return run

@@ -17,7 +17,7 @@ from google.protobuf import descriptor_pb2, message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
-from citadel.server.chain import Call, Chain
+from citadel.server.chain import Call, Chain, new_request_id
 from citadel.server.descriptors import descriptor_set, pool_with_comments
 from citadel.server.errors import ApiError
 from citadel.server.methods import MethodSpec
@@ -34,15 +34,14 @@ def grpc_call(spec: MethodSpec, context: grpc.aio.ServicerContext) -> Call:
         if not key.endswith("-bin"):
             metadata[key.lower()] = value
     remaining = context.time_remaining()
-    call = Call(
+    given = metadata.get("x-request-id")
+    return Call(
         method=spec,
         protocol="grpc",
         metadata=metadata,
         deadline=None if remaining is None else time.monotonic() + remaining,
+        request_id=given[:128] if given is not None else new_request_id(),
     )
-    if "x-request-id" in metadata:
-        call.request_id = metadata["x-request-id"][:128]
-    return call
 
 
 def _finish(call: Call, context: grpc.aio.ServicerContext) -> None:

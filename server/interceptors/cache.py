@@ -25,6 +25,7 @@ from citadel.server.cache.base import CacheBackend
 from citadel.server.cache.single_flight import SingleFlight
 from citadel.server.chain import Call, Handler, Reply
 from citadel.server.degraded import FailureReporter
+from citadel.server.methods import MethodSpec
 from citadel.server.metrics import Metrics
 from citadel.server.tenancy import physical
 
@@ -88,19 +89,41 @@ class CacheInterceptor:
         self.counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
 
     async def __call__(self, call: Call, request: Any, proceed: Handler) -> Reply:
-        spec = call.method
-        if spec.client_streaming or spec.server_streaming:
+        step = self._step(call.method)
+        if step is None:
             return await proceed(call, request)
+        return await step(call, request, proceed)
+
+    def for_method(self, spec: MethodSpec):
+        """What the chain runs for `spec`'s calls, its cache option read once: nothing for
+        streams and for RPCs that declare no caching, else the write or read path."""
+        return self._step(spec)
+
+    def _step(self, spec: MethodSpec):
+        if spec.client_streaming or spec.server_streaming:
+            return None
         if spec.cache.invalidates_collection:
-            reply = await proceed(call, request)
-            await self._guarded(self.backend.bump(self._scope(call, request)))
-            return reply
+            return self._write
         kind = spec.cache.kind
         if kind == options_pb2.CACHE_KIND_UNSPECIFIED:
-            return await proceed(call, request)
-        if "no-cache" in call.metadata.get("cache-control", ""):
-            self._metrics.child(self._metrics.cache, spec.path, "bypass").inc()
-            return await proceed(call, request)
+            return None
+        bypass = self._metrics.child(self._metrics.cache, spec.path, "bypass")
+
+        async def read(call: Call, request: Any, proceed: Handler) -> Reply:
+            if "no-cache" in call.metadata.get("cache-control", ""):
+                bypass.inc()
+                return await proceed(call, request)
+            return await self._read(call, request, proceed, kind)
+
+        return read
+
+    async def _write(self, call: Call, request: Any, proceed: Handler) -> Reply:
+        reply = await proceed(call, request)
+        await self._guarded(self.backend.bump(self._scope(call, request)))
+        return reply
+
+    async def _read(self, call: Call, request: Any, proceed: Handler, kind: int) -> Reply:
+        spec = call.method
         ttl = spec.cache.ttl_seconds or self._ttl[kind]
         if kind == options_pb2.CACHE_KIND_EMBEDDING:
             return await self._per_text(call, request, proceed, ttl)

@@ -28,6 +28,10 @@ class RateLimitInterceptor:
         self._metrics = metrics
         self._failures = FailureReporter("rate-limit store", metrics.rate_limit_errors)
 
+    def for_method(self, spec) -> RateLimitInterceptor | None:
+        """With no limits configured there is nothing to take: the chain leaves it out."""
+        return self if self._limits else None
+
     async def __call__(self, call: Call, request: Any, proceed: Handler) -> Reply:
         if self._limits:
             principal: Principal = call.state.get("principal", ANONYMOUS)
