@@ -149,21 +149,26 @@ class QdrantStore:
         return matching
 
     async def search(self, collection: str, query: SearchQuery) -> list[ScoredPoint]:
-        await self._require(collection)
-        result = await self._client.query_points(
-            collection,
-            query=_floats(query.vector),
-            limit=query.limit,
-            offset=query.offset or None,
-            query_filter=to_qdrant_filter(query.filter),
-            score_threshold=query.score_threshold,
-            with_payload=True,  # the original id lives in the payload
-            with_vectors=query.with_vector,
-            search_params=models.SearchParams(exact=True) if query.exact else None,
-        )
-        return [
-            ScoredPoint(to_point(p.payload, p.vector, query.with_metadata), p.score) for p in result.points
-        ]
+        try:
+            result = await self._client.query_points(
+                collection,
+                query=_floats(query.vector),
+                limit=query.limit,
+                offset=query.offset or None,
+                query_filter=to_qdrant_filter(query.filter),
+                score_threshold=query.score_threshold,
+                with_payload=True,  # the original id lives in the payload
+                with_vectors=query.with_vector,
+                search_params=models.SearchParams(exact=True) if query.exact else None,
+            )
+        except (ValueError, UnexpectedResponse):
+            # A missing collection fails the search (ValueError in local mode, 404 from a
+            # server): it is asked about only then, not with a round trip before every search.
+            await self._require(collection)
+            raise
+        if query.with_metadata:
+            return [ScoredPoint(to_point(p.payload, p.vector, True), p.score) for p in result.points]
+        return [_scored_without_metadata(p) for p in result.points]
 
     async def scroll(
         self,
@@ -198,6 +203,21 @@ class QdrantStore:
     async def _collection_info(self, name: str) -> models.CollectionInfo:
         await self._require(name)
         return await self._client.get_collection(name)
+
+
+def _scored_without_metadata(p: models.ScoredPoint) -> ScoredPoint:
+    """What to_point(payload, vector, False) gives, without copying the payload to drop the
+    metadata nobody asked for: a search reads just our entry (id, write time)."""
+    ours = (p.payload or {}).get(RESERVED_PAYLOAD_KEY) or {}
+    return ScoredPoint(
+        Point(
+            id=ours.get("id", ""),
+            vector=list(p.vector) if p.vector is not None else None,
+            metadata=None,
+            created_at=float(ours.get("created_at", 0.0)),
+        ),
+        p.score,
+    )
 
 
 def _floats(vector) -> list[float]:
