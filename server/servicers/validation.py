@@ -91,7 +91,9 @@ def embedding_values(field: str, values: Sequence[float], dimension: int, collec
             field,
             f"has {len(values)} values but collection {collection!r} has dimension {dimension}",
         )
-    floats = list(values) if not isinstance(values, list) else values
+    floats = values[:]  # a list from a repeated field (cheaper than list(); nothing else copies)
+    if type(floats) is not list:
+        floats = [float(x) for x in values]
     # A sum is finite when every value is (NaN and ±inf carry through), and a double sum of
     # finite float32s cannot overflow; other inputs that overflow fall through to the scan.
     if not math.isfinite(sum(floats)):

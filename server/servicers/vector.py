@@ -70,7 +70,8 @@ class VectorServicer:
     def __init__(self, store: VectorStore, embeddings: Embeddings) -> None:
         self._store = store
         self._embeddings = embeddings
-        self._specs: dict[str, tuple[float, CollectionSpec]] = {}
+        # (tenant, collection name as the caller gave it) -> (when read, spec)
+        self._specs: dict[tuple[str, str], tuple[float, CollectionSpec]] = {}
 
     # -- collections ----------------------------------------------------------------------
 
@@ -107,7 +108,7 @@ class VectorServicer:
             created_at=time.time(),
         )
         await self._store.create_collection(spec)
-        self._specs.pop(name, None)
+        self._specs.pop((_tenant(call), c.name), None)
         return pb.CreateCollectionResponse(collection=collection_message(spec, c.name))
 
     async def GetCollection(self, request: pb.GetCollectionRequest, call: Call) -> pb.GetCollectionResponse:
@@ -138,7 +139,7 @@ class VectorServicer:
     ) -> pb.DeleteCollectionResponse:
         name = self._physical(call, "name", request.name)
         await self._store.delete_collection(name)
-        self._specs.pop(name, None)
+        self._specs.pop((_tenant(call), request.name), None)
         return pb.DeleteCollectionResponse(name=request.name)
 
     # -- vectors --------------------------------------------------------------------------
@@ -314,13 +315,15 @@ class VectorServicer:
         return physical(_tenant(call), check.collection_name(field, name))
 
     async def _spec(self, call: Call, field: str, visible_name: str) -> CollectionSpec:
-        name = self._physical(call, field, visible_name)
+        # Keyed by what the caller said: only names that passed validation are ever stored,
+        # so a hit needs no second look at the name.
+        key = (_tenant(call), visible_name)
         now = time.monotonic()
-        cached = self._specs.get(name)
-        if cached and now - cached[0] < SPEC_TTL_SECONDS:
+        cached = self._specs.get(key)
+        if cached is not None and now - cached[0] < SPEC_TTL_SECONDS:
             return cached[1]
-        spec = (await self._store.get_collection(name)).spec
-        self._specs[name] = (now, spec)
+        spec = (await self._store.get_collection(self._physical(call, field, visible_name))).spec
+        self._specs[key] = (now, spec)
         return spec
 
     def _point(self, field: str, v: resources_pb2.Vector, spec: CollectionSpec) -> Point:
