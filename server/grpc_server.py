@@ -29,10 +29,8 @@ REFLECTION_V1ALPHA = reflection.SERVICE_NAME
 
 
 def grpc_call(spec: MethodSpec, context: grpc.aio.ServicerContext) -> Call:
-    metadata = {}
-    for key, value in context.invocation_metadata() or ():
-        if not key.endswith("-bin"):
-            metadata[key.lower()] = value
+    # gRPC metadata keys arrive lower-case (HTTP/2 header names); binary ones are left out.
+    metadata = {key: value for key, value in context.invocation_metadata() or () if not key.endswith("-bin")}
     remaining = context.time_remaining()
     given = metadata.get("x-request-id")
     return Call(

@@ -32,6 +32,10 @@ class Metrics:
             registry=r,
         )
         self.in_flight = Gauge("citadel_requests_in_flight", "RPCs being handled.", registry=r)
+        # Kept as a plain count by the telemetry interceptor (on the event loop) and read at
+        # scrape time: a Gauge's inc()/dec() take its lock twice per call.
+        self.calls_in_flight = 0
+        self.in_flight.set_function(lambda: self.calls_in_flight)
         self.cache = Counter(
             "citadel_cache_lookups",
             "Response cache lookups by method and result.",

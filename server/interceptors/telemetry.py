@@ -24,7 +24,8 @@ class TelemetryInterceptor:
 
     async def __call__(self, call: Call, request: Any, proceed: Handler) -> Reply:
         started = time.perf_counter()
-        self._metrics.in_flight.inc()
+        metrics = self._metrics
+        metrics.calls_in_flight += 1
         code = "OK"
         try:
             return await proceed(call, request)
@@ -40,8 +41,7 @@ class TelemetryInterceptor:
             raise
         finally:
             elapsed = time.perf_counter() - started
-            metrics = self._metrics
-            metrics.in_flight.dec()
+            metrics.calls_in_flight -= 1
             protocol = call.protocol
             series = self._series.get((call.method.descriptor, protocol))
             if series is None:

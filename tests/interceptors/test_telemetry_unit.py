@@ -58,6 +58,21 @@ def test_counts_and_latency_per_method_protocol_and_code():
     assert _value(metrics, "citadel_requests_in_flight") == 0
 
 
+def test_in_flight_counts_calls_under_way():
+    metrics = Metrics()
+    telemetry = TelemetryInterceptor(metrics, log_every_call=False)
+    seen = []
+
+    async def handler(call, request):
+        seen.append(metrics.registry.get_sample_value("citadel_requests_in_flight"))
+        return "reply"
+
+    asyncio.run(telemetry(Call(method=SPECS["SearchVectors"], protocol="grpc"), None, handler))
+    assert seen == [1.0]
+    assert metrics.registry.get_sample_value("citadel_requests_in_flight") == 0
+    assert b"citadel_requests_in_flight 0.0" in metrics.render()
+
+
 def test_metrics_child_is_the_labelled_child():
     metrics = Metrics()
     child = metrics.child(metrics.cache, "/a/B", "bypass")
