@@ -103,7 +103,9 @@ def test_in_flight_aware_strategies_avoid_a_slow_backend(model, gw, trio):
         slow.control(delay_ms=0)
     assert sum(got.values()) == 80
     assert got["c"] < 80 * 0.2, got  # round robin would give it a third
-    assert got["a"] > 80 * 0.3 and got["b"] > 80 * 0.3, got
+    # Both fast backends take part; their split depends on timing (least connections breaks
+    # ties in order), so only starvation is a failure (CI saw 22/54/4 on a loaded machine).
+    assert got["a"] > 80 * 0.2 and got["b"] > 80 * 0.2, got
     assert max(seen_in_flight) >= 1  # ListModels shows the request the slow one holds
     state = backends_of(gw, model)
     assert state["c"].latency_ewma_ms > 250 > state["a"].latency_ewma_ms
