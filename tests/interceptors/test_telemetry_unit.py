@@ -73,6 +73,22 @@ def test_in_flight_counts_calls_under_way():
     assert b"citadel_requests_in_flight 0.0" in metrics.render()
 
 
+def test_recorded_on_the_loops_next_turn():
+    metrics = Metrics()
+    telemetry = TelemetryInterceptor(metrics, log_every_call=False)
+    path = "/citadel.vector.v1.VectorService/SearchVectors"
+
+    async def handler(call, request):
+        return "reply"
+
+    async def run():
+        await telemetry(Call(method=SPECS["SearchVectors"], protocol="grpc"), None, handler)
+        await asyncio.sleep(0)  # anything handled after the call (a scrape) comes after this
+        return _value(metrics, "citadel_requests_total", method=path, protocol="grpc", code="OK")
+
+    assert asyncio.run(run()) == 1
+
+
 def test_metrics_child_is_the_labelled_child():
     metrics = Metrics()
     child = metrics.child(metrics.cache, "/a/B", "bypass")
