@@ -209,12 +209,14 @@ def _scored_without_metadata(p: models.ScoredPoint) -> ScoredPoint:
     """What to_point(payload, vector, False) gives, without copying the payload to drop the
     metadata nobody asked for: a search reads just our entry (id, write time)."""
     ours = (p.payload or {}).get(RESERVED_PAYLOAD_KEY) or {}
+    vector = p.vector
+    # Point(id, vector, metadata, created_at), positionally: this runs once per hit.
     return ScoredPoint(
         Point(
-            id=ours.get("id", ""),
-            vector=list(p.vector) if p.vector is not None else None,
-            metadata=None,
-            created_at=float(ours.get("created_at", 0.0)),
+            ours.get("id", ""),
+            list(vector) if vector is not None else None,
+            None,
+            float(ours.get("created_at", 0.0)),
         ),
         p.score,
     )
