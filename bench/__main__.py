@@ -19,7 +19,17 @@ from pathlib import Path
 
 from bench.context import BenchContext
 
-SECTIONS = ["core", "protocols", "interceptors", "models", "jobs", "lifecycle", "workers", "loadmix", "engines"]
+SECTIONS = [
+    "core",
+    "protocols",
+    "interceptors",
+    "models",
+    "jobs",
+    "lifecycle",
+    "workers",
+    "loadmix",
+    "engines",
+]
 REPORT = Path("BENCHMARKS.md")
 
 

@@ -4,7 +4,12 @@ SearchVectors over gRPC against calling qdrant-client directly on the same data 
 384), with grpc.health.v1 Health/Check on the same server as the transport floor. The
 gateway's overhead is gRPC p50 minus direct p50; the target is that it stays within 0.15 ms
 of the health check's p50 (the server adds almost nothing beyond the transport).
-"""
+
+Both sides run qdrant-local's brute-force search (10–25 ms here, memory-bound, and bimodal
+when a neighbour is busy), so p50 − p50 moves by a millisecond between runs while the
+gateway's share is a tenth of that. The overhead is therefore also given as the median of
+paired differences (search i through the gateway and search i direct ran back to back on
+the same query) with a bootstrap 95 % interval, and that row carries the verdict."""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from qdrant_client import QdrantClient, models
 
 from bench.context import BenchContext
-from bench.harness import interleaved, row
+from bench.harness import PairedDifference, interleaved, row
 from citadel.server.store.point_ids import point_id
 from citadel.vector.v1 import resources_pb2
 from citadel.vector.v1 import vector_service_pb2 as pb
@@ -87,12 +92,13 @@ def run(ctx: BenchContext) -> list[dict]:
         check = health_pb2.HealthCheckRequest()
         stats = interleaved(
             {"grpc": via_gateway, "direct": via_direct, "health": lambda: health.Check(check)},
-            n=ctx.samples(400),
+            n=ctx.samples(1000),
         )
     direct.close()
     g, d, h = stats["grpc"], stats["direct"], stats["health"]
-    overhead = g.p50 - d.p50
     budget = h.p50 + 0.15
+    overhead = g.p50 - d.p50
+    paired = PairedDifference.of(g, d)
     return [
         row(SECTION, "direct qdrant-client query_points", d, baseline="-", ratio=1.0),
         row(SECTION, "SearchVectors via gateway gRPC", g, baseline="direct", ratio=g.p50 / d.p50),
@@ -101,6 +107,19 @@ def run(ctx: BenchContext) -> list[dict]:
             SECTION,
             "gateway overhead p50 (gRPC − direct)",
             overhead_ms=overhead,
-            note=f"target ≤ health p50 + 0.15 = {budget:.3f} ms: {'met' if overhead <= budget else 'MISSED'}",
+            note=f"target ≤ health p50 + 0.15 = {budget:.3f} ms: {verdict(overhead, budget)}",
+        ),
+        row(
+            SECTION,
+            "gateway overhead, median of paired (gRPC − direct)",
+            overhead_ms=paired.median_ms,
+            note=(
+                f"95% CI {paired.low_ms:.3f}–{paired.high_ms:.3f} ms; "
+                f"target ≤ {budget:.3f} ms: {verdict(paired.median_ms, budget)}"
+            ),
         ),
     ]
+
+
+def verdict(overhead_ms: float, budget_ms: float) -> str:
+    return "met" if overhead_ms <= budget_ms else "MISSED"

@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass
 class Stats:
@@ -46,6 +48,25 @@ def interleaved(fns: dict[str, Callable[[], object]], n: int, warmup: int = 20) 
             fn()
             samples[name].append((time.perf_counter() - start) * 1000)
     return {name: Stats(s, sum(s) / 1000) for name, s in samples.items()}
+
+
+@dataclass
+class PairedDifference:
+    """What a adds over b, from samples taken back to back: the median of a[i] − b[i], with a
+    bootstrap 95 % interval. Each pair shares its moment, so drift and the neighbours' load
+    largely cancel out of the difference, which p50(a) − p50(b) cannot do."""
+
+    median_ms: float
+    low_ms: float
+    high_ms: float
+
+    @classmethod
+    def of(cls, a: Stats, b: Stats, resamples: int = 2000, seed: int = 1) -> PairedDifference:
+        diffs = np.asarray(a.samples_ms) - np.asarray(b.samples_ms)
+        rng = np.random.default_rng(seed)
+        medians = np.median(rng.choice(diffs, size=(resamples, len(diffs))), axis=1)
+        low, high = np.percentile(medians, [2.5, 97.5])
+        return cls(float(np.median(diffs)), float(low), float(high))
 
 
 def row(section: str, name: str, stats: Stats | None = None, **extra) -> dict:
