@@ -9,7 +9,7 @@ Both sides run qdrant-local's brute-force search (10–25 ms here, memory-bound,
 when a neighbour is busy), so p50 − p50 moves by a millisecond between runs while the
 gateway's share is a tenth of that. The overhead is therefore also given as the median of
 paired differences (search i through the gateway and search i direct ran back to back on
-the same query) with a bootstrap 95 % interval, and that row carries the verdict."""
+the same query) with a bootstrap 95 % interval; that row's verdict is the one to read."""
 
 from __future__ import annotations
 
@@ -107,7 +107,10 @@ def run(ctx: BenchContext) -> list[dict]:
             SECTION,
             "gateway overhead p50 (gRPC − direct)",
             overhead_ms=overhead,
-            note=f"target ≤ health p50 + 0.15 = {budget:.3f} ms: {verdict(overhead, budget)}",
+            note=(
+                f"target ≤ health p50 + 0.15 = {budget:.3f} ms: {verdict(overhead, budget)} "
+                "(unpaired: moves with the engine's modes)"
+            ),
         ),
         row(
             SECTION,
