@@ -18,7 +18,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING
 
 from citadel.server.models import replicas
@@ -89,10 +89,12 @@ class HealthChecker:
             await asyncio.sleep(self._interval)
 
     async def check_all(self) -> None:
-        await asyncio.gather(*(self.check_pool(pool) for pool in self._pools))
+        shared: dict[str, asyncio.Future] = {}
+        await asyncio.gather(*(self.check_pool(pool, shared) for pool in self._pools))
 
-    async def check_pool(self, pool: ModelPool) -> None:
-        await asyncio.gather(*(self.probe(pool, b) for b in pool.backends))
+    async def check_pool(self, pool: ModelPool, shared: dict[str, asyncio.Future] | None = None) -> None:
+        shared = {} if shared is None else shared
+        await asyncio.gather(*(self.probe(pool, b, shared) for b in pool.backends))
         probes = [(b.id, b.probe) for b in pool.backends if b.probe is not None]
         if not probes:
             return
@@ -109,7 +111,9 @@ class HealthChecker:
             if problem:
                 b.last_error = problem
 
-    async def probe(self, pool: ModelPool, backend: Backend) -> None:
+    async def probe(
+        self, pool: ModelPool, backend: Backend, shared: dict[str, asyncio.Future] | None = None
+    ) -> None:
         state = backend.breaker.state
         if state not in (CLOSED, HALF_OPEN):
             return  # open: leave it alone until the interval passes
@@ -118,7 +122,7 @@ class HealthChecker:
             return  # a real request holds the probe
         timeout = min(PROBE_TIMEOUT_SECONDS, backend.spec.timeout_seconds, self._interval * 2)
         try:
-            vectors = await backend.provider.embed([PROBE_TEXT], timeout)
+            vectors = await _probe_embedding(backend, timeout, {} if shared is None else shared)
         except (BackendError, InputRejected) as e:
             backend.healthy = False
             backend.probe = None
@@ -144,3 +148,14 @@ class HealthChecker:
         backend.healthy = True
         if trial:
             backend.succeeded(None)  # the half-open probe passed: close the circuit
+
+
+def _probe_embedding(backend: Backend, timeout: float, shared: dict[str, asyncio.Future]) -> Awaitable:
+    """The backend's answer to PROBE_TEXT. Backends whose providers share a probe_key share
+    one embed call within a round: they are one model instance, so one answer is theirs."""
+    key = backend.provider.probe_key
+    if key is None:
+        return backend.provider.embed([PROBE_TEXT], timeout)
+    if key not in shared:
+        shared[key] = asyncio.ensure_future(backend.provider.embed([PROBE_TEXT], timeout))
+    return shared[key]

@@ -8,6 +8,11 @@ import numpy as np
 
 
 class Provider(Protocol):
+    # Providers with the same probe_key are one model instance, so one health probe a round
+    # answers for all their backends (the in-process model behind all nine seed models would
+    # otherwise embed the probe nine times every interval). None: probe each backend.
+    probe_key: str | None
+
     async def embed(self, texts: list[str], timeout: float) -> np.ndarray:
         """float32 (len(texts), d), rows in input order; raises BackendError or InputRejected."""
 

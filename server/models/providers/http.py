@@ -57,6 +57,7 @@ class HttpProvider:
     """Subclasses name the path and translate the request and answer bodies."""
 
     path = ""
+    probe_key: str | None = None  # every backend is its own server: probe each one
 
     def __init__(self, spec: BackendSpec, headers: dict[str, str] | None = None) -> None:
         self.spec = spec

@@ -30,6 +30,8 @@ def shared_embedder():
 
 
 class LocalProvider:
+    probe_key = "local"  # every LocalProvider runs the process's one shared embedder
+
     async def embed(self, texts: list[str], timeout: float) -> np.ndarray:
         try:
             async with asyncio.timeout(timeout):
