@@ -9,20 +9,29 @@ Both sides run qdrant-local's brute-force search (10–25 ms here, memory-bound,
 when a neighbour is busy), so p50 − p50 moves by a millisecond between runs while the
 gateway's share is a tenth of that. The overhead is therefore also given as the median of
 paired differences (search i through the gateway and search i direct ran back to back on
-the same query) with a bootstrap 95 % interval; that row's verdict is the one to read."""
+the same query) with a bootstrap 95 % interval; that row's verdict is the one to read.
+
+The same comparison runs again on the default engine (qdrant-edge, HNSW), against our
+EdgeStore called in the bench process: the gateway's cost where users meet it by default."""
 
 from __future__ import annotations
+
+import asyncio
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from qdrant_client import QdrantClient, models
 
 from bench.context import BenchContext
+from bench.gateway_cpu import wait_until_idle
 from bench.harness import PairedDifference, interleaved, row
+from citadel.server.store.base import CollectionSpec, Point, SearchQuery
+from citadel.server.store.edge import EdgeStore
 from citadel.server.store.point_ids import point_id
 from citadel.vector.v1 import resources_pb2
 from citadel.vector.v1 import vector_service_pb2 as pb
 
 SECTION = "core (gRPC vs direct qdrant-client, 10k × 384)"
+EDGE_SECTION = "core on the default engine (gRPC vs EdgeStore.search in process, 10k × 384, HNSW)"
 N_VECTORS = 10_000
 DIM = 384
 COLLECTION = "bench"
@@ -67,44 +76,95 @@ def load_direct(client: QdrantClient, vectors) -> None:
 def run(ctx: BenchContext) -> list[dict]:
     vectors = ctx.vectors(N_VECTORS, DIM)
     queries = ctx.vectors(64, DIM, seed=11)
+    return against_qdrant_client(ctx, vectors, queries) + against_edge(ctx, vectors, queries)
+
+
+def against_qdrant_client(ctx: BenchContext, vectors, queries) -> list[dict]:
+    """The issue's comparison: both sides on qdrant-client's local mode."""
     direct = QdrantClient(path=str(ctx.scratch("core-direct")))
     load_direct(direct, vectors)
     with ctx.gateway("core", env={"CITADEL_ENGINE": "qdrant-local"}) as gw:
-        stub = gw.stub()
-        health = health_pb2_grpc.HealthStub(gw.channel())
-        load_gateway(stub, vectors)
-        requests = [
-            pb.SearchVectorsRequest(collection=COLLECTION, query_vector=q.tolist(), limit=10) for q in queries
-        ]
-        counter = {"g": 0, "d": 0}
-
-        def via_gateway():
-            counter["g"] = (counter["g"] + 1) % len(requests)
-            # Bypass the response cache: this measures a real search through the gateway.
-            return stub.SearchVectors(requests[counter["g"]], metadata=NO_CACHE)
-
-        def via_direct():
-            counter["d"] = (counter["d"] + 1) % len(queries)
-            return direct.query_points(
-                COLLECTION, query=queries[counter["d"]].tolist(), limit=10, with_payload=True
-            )
-
-        check = health_pb2.HealthCheckRequest()
-        stats = interleaved(
-            {"grpc": via_gateway, "direct": via_direct, "health": lambda: health.Check(check)},
-            n=ctx.samples(1000),
+        load_gateway(gw.stub(), vectors)
+        lists = [q.tolist() for q in queries]
+        stats = side_by_side(
+            ctx,
+            gw,
+            queries,
+            lambda i: direct.query_points(COLLECTION, query=lists[i], limit=10, with_payload=True),
         )
     direct.close()
+    return overhead_rows(SECTION, "direct qdrant-client query_points", stats)
+
+
+def against_edge(ctx: BenchContext, vectors, queries) -> list[dict]:
+    """The same on the default engine: the gateway against our EdgeStore called in this
+    process, both indexed with the same HNSW parameters."""
+    direct = EdgeStore(ctx.scratch("core-edge-direct") / "edge", settle_seconds=3600)
+    asyncio.run(load_edge(direct, vectors))
+    searches = [SearchQuery(vector=q.tolist(), limit=10) for q in queries]
+    with ctx.gateway("core-edge") as gw:
+        load_gateway(gw.stub(), vectors)
+        wait_until_idle([gw])  # the gateway builds its HNSW graph in a child process after writes
+        stats = side_by_side(ctx, gw, queries, lambda i: completed(direct.search(COLLECTION, searches[i])))
+    asyncio.run(direct.close())
+    return overhead_rows(EDGE_SECTION, "direct EdgeStore.search in process", stats)
+
+
+async def load_edge(store: EdgeStore, vectors) -> None:
+    await store.create_collection(CollectionSpec(name=COLLECTION, dimension=DIM, distance="cosine"))
+    for start in range(0, len(vectors), 1000):
+        points = [Point(f"v{start + i}", v.tolist(), {}) for i, v in enumerate(vectors[start : start + 1000])]
+        await store.upsert(COLLECTION, points)
+    await store.build_index(COLLECTION)
+
+
+def completed(coro):
+    """The value of a coroutine that never suspends (EdgeStore.search runs the engine inline),
+    without an event loop's per-call cost on the direct side."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError("the direct call suspended; it needs an event loop")
+
+
+def side_by_side(ctx: BenchContext, gw, queries, direct_call) -> dict:
+    """gRPC search, direct_call(i) and Health/Check, interleaved: query i on both sides in turn."""
+    stub = gw.stub()
+    health = health_pb2_grpc.HealthStub(gw.channel())
+    check = health_pb2.HealthCheckRequest()
+    requests = [
+        pb.SearchVectorsRequest(collection=COLLECTION, query_vector=q.tolist(), limit=10) for q in queries
+    ]
+    counter = {"g": 0, "d": 0}
+
+    def via_gateway():
+        counter["g"] = (counter["g"] + 1) % len(requests)
+        # Bypass the response cache: this measures a real search through the gateway.
+        return stub.SearchVectors(requests[counter["g"]], metadata=NO_CACHE)
+
+    def via_direct():
+        counter["d"] = (counter["d"] + 1) % len(requests)
+        return direct_call(counter["d"])
+
+    return interleaved(
+        {"grpc": via_gateway, "direct": via_direct, "health": lambda: health.Check(check)},
+        n=ctx.samples(1000),
+    )
+
+
+def overhead_rows(section: str, direct_name: str, stats: dict) -> list[dict]:
     g, d, h = stats["grpc"], stats["direct"], stats["health"]
     budget = h.p50 + 0.15
     overhead = g.p50 - d.p50
     paired = PairedDifference.of(g, d)
     return [
-        row(SECTION, "direct qdrant-client query_points", d, baseline="-", ratio=1.0),
-        row(SECTION, "SearchVectors via gateway gRPC", g, baseline="direct", ratio=g.p50 / d.p50),
-        row(SECTION, "grpc.health.v1 Health/Check (transport floor)", h, baseline="-"),
+        row(section, direct_name, d, baseline="-", ratio=1.0),
+        row(section, "SearchVectors via gateway gRPC", g, baseline="direct", ratio=g.p50 / d.p50),
+        row(section, "grpc.health.v1 Health/Check (transport floor)", h, baseline="-"),
         row(
-            SECTION,
+            section,
             "gateway overhead p50 (gRPC − direct)",
             overhead_ms=overhead,
             note=(
@@ -113,7 +173,7 @@ def run(ctx: BenchContext) -> list[dict]:
             ),
         ),
         row(
-            SECTION,
+            section,
             "gateway overhead, median of paired (gRPC − direct)",
             overhead_ms=paired.median_ms,
             note=(
