@@ -80,7 +80,10 @@ def create_app(gateway: Gateway) -> HttpApp:
     async def readyz(request: Request) -> JSONResponse:
         ready = gateway.ready
         components = {c.name: c.state for c in gateway.lifecycle.components.values()}
-        return JSONResponse({"ready": ready, "components": components}, status_code=200 if ready else 503)
+        body = {"ready": ready, "components": components}
+        if gateway.settings.workers > 1:  # which process answered: a connection stays with one
+            body["worker"] = gateway.worker
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     async def openapi_json(request: Request) -> Response:
         return Response(document, media_type="application/json")

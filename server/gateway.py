@@ -65,8 +65,10 @@ class Gateway:
         extra_descriptor_sets: Sequence[descriptor_pb2.FileDescriptorSet] = (),
         shared: Mapping[str, object] | None = None,
         metrics_view: Callable[[bytes], Awaitable[bytes]] | None = None,
+        worker: int = 0,
     ) -> None:
         self.settings = settings
+        self.worker = worker  # under --workers: this process's index (0..N-1), as logs and metrics say
         # Under --workers: the store, cache, buckets and queue the supervisor owns (workers/host.py).
         self._shared = dict(shared or {})
         self._metrics_view = metrics_view  # under --workers: this worker's figures merged with the rest
@@ -140,7 +142,7 @@ class Gateway:
         )
         servicers = {
             "citadel.vector.v1.VectorService": VectorServicer(store, embeddings),
-            "citadel.admin.v1.AdminService": AdminServicer(stack.cache, life),
+            "citadel.admin.v1.AdminService": AdminServicer(stack.cache, life, self.worker, s.workers),
             "citadel.batch.v1.BatchService": self._batch,
             **self._extra_servicers,
         }

@@ -51,11 +51,7 @@ class Lifecycle:
         try:
             result = await asyncio.wait_for(step, self._timeout)
         except Exception as e:
-            reason = (
-                f"did not start within {self._timeout:.0f} s"
-                if isinstance(e, TimeoutError)
-                else str(e)
-            )
+            reason = f"did not start within {self._timeout:.0f} s" if isinstance(e, TimeoutError) else str(e)
             component.last_error = reason
             await self._set(component, "failed")
             if required:

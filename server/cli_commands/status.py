@@ -30,7 +30,8 @@ def run(args: argparse.Namespace, client: Client) -> int:
         print_json(to_json(reply))
     else:
         ready = "ready" if reply.ready else "NOT READY"
-        print(f"citadel {reply.version}: {ready}, up {duration(reply.uptime_seconds)}")
+        answered = f" (worker {reply.worker} of {reply.workers} answered)" if reply.workers > 1 else ""
+        print(f"citadel {reply.version}: {ready}, up {duration(reply.uptime_seconds)}{answered}")
         rows = [
             [
                 c.name,

@@ -14,14 +14,18 @@ def _rate(hits: int, misses: int) -> float:
 
 
 class AdminServicer:
-    def __init__(self, cache: CacheInterceptor | None, lifecycle: Lifecycle) -> None:
+    def __init__(
+        self, cache: CacheInterceptor | None, lifecycle: Lifecycle, worker: int = 0, workers: int = 1
+    ) -> None:
         self._cache = cache
         self._lifecycle = lifecycle
+        self._worker = worker  # which of `workers` processes this is (0..N-1)
+        self._workers = workers
 
     async def GetServiceStatus(
         self, request: pb.GetServiceStatusRequest, call: Call
     ) -> pb.GetServiceStatusResponse:
-        return status_response(self._lifecycle)
+        return status_response(self._lifecycle, self._worker, self._workers)
 
     async def GetCacheStats(self, request: pb.GetCacheStatsRequest, call: Call) -> pb.GetCacheStatsResponse:
         if self._cache is None:

@@ -25,7 +25,7 @@ def gateway_version() -> str:
         return "unknown"
 
 
-def status_response(lifecycle: Lifecycle) -> pb.GetServiceStatusResponse:
+def status_response(lifecycle: Lifecycle, worker: int = 0, workers: int = 1) -> pb.GetServiceStatusResponse:
     return pb.GetServiceStatusResponse(
         components=[
             pb.ComponentStatus(
@@ -40,4 +40,6 @@ def status_response(lifecycle: Lifecycle) -> pb.GetServiceStatusResponse:
         ready=lifecycle.ready,
         uptime_seconds=time.time() - lifecycle.started_at,
         version=gateway_version(),
+        worker=worker,
+        workers=workers,
     )

@@ -58,7 +58,7 @@ async def _run(settings: Settings, host_socket: str, index: int) -> int:
         return await supervisor.merged_metrics(index, own)
 
     shared = {name: Hosted(host, name) for name in names}
-    gateway = Gateway(settings, shared=shared, metrics_view=all_workers_metrics)
+    gateway = Gateway(settings, shared=shared, metrics_view=all_workers_metrics, worker=index)
     pushing: asyncio.Task | None = None
 
     async def report(ports) -> None:

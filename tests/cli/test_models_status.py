@@ -32,6 +32,7 @@ def test_status(cli):
     assert result.code == 0, result.err
     lines = result.out.splitlines()
     assert lines[0].startswith("citadel ") and ": ready, up " in lines[0]
+    assert "worker" not in lines[0]  # a lone gateway: nothing to say about workers
     assert lines[1].split()[:3] == ["COMPONENT", "STATE", "SINCE"]
     states = {line.split()[0]: line.split()[1] for line in lines[2:]}
     assert {"store", "jobs", "grpc", "http"} <= set(states)
@@ -39,5 +40,6 @@ def test_status(cli):
 
     doc = cli("status", "--json").json()
     assert doc["ready"] is True and doc["uptimeSeconds"] > 0
+    assert doc["workers"] == 1 and doc.get("worker", 0) == 0
     assert {c["name"] for c in doc["components"]} == set(states)
     assert all(c["state"] == "COMPONENT_STATE_RUNNING" for c in doc["components"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,8 +16,11 @@ import grpc
 import httpx
 import pytest
 
+from citadel.admin.v1 import admin_service_pb2 as admin_pb
+from citadel.admin.v1 import admin_service_pb2_grpc
 from citadel.vector.v1 import resources_pb2, vector_service_pb2_grpc
 from citadel.vector.v1 import vector_service_pb2 as pb
+from tests.cli.conftest import citadel
 from tests.jobs.conftest import wait_until
 from tests.support.gateway_process import GatewayProcess
 
@@ -105,6 +109,27 @@ def test_both_workers_serve_one_store_and_one_cache(workers):
     with httpx.Client(base_url=workers.http_url, timeout=30) as http:
         assert http.post("/v1/collections/shared/vectors:count", json={}).json() == {"count": "51"}
         assert http.get("/readyz").status_code == 200
+
+
+def test_status_and_readyz_say_which_worker_answered(workers):
+    seen = set()
+    for _ in range(16):  # a new connection each time; the kernel spreads them over both workers
+        channel = grpc.insecure_channel(workers.grpc_target)
+        try:
+            reply = admin_service_pb2_grpc.AdminServiceStub(channel).GetServiceStatus(
+                admin_pb.GetServiceStatusRequest(), timeout=30
+            )
+        finally:
+            channel.close()
+        assert reply.ready and reply.workers == 2
+        seen.add(reply.worker)
+        with httpx.Client(base_url=workers.http_url, timeout=30) as http:
+            ready = http.get("/readyz").json()
+        assert ready["ready"] is True and ready["worker"] in (0, 1)
+    assert seen == {0, 1}
+    result = citadel("status", target=workers.grpc_target)
+    assert result.code == 0, result.err
+    assert re.search(r": ready, up .* \(worker [01] of 2 answered\)$", result.out.splitlines()[0])
 
 
 def test_every_worker_answers_metrics_for_all_of_them(workers):

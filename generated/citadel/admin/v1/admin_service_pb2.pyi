@@ -92,13 +92,17 @@ class ComponentStatus(_message.Message):
     def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[ComponentState, str]] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class GetServiceStatusResponse(_message.Message):
-    __slots__ = ("components", "ready", "uptime_seconds", "version")
+    __slots__ = ("components", "ready", "uptime_seconds", "version", "worker", "workers")
     COMPONENTS_FIELD_NUMBER: _ClassVar[int]
     READY_FIELD_NUMBER: _ClassVar[int]
     UPTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    WORKER_FIELD_NUMBER: _ClassVar[int]
+    WORKERS_FIELD_NUMBER: _ClassVar[int]
     components: _containers.RepeatedCompositeFieldContainer[ComponentStatus]
     ready: bool
     uptime_seconds: float
     version: str
-    def __init__(self, components: _Optional[_Iterable[_Union[ComponentStatus, _Mapping]]] = ..., ready: _Optional[bool] = ..., uptime_seconds: _Optional[float] = ..., version: _Optional[str] = ...) -> None: ...
+    worker: int
+    workers: int
+    def __init__(self, components: _Optional[_Iterable[_Union[ComponentStatus, _Mapping]]] = ..., ready: _Optional[bool] = ..., uptime_seconds: _Optional[float] = ..., version: _Optional[str] = ..., worker: _Optional[int] = ..., workers: _Optional[int] = ...) -> None: ...

@@ -249,6 +249,18 @@ class GetServiceStatusResponse(betterproto2.Message):
     The gateway's version.
     """
 
+    worker: "int" = betterproto2.field(5, betterproto2.TYPE_INT32)
+    """
+    Which worker process answered under `citadel serve --workers N`: 0 to N-1, as in the log
+    lines' and metrics' `worker` label. Each connection stays with one worker. 0 for a lone
+    gateway.
+    """
+
+    workers: "int" = betterproto2.field(6, betterproto2.TYPE_INT32)
+    """
+    How many worker processes serve these ports (1 for a lone gateway).
+    """
+
 
 default_message_pool.register_message(
     "citadel.admin.v1", "GetServiceStatusResponse", GetServiceStatusResponse
