@@ -15,6 +15,7 @@ import orjson
 
 from bench.context import BenchContext
 from bench.core import COLLECTION, DIM, N_VECTORS, load_gateway
+from bench.gateway_cpu import wait_until_idle
 from bench.harness import interleaved, row
 from citadel.vector.v1 import vector_service_pb2 as pb
 
@@ -52,6 +53,7 @@ def run(ctx: BenchContext) -> list[dict]:
     with ctx.gateway("protocols", env={"CITADEL_CACHE_ENABLED": "false"}) as gw:
         stub = gw.stub()
         load_gateway(stub, vectors)
+        wait_until_idle([gw])  # the HNSW build after the load would otherwise share the cores
         grpc_requests = [
             pb.SearchVectorsRequest(collection=COLLECTION, query_vector=q.tolist(), limit=10) for q in queries
         ]
