@@ -126,9 +126,10 @@ def uncached(client: Client) -> Client:
 
 def run(args: argparse.Namespace) -> int:
     """Runs a client command; maps its outcome to an exit code and a one-line message."""
+    client = None
     try:
-        with connect(args) as client:
-            return int(args.client_command(args, client))
+        client = connect(args)
+        return int(args.client_command(args, client))
     except UsageError as e:
         return fail(str(e), Exit.USAGE)
     except CommandFailed as e:
@@ -141,6 +142,11 @@ def run(args: argparse.Namespace) -> int:
         # The reader of stdout went away (`citadel jobs list | head`): not an error worth a trace.
         sys.stderr.close()
         return Exit.OK
+    finally:
+        # After the except clauses: an interrupted command has left through fail()'s _exit by
+        # now, never closing the channel its blocking call was interrupted in.
+        if client is not None:
+            client.close()
 
 
 def fail(message: str, code: Exit) -> int:
