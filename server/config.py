@@ -195,8 +195,10 @@ def _coerce(key: str, raw: Any, current: Any, from_text: bool = False) -> Any:
             if isinstance(raw, bool) or not (from_text or isinstance(raw, (int, float))):
                 raise ValueError
             return kind(raw)
-        if kind is Path:
-            return Path(str(raw))
+        if isinstance(current, Path):  # the default is a PosixPath: `kind is Path` never holds
+            if not isinstance(raw, (str, Path)):
+                raise ValueError
+            return Path(raw)
         if kind in (list, dict):
             if from_text:
                 raw = json.loads(raw)

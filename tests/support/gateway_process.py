@@ -23,9 +23,18 @@ class GatewayProcess:
     # The module run as `python -m MODULE serve ...`; a test may run a gateway of its own.
     module = "citadel.server.cli"
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, args: list[str] | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+        settings_via: str = "flags",
+    ):
         self.data_dir = data_dir
         self.env = {**os.environ, **(env or {})}
+        # How the ports (0: ephemeral) and data dir reach the gateway: "flags", "env" (CITADEL_*
+        # variables), or "none" when the test's own config file names them.
+        self.settings_via = settings_via
         # Without a config naming credentials, run open (as `make run` does).
         self.args = list(args) if args is not None else ["--insecure-no-auth"]
         self.proc: subprocess.Popen | None = None
@@ -48,25 +57,17 @@ class GatewayProcess:
         ready = self.data_dir.parent / f"{self.data_dir.name}.ready.json"
         ready.unlink(missing_ok=True)
         log = open(self.log_path, "ab")
+        settings = {"grpc-port": "0", "http-port": "0", "data-dir": str(self.data_dir)}
+        flags, env = [], self.env
+        if self.settings_via == "flags":
+            flags = [arg for key, value in settings.items() for arg in (f"--{key}", value)]
+        elif self.settings_via == "env":
+            env = {**env, **{f"CITADEL_{k.upper().replace('-', '_')}": v for k, v in settings.items()}}
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                self.module,
-                "serve",
-                "--grpc-port",
-                "0",
-                "--http-port",
-                "0",
-                "--data-dir",
-                str(self.data_dir),
-                "--ready-file",
-                str(ready),
-                *self.args,
-            ],
+            [sys.executable, "-m", self.module, "serve", *flags, "--ready-file", str(ready), *self.args],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=self.env,
+            env=env,
         )
         deadline = time.monotonic() + START_TIMEOUT
         while not ready.exists():
