@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import queue
 import sys
+import threading
 
 from citadel.client import Client, batch
 from citadel.server.cli_commands.common import (
@@ -122,19 +124,37 @@ def show(args: argparse.Namespace, job: batch.BatchJob) -> None:
 
 
 def follow(client: Client, job_id: str, progress: Progress | None) -> batch.BatchJob:
-    """Follows WatchBatchJob to the job's final state, drawing progress; returns the last job."""
+    """Follows WatchBatchJob to the job's final state, drawing progress; returns the last job.
+
+    The stream is read in a thread and handed over through a queue, so Ctrl-C lands in this
+    thread's wait and never inside grpc's own code: interrupted there, a call can be left half
+    done and the process aborted (SIGABRT) instead of leaving with 130."""
     meter = JobMeter(progress) if progress is not None else None
-    job = None
+    events: queue.Queue = queue.Queue()
     stream = client.batch.watch_batch_job(batch.WatchBatchJobRequest(id=job_id))
+
+    def read() -> None:
+        try:
+            for event in stream:
+                events.put(event)
+                if event.job.state in TERMINAL_STATES:
+                    break
+        except BaseException as e:  # handed to the caller's thread, raised there
+            events.put(e)
+        finally:
+            stream.close()  # cancels the call when left before its end
+            events.put(None)
+
+    threading.Thread(target=read, name="watch-job", daemon=True).start()
+    job = None
     try:
-        for event in stream:
-            job = event.job
+        while (item := events.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            job = item.job
             if meter is not None:
                 meter.update(job)
-            if job.state in TERMINAL_STATES:
-                break
     finally:
-        stream.close()  # cancels the call when left before its end
         if progress is not None:
             progress.close()
     if job is None:

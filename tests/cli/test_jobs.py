@@ -112,7 +112,7 @@ def test_interrupted_watch_leaves_the_job_running(gateway, sdk):
         time.sleep(0.5)  # well inside the watch loop
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
-        assert proc.returncode == 130
+        assert proc.returncode == 130, err
         assert err.splitlines()[-1] == (
             f"citadel: stopped following; job {job.id} keeps running (citadel jobs watch {job.id})"
         )
