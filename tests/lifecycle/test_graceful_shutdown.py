@@ -21,6 +21,7 @@ from tests.jobs.conftest import (
     wait_terminal,
     wait_until,
 )
+from tests.lifecycle.test_workers import fresh_stub, process_gone, worker_pids
 from tests.support.gateway_process import GatewayProcess
 
 N = 1500
@@ -76,19 +77,24 @@ def test_sigterm_drains_calls_and_the_job_resumes(tmp_path, workers):
         proc.kill()
 
 
-def test_second_signal_exits_at_once(tmp_path):
-    proc = GatewayProcess(tmp_path / "data", env={"CITADEL_GRACE_SECONDS": "60"}).start()
+@pytest.mark.parametrize("workers", [1, 2])
+def test_second_signal_exits_at_once(tmp_path, workers):
+    args = ["--insecure-no-auth", "--workers", str(workers)]
+    proc = GatewayProcess(tmp_path / "data", env={"CITADEL_GRACE_SECONDS": "60"}, args=args).start()
     try:
-        stub = proc.stub()
+        pids = worker_pids(proc)
+        assert len(pids) == (workers if workers > 1 else 0)
+        channel, stub = fresh_stub(proc)
         texts = [f"keeps the server busy {uuid.uuid4().hex} {i}" for i in range(600)]
         busy = stub.GenerateEmbedding.future(pb.GenerateEmbeddingRequest(texts=texts), timeout=120)
-        time.sleep(0.2)
+        time.sleep(0.3)
         proc.proc.send_signal(signal.SIGTERM)
         time.sleep(0.3)
         proc.proc.send_signal(signal.SIGTERM)
         started = time.monotonic()
-        code = proc.proc.wait(20)
-        assert code == 1 and time.monotonic() - started < 10
+        assert proc.proc.wait(20) == 1 and time.monotonic() - started < 10
+        wait_until(lambda: all(process_gone(pid) for pid in pids.values()), 10, "workers to be killed")
         busy.cancel()
+        channel.close()
     finally:
         proc.kill()

@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import grpc
 import httpx
@@ -266,23 +265,3 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def test_the_second_signal_kills_workers_at_once(tmp_path):
-    proc = GatewayProcess(tmp_path / "data", args=WORKERS, env={"CITADEL_GRACE_SECONDS": "60"}).start()
-    try:
-        pids = worker_pids(proc)
-        channel, stub = fresh_stub(proc)
-        texts = [f"keeps a worker busy {i}" for i in range(600)]
-        busy = stub.GenerateEmbedding.future(pb.GenerateEmbeddingRequest(texts=texts), timeout=120)
-        time.sleep(0.3)
-        proc.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
-        proc.proc.send_signal(signal.SIGTERM)
-        started = time.monotonic()
-        assert proc.proc.wait(20) == 1 and time.monotonic() - started < 10
-        wait_until(lambda: all(process_gone(pid) for pid in pids.values()), 10, "workers to be killed")
-        busy.cancel()
-        channel.close()
-    finally:
-        proc.kill()
