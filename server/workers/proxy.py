@@ -56,17 +56,17 @@ class HostConnection:
 
     async def _receive(self) -> None:
         try:
-            while True:
-                call_id, ok, value = await read_frame(self._reader)
-                answer = self._pending.get(call_id)
-                if answer is None or answer.done():
-                    continue  # the caller gave up (cancelled); the host still finished the call
-                if ok:
-                    answer.set_result(value)
-                else:
-                    answer.set_exception(value)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+            # The socket closing (the host is gone) ends the loop; the finally fails what waits.
+            with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+                while True:
+                    call_id, ok, value = await read_frame(self._reader)
+                    answer = self._pending.get(call_id)
+                    if answer is None or answer.done():
+                        continue  # the caller gave up (cancelled); the host still finished the call
+                    if ok:
+                        answer.set_result(value)
+                    else:
+                        answer.set_exception(value)
         finally:
             self.lost = True
             for answer in self._pending.values():

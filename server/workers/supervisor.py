@@ -17,6 +17,7 @@ reaches only the supervisor, and a second signal kills them at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import multiprocessing
@@ -209,10 +210,8 @@ class Supervisor:
                 self._restarts.append(now)
                 self.metrics.restarts.inc()
                 self._start_worker(settings, index)
-            try:
+            with contextlib.suppress(TimeoutError):  # no stop yet: look at the workers again
                 await asyncio.wait_for(stop.wait(), POLL_SECONDS * 5)
-            except TimeoutError:
-                pass
         return 0
 
     async def _stop_workers(self) -> None:
