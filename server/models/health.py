@@ -89,11 +89,10 @@ class HealthChecker:
             await asyncio.sleep(self._interval)
 
     async def check_all(self) -> None:
-        shared: dict[str, asyncio.Future] = {}
+        shared: dict[str, asyncio.Future] = {}  # this round's probe per probe_key
         await asyncio.gather(*(self.check_pool(pool, shared) for pool in self._pools))
 
-    async def check_pool(self, pool: ModelPool, shared: dict[str, asyncio.Future] | None = None) -> None:
-        shared = {} if shared is None else shared
+    async def check_pool(self, pool: ModelPool, shared: dict[str, asyncio.Future]) -> None:
         await asyncio.gather(*(self.probe(pool, b, shared) for b in pool.backends))
         probes = [(b.id, b.probe) for b in pool.backends if b.probe is not None]
         if not probes:
@@ -111,9 +110,7 @@ class HealthChecker:
             if problem:
                 b.last_error = problem
 
-    async def probe(
-        self, pool: ModelPool, backend: Backend, shared: dict[str, asyncio.Future] | None = None
-    ) -> None:
+    async def probe(self, pool: ModelPool, backend: Backend, shared: dict[str, asyncio.Future]) -> None:
         state = backend.breaker.state
         if state not in (CLOSED, HALF_OPEN):
             return  # open: leave it alone until the interval passes
@@ -122,7 +119,7 @@ class HealthChecker:
             return  # a real request holds the probe
         timeout = min(PROBE_TIMEOUT_SECONDS, backend.spec.timeout_seconds, self._interval * 2)
         try:
-            vectors = await _probe_embedding(backend, timeout, {} if shared is None else shared)
+            vectors = await _probe_embedding(backend, timeout, shared)
         except (BackendError, InputRejected) as e:
             backend.healthy = False
             backend.probe = None
