@@ -80,6 +80,16 @@ class Settings:
     cache_max_entries: int = _s("cache.max_entries", 100_000)
     cache_max_bytes: int = _s("cache.max_bytes", 256 * 1024 * 1024)
     cache_ttl_seconds: dict = _s("cache.ttl_seconds", factory=dict)  # {kind: seconds}
+    # [limits]: what one request may cost; each error names its setting (README "Security").
+    rest_body_bytes: int = _s("limits.rest_body_bytes", 64 * 1024 * 1024)  # REST request body
+    rest_response_bytes: int = _s("limits.rest_response_bytes", 64 * 1024 * 1024)  # REST reply JSON
+    graphql_body_bytes: int = _s("limits.graphql_body_bytes", 1024 * 1024)  # HTTP body or WS message
+    graphql_document_cache_bytes: int = _s("limits.graphql_document_cache_bytes", 4 * 1024 * 1024)
+    ws_subscriptions_per_connection: int = _s("limits.ws_subscriptions_per_connection", 16)
+    ws_subscriptions_per_key: int = _s("limits.ws_subscriptions_per_key", 64)
+    embed_texts_per_call: int = _s("limits.embed_texts_per_call", 128)  # real-time; more: BatchService
+    embed_chars_per_text: int = _s("limits.embed_chars_per_text", 32_768)
+    auto_indexes_per_collection: int = _s("limits.auto_indexes_per_collection", 16)
     # [tracing]: OpenTelemetry, needs the `tracing` extra (see server/tracing/)
     tracing_enabled: bool = _s("tracing.enabled", False)
     tracing_exporter: str = _s("tracing.exporter", "otlp")  # otlp (OTLP/HTTP) | console | none
@@ -151,8 +161,18 @@ class Settings:
         ):
             if value < low:
                 raise ConfigError(f"{key}: must be at least {low}, got {value}")
-        if self.max_message_bytes < 1024:
-            raise ConfigError("server.max_message_bytes: must be at least 1024")
+        for f in fields(self):
+            key = f.metadata["key"]
+            if (key.startswith("limits.") or key == "server.max_message_bytes") and getattr(self, f.name) < 1:
+                raise ConfigError(f"{key}: must be at least 1, got {getattr(self, f.name)}")
+        for key, value in (
+            ("server.max_message_bytes", self.max_message_bytes),
+            ("limits.rest_body_bytes", self.rest_body_bytes),
+            ("limits.rest_response_bytes", self.rest_response_bytes),
+            ("limits.graphql_body_bytes", self.graphql_body_bytes),
+        ):
+            if value < 1024:
+                raise ConfigError(f"{key}: must be at least 1024, got {value}")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"server.log_level: {self.log_level!r} is not DEBUG, INFO, WARNING or ERROR")
         from citadel.server.tracing import check_settings  # light: OpenTelemetry loads only when on
