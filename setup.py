@@ -20,6 +20,14 @@ ROOTS = {
 }
 
 
+# Folders of data only (pages, model files): installed as packages of their own so that
+# setuptools ships them without warning that an importable folder would be left out.
+DATA_PACKAGES = {
+    "citadel.adapters.static": ["*"],
+    "citadel.server.models.assets": ["**/*"],
+}
+
+
 def packages_under(prefix: str, path: str) -> list[str]:
     # A directory that is a root of its own (server/client) is not also installed under its parent.
     nested = [p[len(path) + 1 :].replace("/", ".") for p in ROOTS.values() if p.startswith(path + "/")]
@@ -28,13 +36,12 @@ def packages_under(prefix: str, path: str) -> list[str]:
 
 
 setup(
-    packages=[pkg for prefix, path in ROOTS.items() for pkg in packages_under(prefix, path)],
+    packages=[pkg for prefix, path in ROOTS.items() for pkg in packages_under(prefix, path)] + list(DATA_PACKAGES),
     package_dir=ROOTS,
     package_data={
         "citadel": ["*.binpb", "*.json", "*.graphql"],
         "citadel.sdk": ["py.typed"],
-        "citadel.adapters": ["static/**/*"],
-        "citadel.server.models": ["assets/**/*"],
+        **DATA_PACKAGES,
     },
     include_package_data=True,
 )
