@@ -22,6 +22,7 @@ from citadel.adapters.bindings import Binding, bindings_for
 from citadel.adapters.descriptions import Descriptions, summary
 from citadel.adapters.json_codec import FD, WELL_KNOWN, WRAPPERS, is_float_list, is_map, real_oneof
 from citadel.adapters.streaming import NDJSON, SSE
+from citadel.server.auth.principal import ROLE_NAMES
 from citadel.server.methods import MethodSpec
 
 STATUS = status_pb2.Status.DESCRIPTOR
@@ -106,6 +107,16 @@ PARAMETERS = {
     },
 }
 
+SECURITY_SCHEMES = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key (`citadel keys create`) or a JWT, sent as `Authorization: Bearer <key>`. "
+        "Each operation says the least role it needs (reader < writer < admin); a key with a tenant "
+        "sees only that tenant's collections and jobs. A gateway run with --insecure-no-auth ignores it.",
+    }
+}
+
 DESCRIPTION = """Generated from the protos: every RPC of the gRPC API, transcoded by its google.api.http rule.
 
 - Bodies and responses use the proto3 JSON mapping: lowerCamelCase or original field names are \
@@ -145,7 +156,12 @@ class OpenApiBuilder:
             "info": {"title": self.title, "version": ", ".join(packages), "description": DESCRIPTION},
             "tags": sorted(tags.values(), key=lambda t: t["name"]),
             "paths": paths,
-            "components": {"schemas": self.schemas, "parameters": PARAMETERS},
+            "components": {
+                "schemas": self.schemas,
+                "parameters": PARAMETERS,
+                "securitySchemes": SECURITY_SCHEMES,
+            },
+            "security": [{"bearer": []}],
         }
 
     # -- operations ---------------------------------------------------------------------
@@ -154,12 +170,14 @@ class OpenApiBuilder:
         spec = b.spec
         method = spec.descriptor
         doc = self.docs.of(f"{spec.service}.{spec.name}")
+        role = ROLE_NAMES[spec.access.role]
         op: dict[str, Any] = {
             "operationId": f"{method.containing_service.name}_{spec.name}"
             + (f"_{b.index + 1}" if b.index else ""),
             "tags": [method.containing_service.name],
             "summary": summary(doc) or spec.name,
-            "description": doc,
+            "description": f"{doc}\n\nNeeds role: {role}.".strip(),
+            "x-citadel-role": role,
             "parameters": self._path_parameters(b) + self._query_parameters(b) + self._common_parameters(b),
             "responses": {
                 "200": self._success(b),
