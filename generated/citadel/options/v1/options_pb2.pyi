@@ -48,6 +48,8 @@ CACHE_FIELD_NUMBER: _ClassVar[int]
 cache: _descriptor.FieldDescriptor
 GRAPHQL_FIELD_NUMBER: _ClassVar[int]
 graphql: _descriptor.FieldDescriptor
+RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
+rate_limit: _descriptor.FieldDescriptor
 
 class AccessPolicy(_message.Message):
     __slots__ = ("role", "collection_field")
@@ -74,3 +76,9 @@ class GraphqlPolicy(_message.Message):
     operation: GraphqlOperation
     field: str
     def __init__(self, operation: _Optional[_Union[GraphqlOperation, str]] = ..., field: _Optional[str] = ...) -> None: ...
+
+class RateLimitPolicy(_message.Message):
+    __slots__ = ("cost_field",)
+    COST_FIELD_FIELD_NUMBER: _ClassVar[int]
+    cost_field: str
+    def __init__(self, cost_field: _Optional[str] = ...) -> None: ...

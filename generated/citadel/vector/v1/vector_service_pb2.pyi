@@ -135,14 +135,16 @@ class VectorIds(_message.Message):
     def __init__(self, ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class DeleteVectorsRequest(_message.Message):
-    __slots__ = ("collection", "ids", "filter")
+    __slots__ = ("collection", "ids", "filter", "allow_all")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     IDS_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_ALL_FIELD_NUMBER: _ClassVar[int]
     collection: str
     ids: VectorIds
     filter: _filter_pb2.Filter
-    def __init__(self, collection: _Optional[str] = ..., ids: _Optional[_Union[VectorIds, _Mapping]] = ..., filter: _Optional[_Union[_filter_pb2.Filter, _Mapping]] = ...) -> None: ...
+    allow_all: bool
+    def __init__(self, collection: _Optional[str] = ..., ids: _Optional[_Union[VectorIds, _Mapping]] = ..., filter: _Optional[_Union[_filter_pb2.Filter, _Mapping]] = ..., allow_all: _Optional[bool] = ...) -> None: ...
 
 class DeleteVectorsResponse(_message.Message):
     __slots__ = ("deleted_count",)

@@ -157,7 +157,8 @@ class VectorServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteVectors(self, request, context):
-        """Deletes vectors by id or by filter.
+        """Deletes vectors by id or by filter. A filter without any condition matches every
+        vector: it is refused (INVALID_ARGUMENT) unless allow_all is set.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -185,7 +186,9 @@ class VectorServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GenerateEmbedding(self, request, context):
-        """Turns text into an embedding with a named model.
+        """Turns text into an embedding with a named model. A call holds at most
+        limits.embed_texts_per_call texts of at most limits.embed_chars_per_text characters
+        each (BatchService takes more), and takes one rate-limit token per text.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -3,7 +3,15 @@
 # plugin: python-betterproto2
 # This file has been @generated
 
-__all__ = ("AccessPolicy", "CacheKind", "CachePolicy", "GraphqlOperation", "GraphqlPolicy", "Role")
+__all__ = (
+    "AccessPolicy",
+    "CacheKind",
+    "CachePolicy",
+    "GraphqlOperation",
+    "GraphqlPolicy",
+    "RateLimitPolicy",
+    "Role",
+)
 
 from dataclasses import dataclass
 
@@ -234,3 +242,22 @@ class GraphqlPolicy(betterproto2.Message):
 
 
 default_message_pool.register_message("citadel.options.v1", "GraphqlPolicy", GraphqlPolicy)
+
+
+@dataclass(eq=False, repr=False)
+class RateLimitPolicy(betterproto2.Message):
+    """
+    What a call costs against the caller's rate limits. Without it a call takes one
+    token from each of its buckets.
+    """
+
+    cost_field: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    Name of a repeated field of the request (top level) whose length is the call's
+    cost in tokens, at least one: GenerateEmbedding names "texts", so embedding 100
+    texts takes 100 tokens, as 100 single-text calls would. A name that is not a
+    repeated field of the request fails gateway start-up.
+    """
+
+
+default_message_pool.register_message("citadel.options.v1", "RateLimitPolicy", RateLimitPolicy)

@@ -457,6 +457,12 @@ class DeleteVectorsRequest(betterproto2.Message):
     Delete every vector matching this filter.
     """
 
+    allow_all: "bool" = betterproto2.field(4, betterproto2.TYPE_BOOL)
+    """
+    Set to confirm that a filter with no conditions, which matches every vector of the
+    collection, is meant to delete them all. Without it such a filter is refused.
+    """
+
 
 default_message_pool.register_message("citadel.vector.v1", "DeleteVectorsRequest", DeleteVectorsRequest)
 
@@ -1406,7 +1412,8 @@ class VectorServiceStub:
 
     def delete_vectors(self, message: "DeleteVectorsRequest") -> "DeleteVectorsResponse":
         """
-        Deletes vectors by id or by filter.
+        Deletes vectors by id or by filter. A filter without any condition matches every
+        vector: it is refused (INVALID_ARGUMENT) unless allow_all is set.
         """
 
         return self._channel.unary_unary(
@@ -1450,7 +1457,9 @@ class VectorServiceStub:
 
     def generate_embedding(self, message: "GenerateEmbeddingRequest") -> "GenerateEmbeddingResponse":
         """
-        Turns text into an embedding with a named model.
+        Turns text into an embedding with a named model. A call holds at most
+        limits.embed_texts_per_call texts of at most limits.embed_chars_per_text characters
+        each (BatchService takes more), and takes one rate-limit token per text.
         """
 
         return self._channel.unary_unary(
