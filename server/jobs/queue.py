@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from citadel.batch.v1 import batch_service_pb2 as pb
+from citadel.server.jobs.changes import Progress
 from citadel.server.jobs.record import Chunk, ChunkResult, Job
 
 
@@ -19,6 +20,12 @@ class JobQueue(Protocol):
         the tenant, stores nothing and returns (existing job, True)."""
 
     async def get(self, job_id: str) -> Job | None: ...
+
+    async def next_change(self, job_id: str, seen: Progress) -> Job | None:
+        """The job once its progress (changes.progress) differs from `seen`: woken by the write
+        that changed it, not by polling. After the queue's fallback interval it answers the job
+        as it is, changed or not. None when the job is gone. An async method (not a context
+        manager) so that it also works through the --workers host."""
 
     async def list(self, tenant: str, state: str, limit: int, before: float) -> list[Job]:
         """The tenant's jobs created before `before`, newest first, optionally in one state."""

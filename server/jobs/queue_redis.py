@@ -6,17 +6,26 @@ worker died stays pending and is taken over with XAUTOCLAIM once idle longer tha
 which is set longer than the slowest chunk. Delivery counts give attempts; an entry delivered
 too often is dead-lettered into the job's errors. Scripts build their keys from one prefix, so
 this targets a standalone Redis or one primary (not Redis Cluster).
+
+Each write to a job's record is published on one channel (the job id as message); every
+replica listens with one pub/sub connection and wakes its watchers (changes.py), so progress
+made by another replica reaches a watcher here. FALLBACK_SECONDS re-reads in case a message
+was lost (the pub/sub connection dropped).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 import time
 
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from citadel.batch.v1 import batch_service_pb2 as pb
+from citadel.server.jobs.changes import JobChanges, Progress
 from citadel.server.jobs.record import (
     JOB_FIELDS,
     MAX_REPORTED_ERRORS,
@@ -27,17 +36,22 @@ from citadel.server.jobs.record import (
     job_from_fields,
 )
 
-GROUP = "workers"
+log = logging.getLogger("citadel.jobs")
 
-# ARGV: prefix, idempotency key ('' for none), job id, tenant, created_at, chunk count, field pairs..., chunks...
+GROUP = "workers"
+FALLBACK_SECONDS = 2.0
+RESUBSCRIBE_SECONDS = 1.0
+
+# ARGV: prefix, tenant and idempotency key as key_parts ('' for none), job id, tenant, created_at,
+# chunk count, field pairs..., chunks...
 _SUBMIT = """
 local p = ARGV[1]
 local idem = ARGV[2]
 local id = ARGV[3]
 if idem ~= '' then
-  local existing = redis.call('GET', p .. 'idem:' .. ARGV[4] .. ':' .. idem)
+  local existing = redis.call('GET', p .. 'idem:' .. idem)
   if existing then return existing end
-  redis.call('SET', p .. 'idem:' .. ARGV[4] .. ':' .. idem, id)
+  redis.call('SET', p .. 'idem:' .. idem, id)
 end
 local n = tonumber(ARGV[6])
 local first_chunk = #ARGV - n + 1
@@ -96,6 +110,10 @@ class RedisQueue:
         self._complete = client.register_script(_COMPLETE)
         self._transition = client.register_script(_TRANSITION)
         self._group_ready = False
+        self._changed = prefix + "changed"  # pub/sub channel: the id of each job written
+        self._changes = JobChanges()
+        self._listener: asyncio.Task | None = None
+        self._subscribed = asyncio.Event()
 
     async def _ensure_group(self) -> None:
         if not self._group_ready:
@@ -113,7 +131,9 @@ class RedisQueue:
         pairs = []
         for name in JOB_FIELDS:
             pairs += [name, str(getattr(job, name))]
-        args = [self._p, job.idempotency_key, job.id, job.tenant, job.created_at, len(chunks), *pairs]
+        # Length-prefixed, so no tenant and key pair can name another pair's idempotency entry.
+        idem = key_parts(job.tenant, job.idempotency_key) if job.idempotency_key else ""
+        args = [self._p, idem, job.id, job.tenant, job.created_at, len(chunks), *pairs]
         args += [c.SerializeToString() for c in chunks]
         stored_id = _text(await self._submit(keys=[], args=args))
         if stored_id != job.id:
@@ -136,6 +156,46 @@ class RedisQueue:
                 ]
         return job
 
+    async def next_change(self, job_id: str, seen: Progress) -> Job | None:
+        if self._listener is None:
+            self._listener = asyncio.create_task(self._listen())
+        # Subscribed before the first read, or a change made meanwhile waits for the fallback.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._subscribed.wait(), FALLBACK_SECONDS)
+        return await self._changes.next_change(job_id, seen, self.get, FALLBACK_SECONDS)
+
+    async def _listen(self) -> None:
+        """Wakes this replica's watchers for every job written by any replica; resubscribes
+        after Redis drops the connection."""
+        while True:
+            pubsub = self._r.pubsub()
+            try:
+                await pubsub.subscribe(self._changed)
+                async for message in pubsub.listen():
+                    if message["type"] == "subscribe":
+                        self._subscribed.set()
+                    elif message["type"] == "message":
+                        self._changes.notify(_text(message["data"]))
+            except (RedisError, OSError) as e:
+                log.warning(
+                    "job progress channel lost (%s); watchers re-read every %g s meanwhile",
+                    type(e).__name__,
+                    FALLBACK_SECONDS,
+                )
+            finally:
+                self._subscribed.clear()
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()
+            await asyncio.sleep(RESUBSCRIBE_SECONDS)
+
+    async def _written(self, job_id: str) -> None:
+        """Tells every replica's watchers (this one's at once) that the job's record changed."""
+        self._changes.notify(job_id)
+        # The write itself succeeded: a lost message only delays other replicas' watchers
+        # until their fallback re-read, so it must not fail the write.
+        with contextlib.suppress(RedisError, OSError):
+            await self._r.publish(self._changed, job_id)
+
     async def list(self, tenant: str, state: str, limit: int, before: float) -> list[Job]:
         jobs: list[Job] = []
         ids = await self._r.zrevrangebyscore(f"{self._p}by_tenant:{tenant}", f"({before}", "-inf")
@@ -152,11 +212,13 @@ class RedisQueue:
         await self._transition(
             keys=[], args=[self._p, job_id, time.time(), "queued", "running", "started_at"]
         )
+        await self._written(job_id)
 
     async def cancel(self, job_id: str) -> Job | None:
         await self._transition(
             keys=[], args=[self._p, job_id, time.time(), "queued running", "cancelled", "finished_at"]
         )
+        await self._written(job_id)
         return await self.get(job_id)
 
     # -- chunks ---------------------------------------------------------------------------
@@ -212,6 +274,7 @@ class RedisQueue:
                 *failures,
             ],
         )
+        await self._written(chunk.job_id)
 
     async def _dead_letter(self, chunk: Chunk, why: str) -> None:
         failures = [ItemFailure(item.id, why, chunk.attempts, True) for item in chunk.items.items]
@@ -248,7 +311,11 @@ class RedisQueue:
         return int(await self._r.xlen(self._stream))
 
     async def close(self) -> None:
-        """The Redis client belongs to the gateway, which closes it."""
+        """Stops listening; the Redis client belongs to the gateway, which closes it."""
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
 
 
 def _text(value) -> str:

@@ -3,6 +3,10 @@
 WAL mode with synchronous=NORMAL survives a killed process (not a power cut) without an fsync
 per chunk. Leases with an expiry stand in for a consumer group: a chunk whose worker died is
 claimed again once its lease runs out. One connection, used from worker threads under a lock.
+
+Every write to a job's record wakes that job's watchers (changes.py). Each write to this file
+goes through this object (under --workers the supervisor hosts it for every worker), so the
+watchers hear of all of them; FALLBACK_SECONDS only re-reads in case one was missed.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import time
 from pathlib import Path
 
 from citadel.batch.v1 import batch_service_pb2 as pb
+from citadel.server.jobs.changes import JobChanges, Progress
 from citadel.server.jobs.record import (
     JOB_FIELDS,
     MAX_REPORTED_ERRORS,
@@ -45,6 +50,7 @@ CREATE TABLE IF NOT EXISTS results (job_id TEXT NOT NULL, idx INTEGER NOT NULL, 
   PRIMARY KEY (job_id, idx));
 """
 _JOB_COLUMNS = ", ".join(JOB_FIELDS)
+FALLBACK_SECONDS = 2.0
 _FINISH = """
 UPDATE jobs SET state = CASE WHEN failed = 0 THEN 'succeeded' WHEN done = 0 THEN 'failed'
   ELSE 'partially_failed' END, finished_at = ?
@@ -62,6 +68,7 @@ class SqliteQueue:
         self._lock = threading.Lock()
         self._lease = lease_seconds
         self._max_attempts = max_attempts
+        self._changes = JobChanges()
 
     async def _run(self, fn, *args):
         def locked():
@@ -99,6 +106,9 @@ class SqliteQueue:
 
     async def get(self, job_id: str) -> Job | None:
         return await self._run(self._get, job_id)
+
+    async def next_change(self, job_id: str, seen: Progress) -> Job | None:
+        return await self._changes.next_change(job_id, seen, self.get, FALLBACK_SECONDS)
 
     def _get(self, job_id: str) -> Job | None:
         row = self._db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -139,6 +149,7 @@ class SqliteQueue:
                 (time.time(), job_id),
             )
         )
+        self._changes.notify(job_id)
 
     async def cancel(self, job_id: str) -> Job | None:
         def cancel() -> Job | None:
@@ -148,14 +159,21 @@ class SqliteQueue:
             )
             return self._get(job_id)
 
-        return await self._run(cancel)
+        job = await self._run(cancel)
+        self._changes.notify(job_id)
+        return job
 
     # -- chunks ---------------------------------------------------------------------------
 
     async def claim(self, worker: str) -> Chunk | None:
-        return await self._run(self._claim, worker)
+        dead_lettered: list[str] = []
+        try:
+            return await self._run(self._claim, worker, dead_lettered)
+        finally:
+            for job_id in dead_lettered:
+                self._changes.notify(job_id)
 
-    def _claim(self, worker: str) -> Chunk | None:
+    def _claim(self, worker: str, dead_lettered: list[str]) -> Chunk | None:
         while True:
             now = time.time()
             with self._transaction():
@@ -170,6 +188,7 @@ class SqliteQueue:
                 batch = pb.BatchItemList.FromString(items)
                 if attempts >= self._max_attempts:
                     self._dead_letter(job_id, idx, batch, attempts, "failed on every attempt", now)
+                    dead_lettered.append(job_id)
                     continue
                 lease_until = now + self._lease
                 self._db.execute(
@@ -208,6 +227,7 @@ class SqliteQueue:
                 self._db.execute(_FINISH, (time.time(), chunk.job_id))
 
         await self._run(complete)
+        self._changes.notify(chunk.job_id)
 
     def _record(self, job_id: str, done: int, failures: list[ItemFailure]) -> None:
         self._db.execute(
@@ -255,6 +275,7 @@ class SqliteQueue:
                 )
 
         await self._run(retry)
+        self._changes.notify(chunk.job_id)  # a dead-lettered chunk adds failures
 
     async def release(self, chunk: Chunk) -> None:
         def release() -> None:

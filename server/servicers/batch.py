@@ -7,7 +7,6 @@ their chunk runs and reported by id, so one bad item never sinks the rest.
 
 from __future__ import annotations
 
-import asyncio
 import struct
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -17,6 +16,7 @@ from citadel.server import page_tokens
 from citadel.server.auth.principal import ANONYMOUS
 from citadel.server.chain import Call
 from citadel.server.errors import invalid, not_found
+from citadel.server.jobs.changes import progress
 from citadel.server.jobs.queue import JobQueue
 from citadel.server.jobs.record import OPERATION_NAMES, STATE_NAMES, Job
 from citadel.server.jobs.worker import WorkerPool
@@ -27,7 +27,6 @@ from citadel.server.tenancy import physical
 MAX_INLINE_ITEMS = 100_000
 MAX_UPLOADED_ITEMS = 10_000_000
 MAX_KEY_LENGTH = 128
-WATCH_POLL_SECONDS = 0.2
 
 
 class BatchServicer:
@@ -162,16 +161,17 @@ class BatchServicer:
         return self._watch(job)
 
     async def _watch(self, job: Job) -> AsyncIterator[pb.WatchBatchJobResponse]:
+        """One message now and one per change, pushed by the queue when the job's record is
+        written; ends at the job's final state (or when the caller goes away: cancelled)."""
         last = None
         while True:
-            seen = (job.state, job.done, job.failed)
+            seen = progress(job)
             if seen != last:
                 yield pb.WatchBatchJobResponse(job=job.to_proto(with_embeddings=job.terminal))
                 last = seen
             if job.terminal:
                 return
-            await asyncio.sleep(WATCH_POLL_SECONDS)
-            job = await self._queue.get(job.id) or job
+            job = await self._queue.next_change(job.id, seen) or job
 
     async def _own(self, call: Call, job_id: str) -> Job:
         if not job_id:
