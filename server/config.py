@@ -186,8 +186,8 @@ class Settings:
         from citadel.server.ratelimit.buckets import parse_limits
 
         try:
-            parse_entries(self.api_keys)
-            parse_limits(self.rate_limits)
+            keys = parse_entries(self.api_keys)
+            parse_limits(self.rate_limits, keys.keys())
             ttl_table(self.cache_ttl_seconds)
             catalog_from_settings(self)
         except ValueError as e:

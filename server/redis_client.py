@@ -6,6 +6,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from citadel.server.config import ConfigError
+from citadel.server.redaction import redact_text, redact_url
 
 # Short timeouts: a slow Redis must degrade the cache, not stall every request.
 SOCKET_TIMEOUT_SECONDS = 0.5
@@ -22,13 +23,10 @@ async def connect(url: str) -> aioredis.Redis:
         )
         await client.ping()
     except (RedisError, OSError, ValueError) as e:
-        raise ConfigError(f"redis.url: cannot reach Redis at {redacted(url)}: {e}") from None
+        raise ConfigError(f"redis.url: cannot reach Redis at {redacted(url)}: {redact_text(str(e))}") from None
     return client
 
 
 def redacted(url: str) -> str:
-    """The URL without its password, for messages."""
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        rest = "***@" + rest.split("@", 1)[1]
-    return scheme + sep + rest
+    """The URL without its credentials, for messages (server/redaction.py)."""
+    return redact_url(url)

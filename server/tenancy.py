@@ -7,6 +7,8 @@ inside its own prefix, so another tenant's collection is simply not found.
 
 from __future__ import annotations
 
+import re
+
 SEPARATOR = "."
 
 
@@ -20,3 +22,17 @@ def visible(tenant: str, physical_name: str) -> str | None:
         prefix = tenant + SEPARATOR
         return physical_name[len(prefix) :] if physical_name.startswith(prefix) else None
     return None if SEPARATOR in physical_name else physical_name
+
+
+def key_parts(*parts: str) -> str:
+    """Parts of a Redis key, each length-prefixed (`5:acme:3:x:y`), so no choice of tenant or
+    caller-given value (idempotency key, subject) can make two different tuples one key."""
+    return ":".join(f"{len(p)}:{p}" for p in parts)
+
+
+def in_callers_terms(tenant: str, message: str) -> str:
+    """`message` with the tenant's physical names (`'acme.films'`) as the caller knows them
+    (`'films'`): stores and servicers name the stored collection, a caller must see its own."""
+    if not tenant:
+        return message  # the shared namespace's physical names are its visible names
+    return re.sub(r"(['\"])" + re.escape(tenant + SEPARATOR), r"\1", message)

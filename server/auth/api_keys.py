@@ -12,7 +12,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from citadel.server.auth.principal import Principal, parse_role
+from citadel.server.auth.principal import Principal, parse_role, parse_tenant
 
 PREFIX = "ck"
 _ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
@@ -66,9 +66,7 @@ def parse_entries(raw: list) -> dict[str, ApiKeyEntry]:
             raise ValueError(
                 f"{where}.hash: expected 'sha256:<salt hex>:<digest hex>' as printed by `citadel keys create`"
             ) from None
-        tenant = str(item.get("tenant", ""))
-        if tenant and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}", tenant):
-            raise ValueError(f"{where}.tenant: {tenant!r} is not a valid tenant id")
+        tenant = parse_tenant(f"{where}.tenant", item.get("tenant", ""))
         entries[key_id] = ApiKeyEntry(
             key_id, salt, digest, parse_role(f"{where}.role", item.get("role")), tenant
         )

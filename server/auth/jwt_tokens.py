@@ -11,7 +11,7 @@ from pathlib import Path
 
 import jwt
 
-from citadel.server.auth.principal import Principal, parse_role
+from citadel.server.auth.principal import Principal, parse_role, parse_tenant
 
 LEEWAY_SECONDS = 5
 
@@ -72,13 +72,14 @@ class JwtVerifier:
             raise TokenError(f"token lacks the {e.claim!r} claim") from None
         except jwt.InvalidTokenError:
             raise TokenError("token signature or format is invalid") from None
+        # The same rules as API keys' (principal.py): a tenant that could not be configured on a
+        # key is refused here too, so no token reaches another tenant's physical names.
         try:
             role = parse_role("token claim 'role'", claims.get("role"))
+            tenant = parse_tenant("token claim 'tenant'", claims.get("tenant", ""))
         except ValueError as e:
             raise TokenError(str(e)) from None
-        return Principal(
-            subject=f"jwt:{claims.get('sub', '')}", role=role, tenant=str(claims.get("tenant", ""))
-        )
+        return Principal(subject=f"jwt:{claims.get('sub', '')}", role=role, tenant=tenant)
 
     def _key_for(self, alg: str | None, kid: str | None):
         if alg == "HS256" and self._hs256:

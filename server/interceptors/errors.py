@@ -14,6 +14,7 @@ import grpc
 
 from citadel.server.chain import Call, Handler, Reply
 from citadel.server.errors import ApiError
+from citadel.server.tenancy import in_callers_terms
 
 log = logging.getLogger("citadel.errors")
 
@@ -28,8 +29,13 @@ class ErrorsInterceptor:
                 raise TimeoutError
             async with asyncio.timeout(remaining):
                 return await proceed(call, request)
-        except ApiError:
-            raise
+        except ApiError as e:
+            # Stores and servicers name stored collections; the caller sees its own names.
+            tenant = getattr(call.state.get("principal"), "tenant", "")
+            shown = in_callers_terms(tenant, e.message)
+            if shown == e.message:
+                raise
+            raise ApiError(e.code, shown) from None
         except TimeoutError:
             raise ApiError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded") from None
         except Exception:

@@ -52,7 +52,7 @@ def build_stack(
     --workers); otherwise Redis's when configured, else this process's own."""
     try:
         auth = _auth(settings, metrics)
-        limits = parse_limits(settings.rate_limits)
+        limits = parse_limits(settings.rate_limits, parse_entries(settings.api_keys).keys())
         ttls = ttl_table(settings.cache_ttl_seconds)
     except (ValueError, OSError) as e:
         raise ConfigError(str(e)) from None

@@ -35,6 +35,7 @@ from citadel.server.jobs.record import (
     Job,
     job_from_fields,
 )
+from citadel.server.tenancy import key_parts
 
 log = logging.getLogger("citadel.jobs")
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
+
+from citadel.server.auth.principal import parse_tenant
 
 
 @dataclass(frozen=True)
@@ -51,16 +54,28 @@ class InProcessBuckets:
         return decision
 
 
-def parse_limits(raw: dict) -> dict[str, Limit]:
-    """Config `rate_limits.buckets`: {"role:reader" | "key:<id>" | "tenant:<id>": {rate, burst}}."""
+ROLE_BUCKETS = ("reader", "writer", "admin", "anonymous")  # anonymous: authentication switched off
+
+
+def parse_limits(raw: dict, key_ids: Collection[str] = ()) -> dict[str, Limit]:
+    """Config `rate_limits.buckets`: {"role:<role>" | "key:<id>" | "tenant:<id>": {rate, burst}}.
+
+    A bucket no caller could ever match (an unknown form, a role that does not exist, a key id
+    that is not configured in `key_ids`, a tenant id no key or token may carry) is an error
+    naming it, not a limit silently never applied."""
     limits: dict[str, Limit] = {}
     for name, spec in raw.items():
         where = f"rate_limits.buckets.{name}"
         kind, _, ident = name.partition(":")
         if kind not in ("role", "key", "tenant") or not ident:
             raise ValueError(f"{where}: name buckets 'role:<role>', 'key:<key id>' or 'tenant:<tenant>'")
-        if kind == "role" and ident not in ("reader", "writer", "admin", "anonymous"):
+        if kind == "role" and ident not in ROLE_BUCKETS:
             raise ValueError(f"{where}: role {ident!r} is not reader, writer, admin or anonymous")
+        if kind == "key" and ident not in key_ids:
+            configured = ", ".join(sorted(key_ids)) or "none"
+            raise ValueError(f"{where}: {ident!r} is not a configured auth.api_keys id (configured: {configured})")
+        if kind == "tenant":
+            parse_tenant(where, ident)
         if not isinstance(spec, dict) or set(spec) - {"rate", "burst"} or "rate" not in spec:
             raise ValueError(f"{where}: expected {{rate = <per second>, burst = <tokens>}}")
         rate = float(spec["rate"])
