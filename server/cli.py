@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--id", required=True, help="key id: 1-32 of a-z, 0-9, '-'")
     create.add_argument("--role", required=True, choices=["reader", "writer", "admin"])
     create.add_argument("--tenant", default="", help="confine the key to this tenant's collections")
+    create.add_argument(
+        "--key-file", type=Path, help="write the key to this new file (mode 0600) instead of stderr"
+    )
     config = sub.add_parser("config", help="settings tools").add_subparsers(
         dest="config_command", required=True
     )
@@ -62,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "config":
         return _check_config(args.file)
     if args.command == "keys":
-        return _create_key(args.id, args.role, args.tenant)
+        return _create_key(args.id, args.role, args.tenant, args.key_file)
 
     try:
         settings = Settings.load(args.config)
@@ -105,13 +108,22 @@ def _check_config(path: Path) -> int:
     return 0
 
 
-def _create_key(key_id: str, role: str, tenant: str) -> int:
+def _create_key(key_id: str, role: str, tenant: str, key_file: Path | None) -> int:
     try:
         key, hashed = api_keys.new_key(key_id)
+        if key_file is not None:
+            # Never over an existing file: it may hold another key that is still in use.
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(key + "\n")
     except ValueError as e:
         print(f"citadel: {e}", file=sys.stderr)
         return 2
-    print(f"# API key (shown once; give it to the client): {key}", file=sys.stderr)
+    except OSError as e:
+        print(f"citadel: --key-file {str(key_file)!r}: {e.strerror}", file=sys.stderr)
+        return 2
+    if key_file is None:
+        print(f"# API key (shown once; give it to the client): {key}", file=sys.stderr)
     print("[[auth.api_keys]]")
     print(f'id = "{key_id}"')
     print(f'hash = "{hashed}"')
