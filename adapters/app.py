@@ -29,7 +29,7 @@ from starlette.websockets import WebSocket
 
 from citadel.adapters import graphql_ws, openapi
 from citadel.adapters.descriptions import Descriptions
-from citadel.adapters.graphql_app import GraphqlApp
+from citadel.adapters.graphql_app import GraphqlApp, GraphqlLimits
 from citadel.adapters.graphql_schema import build_schema
 from citadel.adapters.rest import RestRouter
 from citadel.server.descriptors import descriptor_set
@@ -71,7 +71,14 @@ def create_app(gateway: Gateway) -> HttpApp:
     sets = (descriptor_set(), *getattr(gateway, "_extra_sets", ()))
     descriptions = Descriptions(sets)
     document = openapi.render(openapi.build(specs, descriptions)).encode()
-    graphql = GraphqlApp(build_schema(specs, descriptions), specs, gateway.chain, page("graphiql.html"))
+    graphql = GraphqlApp(
+        build_schema(specs, descriptions),
+        specs,
+        gateway.chain,
+        page("graphiql.html"),
+        GraphqlLimits.from_settings(gateway.settings),
+    )
+    graphql_sockets = graphql_ws.GraphqlSockets(graphql)
     docs_html = page("docs.html")
 
     async def healthz(request: Request) -> JSONResponse:
@@ -95,7 +102,7 @@ def create_app(gateway: Gateway) -> HttpApp:
         return Response(await gateway.render_metrics(), media_type=CONTENT_TYPE_LATEST)
 
     async def graphql_socket(websocket: WebSocket) -> None:
-        await graphql_ws.serve(websocket, graphql)
+        await graphql_sockets.serve(websocket)
 
     rest = RestRouter(specs, gateway.chain, gateway.settings.max_message_bytes)
     pages = Starlette(

@@ -7,14 +7,21 @@
 Execution results answer 200 with `data` and `errors` (each RPC error carries
 `extensions.code`, the gRPC status name, and `extensions.status`, its HTTP status); a request
 that cannot run at all (bad JSON, syntax or validation errors, too deep, variables of the wrong
-type) answers 400. Parsed and validated documents are cached by text, so repeated queries skip
-both steps.
+type) answers 400.
+
+Cost follows identity: the caller is authenticated from the headers (401 otherwise) before
+the body is read, and the body (or a GET's query string) is read only up to
+limits.graphql_body_bytes (413 beyond, without reading on when Content-Length says so). Only
+then is JSON decoded and the document parsed, at most MAX_TOKENS tokens, in a thread when it
+is large so that the event loop keeps serving. GraphiQL's page is static and needs no
+credentials; every document, introspection included, does when authentication is on. Valid
+documents are cached by text within limits.graphql_document_cache_bytes (graphql_documents.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,16 +51,47 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from citadel.adapters import metadata
-from citadel.adapters.errors import HTTP_STATUS
+from citadel.adapters.errors import HTTP_STATUS, HttpError, http_status
+from citadel.adapters.graphql_documents import DocumentCache
 from citadel.adapters.graphql_schema import GraphqlContext
+from citadel.server.auth.principal import Principal
 from citadel.server.chain import Chain
+from citadel.server.config import Settings
 from citadel.server.errors import ApiError
 from citadel.server.methods import MethodSpec
 
 MAX_DEPTH = 20  # deep enough for introspection and nested filters, short of abuse
 MAX_ROOT_FIELDS = 32  # RPCs one document may run (aliases make a document fan out)
 MAX_ERRORS = 50  # variable errors reported before giving up
-CACHE_SIZE = 512
+# Parsing costs ~11 µs a token: 20 000 is ~0.2 s of CPU, room for a few inline vectors (larger
+# values belong in variables, which are JSON).
+MAX_TOKENS = 20_000
+PARSE_IN_THREAD_CHARS = 8192  # larger documents are parsed off the event loop
+
+
+@dataclass(frozen=True)
+class GraphqlLimits:
+    body_bytes: int  # an HTTP body, a GET query string, one WebSocket message
+    document_cache_bytes: int
+    subscriptions_per_connection: int
+    subscriptions_per_key: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GraphqlLimits:
+        return cls(
+            settings.graphql_body_bytes,
+            settings.graphql_document_cache_bytes,
+            settings.ws_subscriptions_per_connection,
+            settings.ws_subscriptions_per_key,
+        )
+
+
+def too_large(what: str, limit: int) -> HttpError:
+    return HttpError(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        f"{what} is larger than limits.graphql_body_bytes ({limit} bytes)",
+        413,
+    )
 
 
 class GraphqlResponse(JSONResponse):
@@ -69,31 +107,48 @@ class Prepared:
 
 class GraphqlApp:
     def __init__(
-        self, schema: graphene.Schema, specs: Sequence[MethodSpec], chain: Chain, graphiql_html: str
+        self,
+        schema: graphene.Schema,
+        specs: Sequence[MethodSpec],
+        chain: Chain,
+        graphiql_html: str,
+        limits: GraphqlLimits,
     ):
         self.schema = schema
+        self.chain = chain
+        self.limits = limits
         self.handlers = {spec.path: chain.handler_for(spec) for spec in specs if not spec.client_streaming}
         self._graphiql = graphiql_html
-        self._cache: OrderedDict[tuple[str, str | None], Prepared | list[GraphQLError]] = OrderedDict()
+        self.documents: DocumentCache[Prepared] = DocumentCache(limits.document_cache_bytes)
+
+    def authenticate(self, headers: Mapping[str, str]) -> Principal:
+        """The caller, from the request's headers alone; raises ApiError UNAUTHENTICATED."""
+        return self.chain.authenticate(metadata.metadata_of(dict(headers)))
 
     # -- preparing documents ------------------------------------------------------------------
 
-    def prepare(self, query: str, operation_name: str | None) -> Prepared | list[GraphQLError]:
+    async def prepare(self, query: str, operation_name: str | None) -> Prepared | list[GraphQLError]:
         key = (query, operation_name)
-        found = self._cache.get(key)
+        found = self.documents.get(key)
         if found is not None:
-            self._cache.move_to_end(key)
             return found
-        result = self._prepare(query, operation_name)
-        self._cache[key] = result
-        if len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
+        if len(query) > PARSE_IN_THREAD_CHARS:
+            result = await asyncio.to_thread(self._prepare, query, operation_name)
+        else:
+            result = self._prepare(query, operation_name)
+        if isinstance(result, Prepared):  # an invalid document is never kept
+            self.documents.put(key, result)
         return result
 
     def _prepare(self, query: str, operation_name: str | None) -> Prepared | list[GraphQLError]:
         try:
-            document = parse(query)
+            document = parse(query, max_tokens=MAX_TOKENS)
         except GraphQLError as e:
+            if "tokens. Parsing aborted" in e.message:
+                e = GraphQLError(
+                    f"query has more than {MAX_TOKENS} tokens, the limit: pass large values "
+                    "(vectors, item lists) as variables"
+                )
             return [e]
         errors = validate(self.schema.graphql_schema, document)
         if errors:
@@ -113,10 +168,11 @@ class GraphqlApp:
             return [GraphQLError(f"query selects {roots} root fields; the limit is {MAX_ROOT_FIELDS}")]
         return Prepared(document, operation.operation)
 
-    def context(self, headers: Mapping[str, str], request_id: str) -> GraphqlContext:
+    def context(self, headers: Mapping[str, str], request_id: str, principal: Principal) -> GraphqlContext:
         def new_call(spec: MethodSpec):
             call = metadata.http_call(spec, "graphql", dict(headers))
             call.request_id = request_id
+            call.state["principal"] = principal  # authenticated once: auth checks only the role
             return call
 
         return GraphqlContext(self.handlers, new_call)
@@ -161,38 +217,45 @@ class GraphqlApp:
         ):
             return HTMLResponse(self._graphiql)
         try:
-            query, variables, operation_name = await _read(request)
+            declared = headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self.limits.body_bytes:
+                raise too_large("request body", self.limits.body_bytes)  # nothing read
+            principal = self.authenticate(headers)
+            query, variables, operation_name = await _read(request, self.limits.body_bytes)
         except ApiError as e:
-            return _errors([GraphQLError(e.message)], 400, response_headers)
-        prepared = self.prepare(query, operation_name)
+            return _errors([GraphQLError(e.message)], response_headers, e.code, http_status(e))
+        prepared = await self.prepare(query, operation_name)
         if isinstance(prepared, list):
-            return _errors(prepared, 400, response_headers)
+            return _errors(prepared, response_headers)
         if request.method == "GET" and prepared.operation != OperationType.QUERY:
             response_headers["allow"] = "POST"
             return _errors(
                 [GraphQLError(f"a {prepared.operation.value} needs POST; GET runs queries only")],
-                405,
                 response_headers,
+                grpc.StatusCode.UNIMPLEMENTED,
+                405,
             )
         if prepared.operation == OperationType.SUBSCRIPTION:
             return _errors(
                 [GraphQLError("subscriptions run over WebSocket (graphql-transport-ws) at this path")],
-                400,
                 response_headers,
             )
         errors = self.variable_errors(prepared, variables, operation_name)
         if errors:
-            return _errors(errors, 400, response_headers)
-        context = self.context(headers, request_id)
+            return _errors(errors, response_headers)
+        context = self.context(headers, request_id, principal)
         result = await self.run(prepared, variables, operation_name, context)
         for call in context.calls:
             response_headers.update(call.response_metadata)
         return GraphqlResponse(result.formatted, headers=response_headers)
 
 
-async def _read(request: Request) -> tuple[str, Any, str | None]:
-    """query, variables, operationName from a GET query string or a POST body."""
+async def _read(request: Request, limit: int) -> tuple[str, Any, str | None]:
+    """query, variables, operationName from a GET query string or a POST body, either read
+    only up to `limit` bytes."""
     if request.method == "GET":
+        if len(request.scope.get("query_string", b"")) > limit:
+            raise too_large("query string", limit)
         params = request.query_params
         query, variables, operation_name = (
             params.get("query"),
@@ -206,7 +269,7 @@ async def _read(request: Request) -> tuple[str, Any, str | None]:
                 raise _bad(f"variables is not valid JSON: {e}") from None
     else:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        body = await request.body()
+        body = await _body(request, limit)
         if content_type == "application/graphql":
             query, variables, operation_name = body.decode("utf-8", "replace"), None, None
         else:
@@ -230,17 +293,33 @@ async def _read(request: Request) -> tuple[str, Any, str | None]:
     return query, variables, operation_name
 
 
+async def _body(request: Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large("request body", limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _bad(message: str) -> ApiError:
     return ApiError(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
-def _errors(errors: list[GraphQLError], status: int, headers: dict[str, str]) -> Response:
-    code = "INVALID_ARGUMENT" if status == 400 else "UNIMPLEMENTED"
-    http = HTTP_STATUS[grpc.StatusCode[code]] if status == 400 else status
+def _errors(
+    errors: list[GraphQLError],
+    headers: dict[str, str],
+    code: grpc.StatusCode = grpc.StatusCode.INVALID_ARGUMENT,
+    status: int | None = None,
+) -> Response:
+    """A request that did not run: its errors with the gRPC code's name and the HTTP status."""
+    status = status or HTTP_STATUS[code]
     formatted = []
     for e in errors:
         item = e.formatted
-        item["extensions"] = {"code": code, "status": http, **(item.get("extensions") or {})}
+        item["extensions"] = {"code": code.name, "status": status, **(item.get("extensions") or {})}
         formatted.append(item)
     return GraphqlResponse({"errors": formatted}, status_code=status, headers=headers)
 

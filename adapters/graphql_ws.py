@@ -10,6 +10,13 @@ for the calls comes from the upgrade request's headers plus the connection_init 
 browser cannot set headers on a WebSocket, so `{"Authorization": "Bearer ..."}` goes there).
 A stream that fails part way sends its error (with extensions.code and .status) in a `next`,
 then `complete`. Protocol violations close the socket with the protocol's 44xx codes.
+
+Bounds: connection_init must carry valid credentials (with authentication on), otherwise the
+socket closes with 4403 before any operation runs; a message over limits.graphql_body_bytes
+closes it with 1009. Operations running at once (every `subscribe`, whatever its operation
+type) are capped per connection (limits.ws_subscriptions_per_connection) and per key across
+this process's connections (limits.ws_subscriptions_per_key; with authentication off there is
+no key to count by); one over a cap gets an `error` message naming it, and the connection stays.
 """
 
 from __future__ import annotations
@@ -19,31 +26,64 @@ import contextlib
 import uuid
 from typing import Any
 
+import grpc
 import orjson
 from graphql import ExecutionResult, GraphQLError, OperationType, subscribe
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from citadel.adapters import metadata
+from citadel.adapters.errors import HTTP_STATUS
 from citadel.adapters.graphql_app import GraphqlApp, Prepared
+from citadel.server.auth.principal import ANONYMOUS, Principal
+from citadel.server.errors import ApiError
 
 PROTOCOL = "graphql-transport-ws"
 INIT_TIMEOUT_SECONDS = 10.0
+MAX_CLOSE_REASON = 123  # bytes a WebSocket close frame's reason may hold
 
 
-async def serve(websocket: WebSocket, app: GraphqlApp) -> None:
-    if PROTOCOL not in websocket.scope.get("subprotocols", []):
-        await websocket.accept()
-        await websocket.close(4406, "Subprotocol not acceptable")
-        return
-    await websocket.accept(subprotocol=PROTOCOL)
-    await Session(websocket, app).run()
+class GraphqlSockets:
+    """Serves graphql-transport-ws sessions and counts each key's running operations across them."""
+
+    def __init__(self, app: GraphqlApp) -> None:
+        self.app = app
+        self.per_key: dict[str, int] = {}  # principal subject ("key:<id>", "jwt:<sub>") -> running
+
+    async def serve(self, websocket: WebSocket) -> None:
+        if PROTOCOL not in websocket.scope.get("subprotocols", []):
+            await websocket.accept()
+            await websocket.close(4406, "Subprotocol not acceptable")
+            return
+        await websocket.accept(subprotocol=PROTOCOL)
+        await Session(websocket, self).run()
+
+    def take(self, principal: Principal) -> bool:
+        """Counts one more operation of the caller's key; False when the key is at its cap."""
+        if principal.subject == ANONYMOUS.subject:
+            return True
+        running = self.per_key.get(principal.subject, 0)
+        if running >= self.app.limits.subscriptions_per_key:
+            return False
+        self.per_key[principal.subject] = running + 1
+        return True
+
+    def give_back(self, principal: Principal) -> None:
+        if principal.subject == ANONYMOUS.subject:
+            return
+        running = self.per_key.get(principal.subject, 0) - 1
+        if running > 0:
+            self.per_key[principal.subject] = running
+        else:
+            self.per_key.pop(principal.subject, None)
 
 
 class Session:
-    def __init__(self, websocket: WebSocket, app: GraphqlApp) -> None:
+    def __init__(self, websocket: WebSocket, sockets: GraphqlSockets) -> None:
         self.ws = websocket
-        self.app = app
+        self.sockets = sockets
+        self.app = sockets.app
         self.headers = metadata.header_map(websocket.scope["headers"])
+        self.principal: Principal | None = None
         self.init_received = False
         self.acknowledged = False
         self.operations: dict[str, asyncio.Task] = {}
@@ -57,6 +97,12 @@ class Session:
                 try:
                     text = await self.ws.receive_text()
                 except (WebSocketDisconnect, RuntimeError, KeyError):
+                    break
+                if _too_long(text, self.app.limits.body_bytes):
+                    limit = self.app.limits.body_bytes
+                    await self.close(
+                        1009, f"message is larger than limits.graphql_body_bytes ({limit} bytes)"
+                    )
                     break
                 try:
                     message = orjson.loads(text)
@@ -87,6 +133,11 @@ class Session:
                 for key, value in payload.items():
                     if isinstance(key, str) and isinstance(value, (str, int, float)):
                         self.headers[key.lower()] = str(value)
+            try:
+                self.principal = self.app.authenticate(self.headers)
+            except ApiError as e:
+                await self.close(4403, f"Forbidden: {e.message}")
+                return
             self.acknowledged = True
             await self.send({"type": "connection_ack"})
         elif kind == "ping":
@@ -106,13 +157,46 @@ class Session:
             if op_id in self.operations:
                 await self.close(4409, f"Subscriber for {op_id} already exists")
                 return
-            self.operations[op_id] = asyncio.ensure_future(self.operate(op_id, message["payload"]))
+            await self.start(op_id, message["payload"])
         elif kind == "complete":
             task = self.operations.pop(str(message.get("id")), None)
             if task is not None:
                 task.cancel()
         else:
             await self.close(4400, f"Invalid message: unknown type {kind!r}")
+
+    async def start(self, op_id: str, payload: dict[str, Any]) -> None:
+        limits = self.app.limits
+        if len(self.operations) >= limits.subscriptions_per_connection:
+            await self.send_errors(
+                op_id,
+                [
+                    GraphQLError(
+                        f"this connection already runs limits.ws_subscriptions_per_connection "
+                        f"({limits.subscriptions_per_connection}) operations; complete one first"
+                    )
+                ],
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+            )
+            return
+        principal = self.principal
+        assert principal is not None  # acknowledged
+        if not self.sockets.take(principal):
+            await self.send_errors(
+                op_id,
+                [
+                    GraphQLError(
+                        f"{principal.subject} already runs limits.ws_subscriptions_per_key "
+                        f"({limits.subscriptions_per_key}) operations on this gateway; complete one first"
+                    )
+                ],
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+            )
+            return
+        task = asyncio.ensure_future(self.operate(op_id, payload))
+        # On the task, not in operate's finally: a task cancelled before it starts runs no finally.
+        task.add_done_callback(lambda _: self.sockets.give_back(principal))
+        self.operations[op_id] = task
 
     async def operate(self, op_id: str, payload: dict[str, Any]) -> None:
         try:
@@ -126,7 +210,7 @@ class Session:
                     op_id, [GraphQLError("payload needs a 'query' string and object 'variables'")]
                 )
                 return
-            prepared = self.app.prepare(query, name)
+            prepared = await self.app.prepare(query, name)
             if isinstance(prepared, list):
                 await self.send_errors(op_id, prepared)
                 return
@@ -135,7 +219,7 @@ class Session:
                 await self.send_errors(op_id, errors)
                 return
             request_id = metadata.request_id_of(self.headers) or uuid.uuid4().hex
-            context = self.app.context(self.headers, request_id)
+            context = self.app.context(self.headers, request_id, self.principal)
             if prepared.operation == OperationType.SUBSCRIPTION:
                 await self._stream(op_id, prepared, variables, name, context)
             else:
@@ -167,11 +251,17 @@ class Session:
                 with contextlib.suppress(Exception):
                     await aclose()
 
-    async def send_errors(self, op_id: str, errors: list[GraphQLError]) -> None:
+    async def send_errors(
+        self,
+        op_id: str,
+        errors: list[GraphQLError],
+        code: grpc.StatusCode = grpc.StatusCode.INVALID_ARGUMENT,
+    ) -> None:
         formatted = []
         for e in errors:
             item = e.formatted
-            item["extensions"] = {"code": "INVALID_ARGUMENT", "status": 400, **(item.get("extensions") or {})}
+            extensions = {"code": code.name, "status": HTTP_STATUS[code]}
+            item["extensions"] = {**extensions, **(item.get("extensions") or {})}
             formatted.append(item)
         await self.send({"id": op_id, "type": "error", "payload": formatted})
 
@@ -185,6 +275,7 @@ class Session:
     async def close(self, code: int, reason: str) -> None:
         if not self._closed:
             self._closed = True
+            reason = reason.encode()[:MAX_CLOSE_REASON].decode(errors="ignore")
             with contextlib.suppress(RuntimeError):
                 await self.ws.close(code, reason)
 
@@ -192,3 +283,10 @@ class Session:
         await asyncio.sleep(INIT_TIMEOUT_SECONDS)
         if not self.init_received:
             await self.close(4408, "Connection initialisation timeout")
+
+
+def _too_long(text: str, limit: int) -> bool:
+    """Whether the message's UTF-8 form is over `limit` bytes (encoded only when it may be)."""
+    if len(text) > limit:
+        return True
+    return len(text) * 4 > limit and len(text.encode()) > limit
