@@ -25,9 +25,10 @@ def visible(tenant: str, physical_name: str) -> str | None:
 
 
 def key_parts(*parts: str) -> str:
-    """Parts of a Redis key, each length-prefixed (`5:acme:3:x:y`), so no choice of tenant or
-    caller-given value (idempotency key, subject) can make two different tuples one key."""
-    return ":".join(f"{len(p)}:{p}" for p in parts)
+    """Parts of a Redis key, each prefixed by its UTF-8 length as Lua's string.len counts it
+    (`4:acme:3:x:y`), so no choice of tenant or caller-given value (idempotency key, scope) can
+    make two different tuples one key."""
+    return ":".join(f"{len(p.encode())}:{p}" for p in parts)
 
 
 def in_callers_terms(tenant: str, message: str) -> str:

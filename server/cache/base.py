@@ -5,6 +5,8 @@ collection) whose version is part of every key. Writes bump the version, so entr
 old version are never read again and simply expire: nothing ever scans or deletes keys.
 A lookup returns, with each value, the exact key it read, and a miss is stored under that
 key: a write landing between the two can then never make stale data current.
+Every key also carries its tenant's generation, so one tenant's entries can be flushed alone
+(the tenant's admin flush) without touching, or scanning for, anyone else's.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ class Lookup:
 class CacheBackend(Protocol):
     name: str
 
-    async def lookup(self, scope: str, keys: Sequence[str]) -> list[Lookup]:
-        """Current-version entries for `keys`, in order."""
+    async def lookup(self, scope: str, keys: Sequence[str], tenant: str = "") -> list[Lookup]:
+        """Current-version entries of `tenant` for `keys`, in order."""
 
     async def store(self, entries: Sequence[tuple[str, bytes]], ttl_seconds: float) -> None:
         """Stores values under keys returned by `lookup`."""
@@ -32,8 +34,9 @@ class CacheBackend(Protocol):
     async def bump(self, scope: str) -> None:
         """Makes every entry of `scope` unreachable."""
 
-    async def flush(self) -> None:
-        """Makes every entry unreachable (the admin flush)."""
+    async def flush(self, tenant: str | None = None) -> None:
+        """Makes every entry of `tenant` unreachable, or every entry at all when None (the
+        admin flush of a tenant's admin, of a tenant-less one)."""
 
     async def usage(self) -> tuple[int, int]:
         """(entries, bytes) as the backend counts them."""

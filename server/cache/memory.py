@@ -7,6 +7,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from citadel.server.cache.base import Lookup
+from citadel.server.tenancy import key_parts
 
 
 class MemoryCache:
@@ -16,15 +17,17 @@ class MemoryCache:
         self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()  # key -> (expires, value)
         self._versions: dict[str, int] = {}
         self._generation = 0
+        self._tenant_generations: dict[str, int] = {}
         self._bytes = 0
         self._max_entries = max_entries
         self._max_bytes = max_bytes
 
-    def _prefix(self, scope: str) -> str:
-        return f"{self._generation}:{scope}:{self._versions.get(scope, 0)}:"
+    def _prefix(self, tenant: str, scope: str) -> str:
+        generations = f"{self._generation}:{self._tenant_generations.get(tenant, 0)}"
+        return f"{generations}:{key_parts(tenant, scope)}:{self._versions.get(scope, 0)}:"
 
-    async def lookup(self, scope: str, keys: Sequence[str]) -> list[Lookup]:
-        prefix = self._prefix(scope)
+    async def lookup(self, scope: str, keys: Sequence[str], tenant: str = "") -> list[Lookup]:
+        prefix = self._prefix(tenant, scope)
         now = time.monotonic()
         out = []
         for key in keys:
@@ -58,7 +61,11 @@ class MemoryCache:
     async def bump(self, scope: str) -> None:
         self._versions[scope] = self._versions.get(scope, 0) + 1
 
-    async def flush(self) -> None:
+    async def flush(self, tenant: str | None = None) -> None:
+        if tenant is not None:
+            # Unreachable now, evicted by LRU or TTL later: dropping them would need a scan.
+            self._tenant_generations[tenant] = self._tenant_generations.get(tenant, 0) + 1
+            return
         self._generation += 1
         self._entries.clear()
         self._bytes = 0

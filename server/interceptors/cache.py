@@ -7,6 +7,7 @@
   unknown ones to the model.
 - Concurrent identical misses are coalesced (single flight).
 - `cache-control: no-cache` bypasses it. A failing backend is counted and logged, never fatal.
+- Entries and counts are per tenant too, so a tenant's admin flushes and reads its own only.
 """
 
 from __future__ import annotations
@@ -85,8 +86,8 @@ class CacheInterceptor:
         self._queues_as_job = queues_as_job
         self._flight = SingleFlight()
         self.failures = FailureReporter(f"cache backend ({backend.name})", metrics.cache_errors)
-        # method path -> [hits, misses, coalesced]
-        self.counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        # (tenant, method path) -> [hits, misses, coalesced]
+        self.counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
 
     async def __call__(self, call: Call, request: Any, proceed: Handler) -> Reply:
         step = self._step(call.method)
@@ -130,14 +131,16 @@ class CacheInterceptor:
         # A search by query_text depends on what its model resolves to, not just its name.
         model = self._model_identity(request.model) if getattr(request, "query_text", "") else ""
         key = _digest(spec.path, self._tenant(call), model, request.SerializeToString(deterministic=True))
-        found = await self._guarded(self.backend.lookup(self._scope(call, request), [key]))
+        found = await self._guarded(
+            self.backend.lookup(self._scope(call, request), [key], tenant=self._tenant(call))
+        )
         if found is None:  # backend down: serve uncached
             return await proceed(call, request)
         entry = found[0]
         if entry.value is not None:
-            self._record(spec.path, 1, 0)
+            self._record(call, 1, 0)
             return spec.response_type.FromString(entry.value)
-        self._record(spec.path, 0, 1)
+        self._record(call, 0, 1)
 
         async def fetch_and_store():
             # Stored before the flight ends, so no later miss can start a second flight.
@@ -147,7 +150,7 @@ class CacheInterceptor:
 
         reply, leader = await self._flight.run(entry.key, fetch_and_store)
         if not leader:
-            self.counts[spec.path][2] += 1
+            self.counts[self._tenant(call), spec.path][2] += 1
         return reply
 
     async def _per_text(self, call: Call, request: Any, proceed: Handler, ttl: float) -> Reply:
@@ -161,7 +164,7 @@ class CacheInterceptor:
             return await proceed(call, request)
         identity = self._model_identity(request.model)
         keys = [_digest(spec.path, self._tenant(call), identity, str(request.normalize), t) for t in texts]
-        found = await self._guarded(self.backend.lookup("", keys))
+        found = await self._guarded(self.backend.lookup("", keys, tenant=self._tenant(call)))
         if found is None:
             return await proceed(call, request)
         started = time.perf_counter()
@@ -173,7 +176,7 @@ class CacheInterceptor:
             else:
                 store_keys.setdefault(text, entry.key)
         hits = sum(1 for e in found if e.value is not None)
-        self._record(spec.path, hits, len(found) - hits)
+        self._record(call, hits, len(found) - hits)
         missing = list(store_keys)
         model = next(iter(vectors.values())).model if vectors else request.model
         if missing:
@@ -199,7 +202,7 @@ class CacheInterceptor:
 
             singles, leader = await self._flight.run(flight_key, embed_and_store)
             if not leader:
-                self.counts[spec.path][2] += 1
+                self.counts[self._tenant(call), spec.path][2] += 1
             vectors.update(zip(missing, singles, strict=True))
             model = singles[0].model
         response = spec.response_type(model=model, processing_time_ms=(time.perf_counter() - started) * 1000)
@@ -211,12 +214,13 @@ class CacheInterceptor:
         response.dimensions = len(vectors[texts[0]].embedding)
         return response
 
-    def _record(self, method: str, hits: int, misses: int) -> None:
+    def _record(self, call: Call, hits: int, misses: int) -> None:
+        method = call.method.path
         if hits:
             self._metrics.child(self._metrics.cache, method, "hit").inc(hits)
         if misses:
             self._metrics.child(self._metrics.cache, method, "miss").inc(misses)
-        c = self.counts[method]
+        c = self.counts[self._tenant(call), method]
         c[0] += hits
         c[1] += misses
 

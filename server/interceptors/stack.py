@@ -26,6 +26,7 @@ from citadel.server.metrics import Metrics
 from citadel.server.models.router import ModelRouter
 from citadel.server.ratelimit.buckets import BucketStore, InProcessBuckets, parse_limits
 from citadel.server.ratelimit.redis_buckets import RedisBuckets
+from citadel.server.redaction import redact_url
 
 if TYPE_CHECKING:
     from citadel.server.tracing.provider import Tracing
@@ -102,7 +103,8 @@ def _auth(settings: Settings, metrics: Metrics) -> AuthInterceptor:
 
 
 def store_identity(settings: Settings) -> str:
-    """What makes two replicas' stores the same store: the Qdrant URL, or this machine's data dir."""
+    """What makes two replicas' stores the same store: the Qdrant URL (without credentials: it
+    becomes part of cache keys), or this machine's data dir."""
     if settings.qdrant_url:
-        return settings.qdrant_url
+        return redact_url(settings.qdrant_url)
     return f"{socket.gethostname()}:{settings.data_dir.resolve()}"

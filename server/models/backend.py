@@ -18,6 +18,7 @@ from citadel.server.models.catalog import BackendSpec, Resilience
 from citadel.server.models.limiter import Limiter
 from citadel.server.models.providers import make_provider
 from citadel.server.models.providers.base import BackendError, InputRejected, Provider
+from citadel.server.redaction import redact_text
 
 log = logging.getLogger("citadel.models")
 
@@ -122,7 +123,7 @@ class Backend:
             )
 
     def failed(self, error: str, counts: bool = True, retry_after: float | None = None) -> None:
-        self.last_error = error
+        self.last_error = redact_text(error)  # shown by ListModels and logs: never a credential
         if retry_after is not None:
             self.not_before = max(self.not_before, time.monotonic() + retry_after)
         if counts:

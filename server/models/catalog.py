@@ -8,15 +8,24 @@ The seed lists `openchat` both as real-time and as hybrid. Citadel makes it **hy
 model answers single texts and requests within the real-time budget synchronously, exactly as a
 real-time model does, so both readings of the seed hold; only large, non-urgent requests become
 batch jobs.
+
+Backend credentials need not sit in URLs: `api_key_env` / `api_key_file` send a bearer token,
+`headers` any header, each value given as is or read from `{env = "VAR"}` / `{file = "/path"}`.
+Secrets are read when a provider is made, never kept in the catalog, and every URL shown or
+logged goes through server/redaction.py (a `user:pass@` URL still works, but shows as `***@`).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from citadel.server.redaction import redact_url
 
 REALTIME = "realtime"
 HYBRID = "hybrid"
@@ -56,7 +65,16 @@ class BackendSpec:
     max_queue: int = 32  # requests waiting for a slot; more → RESOURCE_EXHAUSTED
     max_batch: int = 32  # texts per request to this backend
     timeout_seconds: float = 30.0
-    api_key_env: str = ""  # openai: environment variable holding a bearer token
+    api_key_env: str = ""  # environment variable holding a bearer token (http providers)
+    api_key_file: str = ""  # file holding a bearer token (http providers)
+    # Extra request headers: (name, source, value), source "value", "env" (a variable's name)
+    # or "file" (a path): the secret itself is read by the provider, not kept here.
+    headers: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def shown_url(self) -> str:
+        """The URL as replies, errors and logs may show it: without credentials."""
+        return redact_url(self.url)
 
 
 @dataclass(frozen=True)
@@ -198,9 +216,13 @@ def _backend(where: str, model: str, index: int, raw: Any) -> BackendSpec:
     else:
         if not isinstance(url, str):
             raise ValueError(f"{where}.url: expected a string")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{where}.url: {url!r} is not an http(s) URL with a host")
+        try:
+            parts = urlsplit(url)
+            ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"{where}.url: {redact_url(url)!r} is not an http(s) URL with a host")
         url = url.rstrip("/")
     backend_id = table.get("id", provider if provider == "local" else f"{model}-{index}")
     if not isinstance(backend_id, str) or not backend_id:
@@ -208,11 +230,11 @@ def _backend(where: str, model: str, index: int, raw: Any) -> BackendSpec:
     remote = table.get("model", LOCAL_MODEL_NAME if provider == "local" else model)
     if not isinstance(remote, str) or not remote:
         raise ValueError(f"{where}.model: expected a non-empty string")
-    api_key_env = table.get("api_key_env", "")
-    if api_key_env and provider != "openai":
-        raise ValueError(f"{where}.api_key_env: only the openai provider sends a bearer token")
-    if api_key_env and not os.environ.get(str(api_key_env)):
-        raise ValueError(f"{where}.api_key_env: environment variable {api_key_env} is not set")
+    api_key_env = _secret_source(f"{where}.api_key_env", "env", table.get("api_key_env", ""), provider)
+    api_key_file = _secret_source(f"{where}.api_key_file", "file", table.get("api_key_file", ""), provider)
+    if api_key_env and api_key_file:
+        raise ValueError(f"{where}.api_key_file: give api_key_env or api_key_file, not both")
+    headers = _headers(f"{where}.headers", table.get("headers", {}), provider)
     max_concurrency = table.get("max_concurrency", concurrency)
     _positive(f"{where}.max_concurrency", max_concurrency, integer=True)
     values = {
@@ -234,9 +256,59 @@ def _backend(where: str, model: str, index: int, raw: Any) -> BackendSpec:
         model=remote,
         max_queue=max_queue,
         timeout_seconds=float(timeout),
-        api_key_env=str(api_key_env),
+        api_key_env=api_key_env,
+        api_key_file=api_key_file,
+        headers=headers,
         **{k: int(v) for k, v in values.items()},
     )
+
+
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}")
+
+
+def _secret_source(key: str, source: str, value: Any, provider: str) -> str:
+    """An environment variable's name or a file's path that must give a secret now, so a
+    missing one stops start-up naming `key` (the secret itself is not returned)."""
+    if value == "":
+        return ""
+    if provider == "local":
+        raise ValueError(f"{key}: the local provider runs in process and takes no credentials")
+    if not isinstance(value, str):
+        raise ValueError(f"{key}: expected a string, got {type(value).__name__}")
+    if source == "env":
+        if not os.environ.get(value):
+            raise ValueError(f"{key}: environment variable {value} is not set")
+    else:
+        try:
+            secret = Path(value).read_text().strip()
+        except OSError as e:
+            raise ValueError(f"{key}: cannot read {value!r}: {e.strerror}") from None
+        if not secret:
+            raise ValueError(f"{key}: {value!r} is empty")
+    return value
+
+
+def _headers(key: str, raw: Any, provider: str) -> tuple[tuple[str, str, str], ...]:
+    """`headers = {name = "value" | {env = "VAR"} | {file = "/path"}}`."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"{key}: expected a table of header names")
+    out = []
+    for name, value in raw.items():
+        where = f"{key}.{name}"
+        if not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"{where}: not a header name")
+        if isinstance(value, str):
+            if provider == "local":
+                raise ValueError(f"{where}: the local provider runs in process and takes no headers")
+            if any(c in value for c in "\r\n\0"):
+                raise ValueError(f"{where}: a header value cannot hold CR, LF or NUL")
+            out.append((name, "value", value))
+            continue
+        if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in ("env", "file"):
+            raise ValueError(f"{where}: expected a string, {{env = \"VAR\"}} or {{file = \"/path\"}}")
+        source, ref = next(iter(value.items()))
+        out.append((name, source, _secret_source(f"{where}.{source}", source, ref, provider)))
+    return tuple(out)
 
 
 def _resilience(raw: Any) -> Resilience:

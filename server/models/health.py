@@ -26,6 +26,7 @@ from citadel.server.models.backend import Backend
 from citadel.server.models.breaker import CLOSED, HALF_OPEN
 from citadel.server.models.catalog import Resilience
 from citadel.server.models.providers.base import BackendError, InputRejected
+from citadel.server.redaction import redact_text
 
 if TYPE_CHECKING:
     from citadel.server.models.router import ModelPool
@@ -123,7 +124,7 @@ class HealthChecker:
         except (BackendError, InputRejected) as e:
             backend.healthy = False
             backend.probe = None
-            backend.last_error = f"health check: {e}"
+            backend.last_error = redact_text(f"health check: {e}")
             if trial:
                 backend.failed(backend.last_error)
             return

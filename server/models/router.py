@@ -115,7 +115,7 @@ class ModelPool:
             model.backends.add(
                 id=b.id,
                 provider=b.spec.provider,
-                url=b.spec.url,
+                url=b.spec.shown_url,
                 weight=b.spec.weight,
                 max_concurrency=b.spec.max_concurrency,
                 in_flight=b.in_flight,

@@ -1,8 +1,14 @@
-"""AdminService: component status, cache statistics and flush."""
+"""AdminService: component status, cache statistics and flush.
+
+The cache RPCs act within the caller's tenant: a tenant's admin sees its own tenant's counts and
+flushes its own entries; only a caller without a tenant (an operator's key) sees and flushes
+every tenant's, and the backend's size, which is not per tenant.
+"""
 
 from __future__ import annotations
 
 from citadel.admin.v1 import admin_service_pb2 as pb
+from citadel.server.auth.principal import ANONYMOUS, Principal
 from citadel.server.chain import Call
 from citadel.server.interceptors.cache import CacheInterceptor
 from citadel.server.lifecycle import Lifecycle
@@ -11,6 +17,10 @@ from citadel.server.servicers.status import status_response
 
 def _rate(hits: int, misses: int) -> float:
     return hits / (hits + misses) if hits + misses else 0.0
+
+
+def _principal(call: Call) -> Principal:
+    return call.state.get("principal", ANONYMOUS)
 
 
 class AdminServicer:
@@ -25,16 +35,24 @@ class AdminServicer:
     async def GetServiceStatus(
         self, request: pb.GetServiceStatusRequest, call: Call
     ) -> pb.GetServiceStatusResponse:
-        return status_response(self._lifecycle, self._worker, self._workers)
+        return status_response(self._lifecycle, self._worker, self._workers, _principal(call))
 
     async def GetCacheStats(self, request: pb.GetCacheStatsRequest, call: Call) -> pb.GetCacheStatsResponse:
         if self._cache is None:
             return pb.GetCacheStatsResponse()
+        tenant = _principal(call).tenant
         response = pb.GetCacheStatsResponse(
             backend=self._cache.backend.name,
             backend_errors=self._cache.failures.total,
         )
-        for path, (hits, misses, coalesced) in sorted(self._cache.counts.items()):
+        by_method: dict[str, list[int]] = {}
+        for (owner, path), counts in self._cache.counts.items():
+            if tenant and owner != tenant:
+                continue
+            total = by_method.setdefault(path, [0, 0, 0])
+            for i, n in enumerate(counts):
+                total[i] += n
+        for path, (hits, misses, coalesced) in sorted(by_method.items()):
             response.methods.add(
                 method=path.lstrip("/"),
                 hits=hits,
@@ -45,12 +63,14 @@ class AdminServicer:
             response.hits += hits
             response.misses += misses
         response.hit_rate = _rate(response.hits, response.misses)
-        usage = await self._cache.usage()
-        if usage is not None:
-            response.entries, response.bytes = usage
+        if not tenant:  # entries and bytes are the whole backend's: not one tenant's to see
+            usage = await self._cache.usage()
+            if usage is not None:
+                response.entries, response.bytes = usage
         return response
 
     async def FlushCache(self, request: pb.FlushCacheRequest, call: Call) -> pb.FlushCacheResponse:
         if self._cache is not None:
-            await self._cache.backend.flush()
+            tenant = _principal(call).tenant
+            await self._cache.backend.flush(tenant or None)
         return pb.FlushCacheResponse()

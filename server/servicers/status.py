@@ -1,4 +1,9 @@
-"""AdminService.GetServiceStatus: the components of this replica and their states."""
+"""AdminService.GetServiceStatus: the components of this replica and their states.
+
+Any reader may ask whether the gateway is ready and which component is not. What a component
+runs on (data dir, addresses, Redis and Qdrant URLs) and its last error are internal details:
+admins only, and even then with URL credentials redacted.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,10 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 
 from citadel.admin.v1 import admin_service_pb2 as pb
+from citadel.options.v1 import options_pb2
+from citadel.server.auth.principal import ANONYMOUS, Principal
 from citadel.server.lifecycle import Lifecycle
+from citadel.server.redaction import redact_text
 from citadel.server.servicers.convert import timestamp
 
 STATES = {
@@ -25,15 +33,18 @@ def gateway_version() -> str:
         return "unknown"
 
 
-def status_response(lifecycle: Lifecycle, worker: int = 0, workers: int = 1) -> pb.GetServiceStatusResponse:
+def status_response(
+    lifecycle: Lifecycle, worker: int = 0, workers: int = 1, caller: Principal = ANONYMOUS
+) -> pb.GetServiceStatusResponse:
+    internals = caller.may(options_pb2.ROLE_ADMIN)
     return pb.GetServiceStatusResponse(
         components=[
             pb.ComponentStatus(
                 name=c.name,
                 state=STATES[c.state],
                 since=timestamp(c.since),
-                last_error=c.last_error,
-                detail=c.detail,
+                last_error=redact_text(c.last_error) if internals else "",
+                detail=redact_text(c.detail) if internals else "",
             )
             for c in lifecycle.components.values()
         ],

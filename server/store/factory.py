@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 
 from citadel.server.config import Settings
+from citadel.server.redaction import redact_url
 from citadel.server.store.base import VectorStore
 from citadel.server.store.qdrant import QdrantStore
 
@@ -27,14 +28,14 @@ async def open_store(settings: Settings) -> VectorStore:
         except BaseException:
             await store.close()
             raise
-        log.info("vector store: Qdrant at %s", settings.qdrant_url)
+        log.info("vector store: Qdrant at %s", redact_url(settings.qdrant_url))
         return store
     engine = choose_engine(settings.engine, settings.data_dir)
     log.info("vector store: %s in %s", engine, settings.data_dir)
     if engine == "edge":
         from citadel.server.store.edge import EdgeStore  # imports qdrant-edge only when chosen
 
-        return EdgeStore(settings.data_dir / "edge")
+        return EdgeStore(settings.data_dir / "edge", auto_indexes=settings.auto_indexes_per_collection)
     return QdrantStore.local(settings.data_dir / "qdrant")
 
 

@@ -16,6 +16,7 @@ from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from citadel.server.errors import ApiError, already_exists, not_found
+from citadel.server.redaction import redact_text
 from citadel.server.store.base import (
     RESERVED_PAYLOAD_KEY,
     CollectionInfo,
@@ -65,7 +66,8 @@ class QdrantStore:
         try:
             await self._client.get_collections()
         except (ResponseHandlingException, UnexpectedResponse, OSError) as e:
-            raise ApiError(grpc.StatusCode.UNAVAILABLE, f"Qdrant unreachable: {e}") from e
+            # qdrant-client's texts may embed the URL (and a key in its query): redacted.
+            raise ApiError(grpc.StatusCode.UNAVAILABLE, f"Qdrant unreachable: {redact_text(str(e))}") from e
 
     async def close(self) -> None:
         await self._client.close()

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from citadel.server.config import ConfigError
+from citadel.server.redaction import redact_url
 
 if TYPE_CHECKING:
     from citadel.server.config import Settings
@@ -46,7 +47,7 @@ def check_settings(settings: Settings) -> None:
     endpoint = urlsplit(settings.tracing_endpoint)
     if endpoint.scheme not in ("http", "https") or not endpoint.hostname:
         raise ConfigError(
-            f"tracing.endpoint: {settings.tracing_endpoint!r} is not an http(s) URL such as "
+            f"tracing.endpoint: {redact_url(settings.tracing_endpoint)!r} is not an http(s) URL such as "
             "'http://127.0.0.1:4318/v1/traces'"
         )
     if not 0.0 <= settings.tracing_sample_ratio <= 1.0:

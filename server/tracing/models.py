@@ -41,7 +41,7 @@ class TracedProvider:
             self._attributes["server.address"] = url.hostname or ""
             if url.port:
                 self._attributes["server.port"] = url.port
-            self._attributes["url.full"] = spec.url.rstrip("/") + getattr(provider, "path", "")
+            self._attributes["url.full"] = spec.shown_url.rstrip("/") + getattr(provider, "path", "")
             _propagate_over(getattr(provider, "_client", None))
 
     async def embed(self, texts: list[str], timeout: float) -> np.ndarray:

@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
+from citadel.server.redaction import redact_url
 from citadel.server.tracing.http_app import TracingApp
 from citadel.server.tracing.interceptor import TracingInterceptor
 from citadel.server.tracing.models import trace_models
@@ -88,7 +89,7 @@ class Tracing:
             self.provider.add_span_processor(BatchSpanProcessor(exporter))
         self.tracer: trace.Tracer = self.provider.get_tracer(SCOPE)
         self._qdrant_url = settings.qdrant_url
-        where = settings.tracing_endpoint if settings.tracing_exporter == "otlp" else "stdout"
+        where = redact_url(settings.tracing_endpoint) if settings.tracing_exporter == "otlp" else "stdout"
         log.info(
             "tracing on: exporter %s%s, sample ratio %g",
             settings.tracing_exporter,

@@ -4,12 +4,18 @@ timeouts, and one mapping from HTTP outcomes to BackendError / InputRejected.
 - 413, 422 and 400 reject the input: final.
 - 429 and 503 are retried, honouring Retry-After; 429 is not held against the backend's health.
 - Other 5xx, 404 (model not on that server), connection errors and timeouts fail the backend.
+
+Credentials come from the backend's `api_key_env` / `api_key_file` / `headers` (read here, once)
+or the URL's userinfo (httpx sends it as basic auth); errors show the URL redacted, and an
+exception's own text (httpx may embed the URL) is redacted too.
 """
 
 from __future__ import annotations
 
 import email.utils
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +23,7 @@ import numpy as np
 
 from citadel.server.models.catalog import BackendSpec
 from citadel.server.models.providers.base import BackendError, InputRejected
+from citadel.server.redaction import redact_text
 
 FINAL_STATUSES = (400, 413, 422)
 CONNECT_TIMEOUT_SECONDS = 2.0
@@ -53,17 +60,37 @@ def _detail(response: httpx.Response) -> str:
     return str(body)[:200]
 
 
+def credential_headers(spec: BackendSpec) -> dict[str, str]:
+    """The backend's configured headers with their secrets read (the catalog checked that each
+    variable is set and each file readable)."""
+
+    def read(source: str, ref: str) -> str:
+        if source == "env":
+            return os.environ[ref]
+        if source == "file":
+            return Path(ref).read_text().strip()
+        return ref
+
+    headers = {name: read(source, ref) for name, source, ref in spec.headers}
+    if spec.api_key_env:
+        headers["authorization"] = f"Bearer {read('env', spec.api_key_env)}"
+    elif spec.api_key_file:
+        headers["authorization"] = f"Bearer {read('file', spec.api_key_file)}"
+    return headers
+
+
 class HttpProvider:
     """Subclasses name the path and translate the request and answer bodies."""
 
     path = ""
     probe_key: str | None = None  # every backend is its own server: probe each one
 
-    def __init__(self, spec: BackendSpec, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, spec: BackendSpec) -> None:
         self.spec = spec
+        self.where = f"{spec.provider} {spec.shown_url}"  # names the backend in errors, no secrets
         self._client = httpx.AsyncClient(
             base_url=spec.url,
-            headers=headers,
+            headers=credential_headers(spec),
             timeout=httpx.Timeout(spec.timeout_seconds, connect=CONNECT_TIMEOUT_SECONDS),
             limits=httpx.Limits(
                 max_connections=spec.max_concurrency + 2,  # + the health probe
@@ -78,7 +105,7 @@ class HttpProvider:
         raise NotImplementedError
 
     async def embed(self, texts: list[str], timeout: float) -> np.ndarray:
-        where = f"{self.spec.provider} {self.spec.url}{self.path}"
+        where = f"{self.where}{self.path}"
         seconds = max(0.001, min(timeout, self.spec.timeout_seconds))
         try:
             response = await self._client.post(
@@ -89,7 +116,8 @@ class HttpProvider:
         except httpx.TimeoutException:
             raise BackendError(f"{where}: no answer within {seconds:.3g} s") from None
         except httpx.HTTPError as e:
-            raise BackendError(f"{where}: {type(e).__name__}: {e or 'connection failed'}") from None
+            problem = redact_text(str(e)) or "connection failed"
+            raise BackendError(f"{where}: {type(e).__name__}: {problem}") from None
         status = response.status_code
         if status in FINAL_STATUSES:
             raise InputRejected(status, _detail(response))

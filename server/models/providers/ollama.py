@@ -20,5 +20,5 @@ class OllamaProvider(HttpProvider):
 
     def parse(self, answer: Any, count: int) -> np.ndarray:
         if not isinstance(answer, dict) or "embeddings" not in answer:
-            raise BackendError(f"ollama {self.spec.url}: answer has no 'embeddings'")
-        return as_matrix(answer["embeddings"], count, f"ollama {self.spec.url}")
+            raise BackendError(f"{self.where}: answer has no 'embeddings'")
+        return as_matrix(answer["embeddings"], count, self.where)

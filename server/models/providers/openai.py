@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 from typing import Any
 
 import numpy as np
 
-from citadel.server.models.catalog import BackendSpec
 from citadel.server.models.providers.base import BackendError, as_matrix
 from citadel.server.models.providers.http import HttpProvider
 
@@ -21,16 +19,11 @@ from citadel.server.models.providers.http import HttpProvider
 class OpenAIProvider(HttpProvider):
     path = "/v1/embeddings"
 
-    def __init__(self, spec: BackendSpec) -> None:
-        # The catalog checked that the variable is set.
-        headers = {"authorization": f"Bearer {os.environ[spec.api_key_env]}"} if spec.api_key_env else {}
-        super().__init__(spec, headers)
-
     def body(self, texts: list[str]) -> dict[str, Any]:
         return {"model": self.spec.model, "input": texts, "encoding_format": "float"}
 
     def parse(self, answer: Any, count: int) -> np.ndarray:
-        where = f"openai {self.spec.url}"
+        where = self.where
         data = answer.get("data") if isinstance(answer, dict) else None
         if not isinstance(data, list):
             raise BackendError(f"{where}: answer has no 'data' list")

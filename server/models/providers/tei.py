@@ -18,4 +18,4 @@ class TeiProvider(HttpProvider):
         return {"inputs": texts, "truncate": True}
 
     def parse(self, answer: Any, count: int) -> np.ndarray:
-        return as_matrix(answer, count, f"tei {self.spec.url}")
+        return as_matrix(answer, count, self.where)
