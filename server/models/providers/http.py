@@ -13,6 +13,7 @@ exception's own text (httpx may embed the URL) is redacted too.
 from __future__ import annotations
 
 import email.utils
+import logging
 import os
 import time
 from pathlib import Path
@@ -24,6 +25,11 @@ import numpy as np
 from citadel.server.models.catalog import BackendSpec
 from citadel.server.models.providers.base import BackendError, InputRejected
 from citadel.server.redaction import redact_text
+
+# httpx logs every request at INFO with its full URL, userinfo included (and httpcore its
+# connections at DEBUG): a line per embedding call, carrying the credentials. Warnings stay.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 FINAL_STATUSES = (400, 413, 422)
 CONNECT_TIMEOUT_SECONDS = 2.0
