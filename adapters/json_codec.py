@@ -27,6 +27,8 @@ import orjson
 from google.protobuf import descriptor, json_format, message
 
 from citadel.server.errors import ApiError
+from citadel.server.servicers.validation import MAX_FILTER_DEPTH
+from citadel.vector.v1 import filter_pb2
 
 FD = descriptor.FieldDescriptor
 
@@ -63,6 +65,20 @@ _INT_RANGES = {
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _MAX_SAFE_INTEGER = 2**53  # integers beyond this lose precision as JSON doubles
 _SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+# How deep messages may nest in a request: the deepest our contracts need is a filter at its
+# limit (request → 9 filters, each inside a condition: 19 levels). Checked while decoding, so
+# no input, however deep, can exhaust Python's stack (RecursionError, a 500).
+MAX_MESSAGE_DEPTH = 32
+# Message types that contain themselves, with the servicer's own limit and words for them, so
+# a filter too deep is the same 400 whether the decoder or the validator finds it first.
+SELF_NESTING_LIMITS: dict[str, tuple[int, str]] = {
+    filter_pb2.Filter.DESCRIPTOR.full_name: (
+        MAX_FILTER_DEPTH,
+        f"filters nest at most {MAX_FILTER_DEPTH} levels deep",
+    ),
+}
+_NO_NESTING: dict[str, int] = {}
 
 
 class JsonError(ApiError):
@@ -128,9 +144,20 @@ def _short(text: str) -> str:
 # JSON -> message
 
 
-def decode(data: Any, msg: message.Message, where: str = "") -> None:
-    """Fills `msg` from a parsed JSON value; `where` prefixes field names in errors."""
+def decode(
+    data: Any, msg: message.Message, where: str = "", depth: int = 0, nesting: dict[str, int] = _NO_NESTING
+) -> None:
+    """Fills `msg` from a parsed JSON value; `where` prefixes field names in errors. `depth`
+    counts the messages around this one, `nesting` how many of each self-containing type."""
     desc = msg.DESCRIPTOR
+    if depth >= MAX_MESSAGE_DEPTH:
+        raise JsonError(where, f"messages nest more than {MAX_MESSAGE_DEPTH} levels deep")
+    limit = SELF_NESTING_LIMITS.get(desc.full_name)
+    if limit is not None:
+        around = nesting.get(desc.full_name, 0)
+        if around > limit[0]:
+            raise JsonError(where, limit[1])
+        nesting = {**nesting, desc.full_name: around + 1}
     if desc.full_name in WELL_KNOWN:
         _decode_well_known(data, msg, where)
         return
@@ -158,34 +185,49 @@ def decode(data: Any, msg: message.Message, where: str = "") -> None:
                     f"only one of oneof {oneof.name!r} may be set; {oneofs[oneof]!r} is too",
                 )
             oneofs[oneof] = key
-        decode_field(field, value, msg, _join(where, key))
+        decode_field(field, value, msg, _join(where, key), depth, nesting)
 
 
-def decode_field(field: descriptor.FieldDescriptor, value: Any, msg: message.Message, where: str) -> None:
-    """Sets one field of `msg` from its JSON value (repeated and map fields are appended to)."""
+def decode_field(
+    field: descriptor.FieldDescriptor,
+    value: Any,
+    msg: message.Message,
+    where: str,
+    depth: int = 0,
+    nesting: dict[str, int] = _NO_NESTING,
+) -> None:
+    """Sets one field of `msg` from its JSON value (repeated and map fields are appended to);
+    `depth` and `nesting` are `msg`'s, as decode() counts them."""
     if is_map(field):
-        _decode_map(field, value, msg, where)
+        _decode_map(field, value, msg, where, depth, nesting)
     elif field.is_repeated:
-        _decode_list(field, value, getattr(msg, field.name), where)
+        _decode_list(field, value, getattr(msg, field.name), where, depth, nesting)
     elif field.cpp_type == FD.CPPTYPE_MESSAGE:
         sub = getattr(msg, field.name)
         sub.SetInParent()
-        decode(value, sub, where)
+        decode(value, sub, where, depth + 1, nesting)
     else:
         setattr(msg, field.name, scalar(field, value, where))
 
 
-def _decode_map(field: descriptor.FieldDescriptor, value: Any, msg: message.Message, where: str) -> None:
+def _decode_map(
+    field: descriptor.FieldDescriptor,
+    value: Any,
+    msg: message.Message,
+    where: str,
+    depth: int,
+    nesting: dict[str, int],
+) -> None:
     if not isinstance(value, dict):
         raise JsonError(where, f"expected a JSON object (a map), got {_kind(value)}")
     key_field = field.message_type.fields_by_name["key"]
     value_field = field.message_type.fields_by_name["value"]
     target = getattr(msg, field.name)
     for raw_key, item in value.items():
-        at = f"{where}[{raw_key!r}]"
+        at = f"{where}[{_short(raw_key)}]"
         key = map_key(key_field, raw_key, at)
         if value_field.cpp_type == FD.CPPTYPE_MESSAGE:
-            decode(item, target[key], at)
+            decode(item, target[key], at, depth + 1, nesting)
         else:
             target[key] = scalar(value_field, item, at)
 
@@ -201,7 +243,9 @@ def map_key(key_field: descriptor.FieldDescriptor, raw: str, where: str) -> Any:
     return scalar(key_field, raw, where)
 
 
-def _decode_list(field: descriptor.FieldDescriptor, value: Any, target, where: str) -> None:
+def _decode_list(
+    field: descriptor.FieldDescriptor, value: Any, target, where: str, depth: int, nesting: dict[str, int]
+) -> None:
     if field.cpp_type == FD.CPPTYPE_FLOAT and isinstance(value, str):
         target.extend(floats_from_base64(value, where).tolist())
         return
@@ -215,7 +259,7 @@ def _decode_list(field: descriptor.FieldDescriptor, value: Any, target, where: s
         return
     if field.cpp_type == FD.CPPTYPE_MESSAGE:
         for i, item in enumerate(value):
-            decode(item, target.add(), f"{where}[{i}]")
+            decode(item, target.add(), f"{where}[{i}]", depth + 1, nesting)
         return
     target.extend([scalar(field, item, f"{where}[{i}]") for i, item in enumerate(value)])
 

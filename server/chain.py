@@ -1,20 +1,27 @@
 """The protocol-neutral interceptor chain.
 
 gRPC, REST and GraphQL all turn a request into a `Call` plus a request message and run it
-through the same `Chain`: errors/deadline → metrics → auth → rate limit → cache → handler.
-No protocol proxies to another, so each gets identical policy without a network hop.
+through the same `Chain`: errors/deadline → metrics → auth → [resolve] → rate limit → cache →
+handler. No protocol proxies to another, so each gets identical policy without a network hop.
+
+Identity before cost: an adapter may hand the chain a `PendingRequest` instead of the message
+(REST's unread body, gRPC's undecoded bytes). The chain resolves it right after the interceptor
+that admits callers (auth), so an unauthenticated caller never has a body read or decoded.
+Interceptors before that point see only the Call and must not touch the request.
 """
 
 from __future__ import annotations
 
 import random
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from google.protobuf import message
 
+from citadel.server.auth.principal import ANONYMOUS, Principal
 from citadel.server.methods import MethodSpec
 
 # What a handler returns: a message for unary responses, an async iterator for streams.
@@ -51,12 +58,23 @@ class Call:
         return None if self.deadline is None else self.deadline - time.monotonic()
 
 
+class PendingRequest(ABC):
+    """A request message not made yet: made by `resolve()` once the caller is admitted."""
+
+    @abstractmethod
+    async def resolve(self) -> message.Message:
+        """Reads and decodes what the request message needs; raises ApiError for bad input."""
+
+
 class Interceptor(Protocol):
     """An interceptor may also define `for_method(spec)`, called once per method when the chain
     is built: it returns what to run for that method's calls (the interceptor itself, or a
     callable of the same shape with the method's policy read once), or None when it has
     nothing to do for the method (rate limits with none configured, caching for an RPC whose
-    option declares none), which leaves it out of that method's handler."""
+    option declares none), which leaves it out of that method's handler.
+
+    The one interceptor that decides who may call (auth) sets `admits_callers = True` and has
+    `authenticate(metadata) -> Principal`; pending requests are resolved just inside it."""
 
     async def __call__(self, call: Call, request: Any, proceed: Handler) -> Reply: ...
 
@@ -67,6 +85,18 @@ class Chain:
     def __init__(self, interceptors: Sequence[Interceptor], servicers: Mapping[str, object]):
         self._interceptors = list(interceptors)
         self._servicers = dict(servicers)  # service full name -> servicer
+        self._gate = next((i for i in self._interceptors if getattr(i, "admits_callers", False)), None)
+
+    def authenticate(self, metadata: Mapping[str, str]) -> Principal:
+        """Who the caller is, from metadata alone (keys lower-case): call it before reading or
+        parsing anything of a request that arrives outside `handler_for` (a GraphQL document).
+        Raises ApiError UNAUTHENTICATED, counted as the chain counts it. Put the principal in
+        `call.state["principal"]` of the calls made for that request: auth then checks only
+        the method's role and does not verify the credential again. Without an auth
+        interceptor every caller is the anonymous admin."""
+        if self._gate is None:
+            return ANONYMOUS
+        return self._gate.authenticate(metadata)
 
     def handler_for(self, spec: MethodSpec) -> Handler:
         """The servicer's method for `spec`; fails at start-up when it is missing."""
@@ -81,16 +111,33 @@ class Chain:
             return target(request, call)
 
         handler: Handler = innermost
+        # Pending requests resolve just inside the gate (or before everything without one).
         for interceptor in reversed(self._interceptors):
+            if interceptor is self._gate:
+                handler = _resolving(handler)
             for_method = getattr(interceptor, "for_method", None)
             step = interceptor if for_method is None else for_method(spec)
             if step is not None:
                 handler = _bind(step, handler)
-        return handler
+        return handler if self._gate is not None else _resolving(handler)
 
 
 def _bind(interceptor: Interceptor, proceed: Handler) -> Handler:
     def run(call: Call, request: Any) -> Awaitable[Reply]:
         return interceptor(call, request, proceed)
+
+    return run
+
+
+def _resolving(proceed: Handler) -> Handler:
+    """Turns a PendingRequest into its message before `proceed`; a message passes as it is."""
+
+    async def resolve_then(call: Call, pending: PendingRequest) -> Reply:
+        return await proceed(call, await pending.resolve())
+
+    def run(call: Call, request: Any) -> Awaitable[Reply]:
+        if isinstance(request, PendingRequest):
+            return resolve_then(call, request)
+        return proceed(call, request)
 
     return run

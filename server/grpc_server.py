@@ -8,6 +8,7 @@ messages on the wire, so v1 reuses its servicer under the v1 service name).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -17,10 +18,11 @@ from google.protobuf import descriptor_pb2, message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
-from citadel.server.chain import Call, Chain, new_request_id
+from citadel.server.chain import Call, Chain, PendingRequest, new_request_id
 from citadel.server.descriptors import descriptor_set, pool_with_comments
 from citadel.server.errors import ApiError
 from citadel.server.methods import MethodSpec
+from citadel.server.protobuf_pieces import PIECE_BYTES, parse_in_pieces
 
 log = logging.getLogger("citadel.grpc")
 
@@ -46,29 +48,52 @@ def _finish(call: Call, context: grpc.aio.ServicerContext) -> None:
     context.set_trailing_metadata((("x-request-id", call.request_id), *call.response_metadata.items()))
 
 
+class PendingMessage(PendingRequest):
+    """One received message, parsed when the chain resolves it: inline when small, else in a
+    thread and in pieces, so a large message never stops the loop for other callers."""
+
+    __slots__ = ("spec", "raw")
+
+    def __init__(self, spec: MethodSpec, raw: bytes) -> None:
+        self.spec = spec
+        self.raw = raw
+
+    async def resolve(self) -> message.Message:
+        return await decode(self.spec, self.raw)
+
+
+async def decode(spec: MethodSpec, raw: bytes) -> message.Message:
+    try:
+        if len(raw) <= PIECE_BYTES:
+            return spec.request_type.FromString(raw)
+        msg = spec.request_type()
+        await asyncio.to_thread(parse_in_pieces, msg, raw)
+        return msg
+    except message.DecodeError as e:
+        reason = str(e).rpartition("': ")[2]  # after "Error parsing message with type '...'"
+        raise ApiError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"request: not a valid {spec.request_type.DESCRIPTOR.full_name} ({reason})",
+        ) from None
+
+
+async def _decoded_stream(spec: MethodSpec, raws: AsyncIterator[bytes]) -> AsyncIterator[message.Message]:
+    """A client stream's messages, each parsed as the servicer asks for it: after auth."""
+    async for raw in raws:
+        yield await decode(spec, raw)
+
+
 def method_handler(spec: MethodSpec, chain: Chain) -> grpc.RpcMethodHandler:
     handler = chain.handler_for(spec)
-    # Requests arrive as bytes and are parsed here: grpc's own deserializer would turn bytes
-    # that are not the request message into UNKNOWN (INTERNAL mid-stream) rather than the
-    # caller's INVALID_ARGUMENT.
+    # Requests arrive as bytes and are parsed only once the chain has admitted the caller (a
+    # PendingRequest): an unauthenticated 64 MB message is refused without being decoded.
+    # grpc core has already bounded it by server.max_message_bytes (RESOURCE_EXHAUSTED, in
+    # grpc's own words). Parsing here rather than by grpc's deserializer also turns bytes that
+    # are not the request message into the caller's INVALID_ARGUMENT, not UNKNOWN.
     codec = dict(response_serializer=spec.response_type.SerializeToString)
 
-    def decode(raw: bytes) -> message.Message:
-        try:
-            return spec.request_type.FromString(raw)
-        except message.DecodeError as e:
-            reason = str(e).rpartition("': ")[2]  # after "Error parsing message with type '...'"
-            raise ApiError(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"request: not a valid {spec.request_type.DESCRIPTOR.full_name} ({reason})",
-            ) from None
-
-    async def decode_stream(raws: AsyncIterator[bytes]) -> AsyncIterator[message.Message]:
-        async for raw in raws:
-            yield decode(raw)
-
     def request_of(raw):
-        return decode_stream(raw) if spec.client_streaming else decode(raw)
+        return _decoded_stream(spec, raw) if spec.client_streaming else PendingMessage(spec, raw)
 
     async def run(request, context: grpc.aio.ServicerContext):
         call = grpc_call(spec, context)

@@ -1,4 +1,9 @@
-"""Structured logging: one JSON object per line, with any `extra` fields of the record."""
+"""Structured logging: one JSON object per line, with any `extra` fields of the record.
+
+A line is bounded whatever went into it: messages and fields can carry a client's values
+(an exception's text, a name), and a traceback can be a thousand frames deep, so each text
+is cut to its head and tail and a line stays within a few KB.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,26 @@ import logging
 import time
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+MAX_FIELD_CHARS = 2048  # a message or any extra field
+MAX_EXCEPTION_CHARS = 6144  # a traceback: its first frames and, mostly, where it ended
+
+
+def bounded(text: str, limit: int = MAX_FIELD_CHARS, head_share: float = 0.5) -> str:
+    """`text`, or its head and tail with how much was cut between them."""
+    if len(text) <= limit:
+        return text
+    head = int(limit * head_share)
+    tail = limit - head
+    return f"{text[:head]} …[{len(text) - head - tail} characters cut]… {text[-tail:]}"
+
+
+def _field(value):
+    if isinstance(value, (bool, int, float)) or value is None:
+        return value
+    if isinstance(value, (dict, list)):
+        text = json.dumps(value, default=str)
+        return value if len(text) <= MAX_FIELD_CHARS else bounded(text)
+    return bounded(value if isinstance(value, str) else str(value))
 
 
 class JsonFormatter(logging.Formatter):
@@ -16,12 +41,12 @@ class JsonFormatter(logging.Formatter):
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": bounded(record.getMessage()),
         }
-        out.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        out.update({k: _field(v) for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
-            out["exception"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str)
+            out["exception"] = bounded(self.formatException(record.exc_info), MAX_EXCEPTION_CHARS, 0.25)
+        return json.dumps(out)
 
 
 def configure(level: str) -> None:

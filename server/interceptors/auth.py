@@ -29,6 +29,9 @@ def unauthenticated(reason: str) -> ApiError:
 
 
 class AuthInterceptor:
+    # The chain resolves pending requests (unread bodies, undecoded bytes) just inside this one.
+    admits_callers = True
+
     def __init__(self, api_keys: ApiKeyVerifier | None, jwt: JwtVerifier | None, metrics: Metrics) -> None:
         self._keys = api_keys
         self._jwt = jwt
@@ -55,7 +58,9 @@ class AuthInterceptor:
         return anonymous
 
     async def __call__(self, call: Call, request: Any, proceed: Handler) -> Reply:
-        principal = self.authenticate(call.metadata) if self.enabled else ANONYMOUS
+        # An adapter that authenticated its request up front (Chain.authenticate) passes the
+        # principal on: only the method's role is left to check.
+        principal = call.state.get("principal") or self.authenticate(call.metadata)
         required = call.method.access.role
         if not principal.may(required):
             self._metrics.auth_failures.labels("role").inc()
@@ -68,6 +73,10 @@ class AuthInterceptor:
         return await proceed(call, request)
 
     def authenticate(self, metadata) -> Principal:
+        """The caller from `authorization: Bearer` / `x-api-key` metadata; ANONYMOUS when
+        authentication is off. Raises UNAUTHENTICATED (and counts why)."""
+        if not self.enabled:
+            return ANONYMOUS
         token = _credential(metadata)
         if not token:
             self._metrics.auth_failures.labels("missing").inc()

@@ -20,7 +20,11 @@ class EchoGatewayProcess(GatewayProcess):
 def echo_gateway(tmp_path_factory) -> EchoGatewayProcess:
     proc = EchoGatewayProcess(
         tmp_path_factory.mktemp("echo-gateway") / "data",
-        env={"CITADEL_MAX_MESSAGE_BYTES": str(MAX_MESSAGE_BYTES), "CITADEL_LOG_LEVEL": "WARNING"},
+        env={
+            "CITADEL_MAX_MESSAGE_BYTES": str(MAX_MESSAGE_BYTES),
+            "CITADEL_REST_BODY_BYTES": str(MAX_MESSAGE_BYTES),
+            "CITADEL_LOG_LEVEL": "WARNING",
+        },
     )
     proc.start()
     yield proc

@@ -300,7 +300,7 @@ def test_body_on_a_method_without_one_is_400(http):
 def test_oversize_body_is_413_by_content_length_and_while_streaming(echo_gateway, http):
     big = b'{"id": "' + b"x" * MAX_MESSAGE_BYTES + b'"}'
     message = error(http.post("/v1/echo:run", content=big), 413)
-    assert message == f"request body is larger than the limit of {MAX_MESSAGE_BYTES} bytes"
+    assert message == f"request body is larger than limits.rest_body_bytes ({MAX_MESSAGE_BYTES} bytes)"
     assert (
         http.post("/v1/echo:run", content=big).json()["code"] == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
     )
