@@ -104,7 +104,7 @@ def create_app(gateway: Gateway) -> HttpApp:
     async def graphql_socket(websocket: WebSocket) -> None:
         await graphql_sockets.serve(websocket)
 
-    rest = RestRouter(specs, gateway.chain, gateway.settings.max_message_bytes)
+    rest = RestRouter(specs, gateway.chain, gateway.settings.rest_body_bytes, gateway.settings.rest_response_bytes)
     pages = Starlette(
         routes=[
             Route("/healthz", healthz),
