@@ -4,12 +4,15 @@ can be flushed alone: in process and on a real redis-server."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 import redis.asyncio as aioredis
 
 from citadel.server.cache.memory import MemoryCache
 from citadel.server.cache.redis_cache import RedisCache
+from citadel.server.jobs.queue_redis import RedisQueue
+from citadel.server.jobs.record import Job
 from citadel.server.redaction import redact_text, redact_url
 from citadel.server.tenancy import in_callers_terms, key_parts
 
@@ -96,3 +99,36 @@ def test_messages_name_collections_as_the_caller_does():
     message = "collection 'acme.films' not found; 'acmex.films' and \"acme.docs\""
     assert in_callers_terms("acme", message) == "collection 'films' not found; 'acmex.films' and \"docs\""
     assert in_callers_terms("", message) == message
+
+
+def test_idempotency_keys_cannot_cross_tenants_on_redis(redis_server):
+    """Joined with a bare ':', tenant 'a:b' with key 'c' and tenant 'a' with key 'b:c' were one
+    idempotency entry: the second submit got the first tenant's job back."""
+
+    async def scenario():
+        client = aioredis.from_url(redis_server.url)
+        queue = RedisQueue(client, lease_seconds=60, max_attempts=3)
+        try:
+            first, existed = await queue.submit(job("a:b", "c"), [])
+            second, second_existed = await queue.submit(job("a", "b:c"), [])
+            again, again_existed = await queue.submit(job("a", "b:c"), [])
+        finally:
+            await queue.close()
+            await client.aclose()
+        assert not existed and not second_existed and first.id != second.id
+        assert again_existed and again.id == second.id  # the same tenant and key: the same job
+
+    asyncio.run(scenario())
+
+
+def job(tenant: str, idempotency_key: str) -> Job:
+    return Job(
+        id=uuid.uuid4().hex,
+        tenant=tenant,
+        collection="c",
+        visible_collection="c",
+        model="general",
+        operation="bulk_upsert",
+        total=0,
+        idempotency_key=idempotency_key,
+    )
