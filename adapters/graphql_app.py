@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,7 +67,9 @@ MAX_ERRORS = 50  # variable errors reported before giving up
 # Parsing costs ~11 µs a token: 20 000 is ~0.2 s of CPU, room for a few inline vectors (larger
 # values belong in variables, which are JSON).
 MAX_TOKENS = 20_000
-PARSE_IN_THREAD_CHARS = 8192  # larger documents are parsed off the event loop
+# Larger documents are parsed off the event loop, one at a time on one thread: at most one
+# core busy parsing, and one allocator arena holding what large documents leave behind.
+PARSE_IN_THREAD_CHARS = 8192
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,7 @@ class GraphqlApp:
         self.handlers = {spec.path: chain.handler_for(spec) for spec in specs if not spec.client_streaming}
         self._graphiql = graphiql_html
         self.documents: DocumentCache[Prepared] = DocumentCache(limits.document_cache_bytes)
+        self._parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphql-parse")
 
     def authenticate(self, headers: Mapping[str, str]) -> Principal:
         """The caller, from the request's headers alone; raises ApiError UNAUTHENTICATED."""
@@ -133,7 +137,8 @@ class GraphqlApp:
         if found is not None:
             return found
         if len(query) > PARSE_IN_THREAD_CHARS:
-            result = await asyncio.to_thread(self._prepare, query, operation_name)
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(self._parser, self._prepare, query, operation_name)
         else:
             result = self._prepare(query, operation_name)
         if isinstance(result, Prepared):  # an invalid document is never kept
