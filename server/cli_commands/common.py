@@ -160,13 +160,25 @@ def fail(message: str, code: Exit) -> int:
     return int(code)
 
 
-def to_json(message: betterproto2.Message) -> dict[str, Any]:
-    """A message in proto3 JSON, as the REST API writes it, with every field present."""
-    return message.to_dict(include_default_values=True)
+def to_json(message: betterproto2.Message) -> Any:
+    """A message in proto3 JSON exactly as the REST API writes it: the SDK message is read back
+    as the gateway's own protobuf type and written by the REST adapter's encoder."""
+    # Imported here: only --json needs the gateway's message types and encoder.
+    from google.protobuf import descriptor_pool, message_factory
+
+    import citadel.server.descriptors  # noqa: F401  (registers the gateway's messages)
+    from citadel.adapters import json_codec
+    from citadel.sdk.message_pool import default_message_pool
+
+    full_name = default_message_pool.type_to_url[type(message)].rpartition("/")[2]
+    kind = message_factory.GetMessageClass(descriptor_pool.Default().FindMessageTypeByName(full_name))
+    return json_codec.Encoder().message(kind.FromString(bytes(message)))
 
 
 def print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
+    from citadel.adapters import json_codec
+
+    print(json_codec.dumps(value).decode())
 
 
 def tidy(value: Any) -> Any:

@@ -45,7 +45,7 @@ def _value(v: struct_pb2.Value):
     return None
 
 
-_NANOS = 1_000_000_000
+_MICROS = 1_000_000
 # The range Timestamp.FromNanoseconds accepts: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
 _TIMESTAMP_MIN_SECONDS = -62135596800
 _TIMESTAMP_MAX_SECONDS = 253402300799
@@ -58,10 +58,13 @@ def timestamp(seconds: float) -> timestamp_pb2.Timestamp:
 
 
 def set_timestamp(ts: timestamp_pb2.Timestamp, seconds: float) -> None:
-    """Sets `ts` in place to `seconds` since the epoch, as Timestamp.FromNanoseconds(int(seconds * 1e9))
-    does (same rounding, same range check), without its Python-level helpers or a copy: a
-    search sets one per result."""
-    whole, nanos = divmod(int(seconds * 1e9), _NANOS)
+    """Sets `ts` in place to `seconds` since the epoch, to the microsecond, with
+    Timestamp.FromNanoseconds's range check but without its Python-level helpers or a copy (a
+    search sets one per result). A float of seconds since 1970 holds no more than microseconds:
+    finer digits would be rounding noise, and clients that keep datetimes (the SDK, the CLI's
+    --json) would print another value than REST."""
+    whole, micros = divmod(round(seconds * 1e6), _MICROS)
+    nanos = micros * 1000
     if not _TIMESTAMP_MIN_SECONDS <= whole <= _TIMESTAMP_MAX_SECONDS:
         raise ValueError(
             f"Timestamp is not valid: Seconds {whole} must be in range "
