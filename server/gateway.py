@@ -20,7 +20,7 @@ from google.protobuf import descriptor, descriptor_pb2
 from grpc_health.v1 import health, health_pb2
 
 from citadel.adapters.app import create_app
-from citadel.server import redis_client
+from citadel.server import ports, redis_client
 from citadel.server.chain import Chain
 from citadel.server.config import Settings
 from citadel.server.descriptors import SERVICES
@@ -38,6 +38,7 @@ from citadel.server.models.catalog import catalog_from_settings
 from citadel.server.models.router import ModelRouter
 from citadel.server.servicers.admin import AdminServicer
 from citadel.server.servicers.batch import BatchServicer
+from citadel.server.servicers.validation import TextLimits
 from citadel.server.servicers.vector import VectorServicer
 from citadel.server.store.base import VectorStore
 from citadel.server.store.factory import open_store
@@ -135,13 +136,16 @@ class Gateway:
             cache_backend=self._shared.get("cache"),
             buckets=self._shared.get("buckets"),
         )
+        log.info("where state lives: %s", _state_backends(s, self.redis, self._shared))
         self.jobs = await life.start(
             "jobs",
             self._start_jobs(store, embeddings, stack.cache),
             detail=_queue_detail(s, self.redis, self._shared),
         )
         servicers = {
-            "citadel.vector.v1.VectorService": VectorServicer(store, embeddings),
+            "citadel.vector.v1.VectorService": VectorServicer(
+                store, embeddings, TextLimits.from_settings(s)
+            ),
             "citadel.admin.v1.AdminService": AdminServicer(stack.cache, life, self.worker, s.workers),
             "citadel.batch.v1.BatchService": self._batch,
             **self._extra_servicers,
@@ -192,9 +196,10 @@ class Gateway:
             s.jobs_workers,
             s.jobs_lease_seconds,
             self.metrics,
+            TextLimits.from_settings(s),
             on_write=cache.invalidate if cache is not None else None,
         )
-        self._batch = BatchServicer(queue, store, self.workers, s.jobs_chunk_size)
+        self._batch = BatchServicer(queue, store, self.workers, s.jobs_chunk_size, embeddings)
         embeddings.jobs = self._batch  # hybrid models queue large requests as batch jobs
         self.workers.start()
         return queue
@@ -209,7 +214,12 @@ class Gateway:
             self._extra_sets,
             reuse_port=s.workers > 1,
         )
-        port = self._grpc.add_insecure_port(f"{s.host}:{s.grpc_port}")
+        try:
+            port = self._grpc.add_insecure_port(f"{s.host}:{s.grpc_port}")
+        except RuntimeError:  # grpc says "Failed to bind to address", not why nor which setting
+            raise ports.cannot_listen(
+                "grpc_port", s.host, s.grpc_port, ports.why_bind_failed(s.host, s.grpc_port)
+            ) from None
         await self._grpc.start()
         return port
 
@@ -218,7 +228,10 @@ class Gateway:
         if self.tracing is not None:
             app = self.tracing.http_app(app)
         s = self.settings
-        self._http = HttpServer(app, s.host, s.http_port, reuse_port=s.workers > 1)
+        try:
+            self._http = HttpServer(app, s.host, s.http_port, reuse_port=s.workers > 1)
+        except OSError as e:
+            raise ports.cannot_listen("http_port", s.host, s.http_port, e) from None
         await self._http.start()
         return self._http.port
 
@@ -252,6 +265,24 @@ class Gateway:
             if component.state != "failed":
                 await life.mark(component.name, "stopped")
         log.info("citadel stopped")
+
+
+def _state_backends(s: Settings, redis, shared: Mapping[str, object]) -> str:
+    """Which Redis (URL redacted) or in-process store the cache, the rate limits and the job
+    queue use: an operator who set REDIS_URL sees at start-up whether it was taken."""
+    if redis is not None:
+        at = f"Redis at {redis_client.redacted(s.redis_url)}"
+        where = {"cache": at, "rate limits": at, "job queue": f"{at} (streams)"}
+    else:
+        held = ", held by the supervisor"
+        where = {
+            "cache": "in process" + (held if "cache" in shared else ""),
+            "rate limits": "in process" + (held if "buckets" in shared else ""),
+            "job queue": f"SQLite in {s.data_dir}" + (held if "queue" in shared else ""),
+        }
+    if not s.cache_enabled:
+        where["cache"] = "off (cache.enabled = false)"
+    return "; ".join(f"{name}: {place}" for name, place in where.items())
 
 
 def _queue_detail(s: Settings, redis, shared: Mapping[str, object]) -> str:

@@ -28,6 +28,7 @@ from citadel.server.chain import Call, Handler, Reply
 from citadel.server.degraded import FailureReporter
 from citadel.server.methods import MethodSpec
 from citadel.server.metrics import Metrics
+from citadel.server.servicers.validation import TextLimits
 from citadel.server.tenancy import physical
 
 DEFAULT_TTL_SECONDS = {
@@ -75,6 +76,7 @@ class CacheInterceptor:
         model_identity: Callable[[str], str] = lambda name: name,
         store_identity: str = "",
         queues_as_job: Callable[[str, int, bool], bool] = lambda model, count, urgent: False,
+        text_limits: TextLimits | None = None,
     ) -> None:
         self.backend = backend
         # Replicas share entries only when they share the store behind them.
@@ -84,6 +86,9 @@ class CacheInterceptor:
         self._model_identity = model_identity  # the embedding model a name resolves to
         # (model, texts, urgent) -> answered with a batch job id instead of embeddings: not cached
         self._queues_as_job = queues_as_job
+        # limits.embed_*: a request beyond them goes to the servicer, which refuses it, even
+        # when its texts are cached (each was cached by a call within the limits)
+        self._text_limits = text_limits
         self._flight = SingleFlight()
         self.failures = FailureReporter(f"cache backend ({backend.name})", metrics.cache_errors)
         # (tenant, method path) -> [hits, misses, coalesced]
@@ -160,6 +165,8 @@ class CacheInterceptor:
         texts = [request.text] if single else list(request.texts)
         if not texts or (request.text and request.texts):
             return await proceed(call, request)  # invalid: the servicer says why
+        if self._text_limits is not None and not self._text_limits.admit(texts):
+            return await proceed(call, request)  # beyond limits.embed_*: the servicer says so
         if self._queues_as_job(request.model, len(texts), request.urgent):
             return await proceed(call, request)
         identity = self._model_identity(request.model)

@@ -27,6 +27,7 @@ from citadel.server.models.router import ModelRouter
 from citadel.server.ratelimit.buckets import BucketStore, InProcessBuckets, parse_limits
 from citadel.server.ratelimit.redis_buckets import RedisBuckets
 from citadel.server.redaction import redact_url
+from citadel.server.servicers.validation import TextLimits
 
 if TYPE_CHECKING:
     from citadel.server.tracing.provider import Tracing
@@ -72,7 +73,14 @@ def build_stack(
             backend = tracing.cache(backend, redis)
         # Embedding keys follow what a model name resolves to; batch-job answers are not cached.
         routing = {"model_identity": models.identity, "queues_as_job": models.queues_as_job} if models else {}
-        cache = CacheInterceptor(backend, metrics, ttls, store_identity=store_identity(settings), **routing)
+        cache = CacheInterceptor(
+            backend,
+            metrics,
+            ttls,
+            store_identity=store_identity(settings),
+            text_limits=TextLimits.from_settings(settings),
+            **routing,
+        )
     interceptors: list[Interceptor] = [
         ErrorsInterceptor(),
         TelemetryInterceptor(metrics, settings.access_log),

@@ -1,9 +1,11 @@
 """Workers that take chunks from the queue and write them: embed (when asked), then upsert.
 
-Items that are wrong in themselves (no text, wrong dimension, too long) fail alone and are
-reported with their ids; the rest of the chunk proceeds. Failures that may pass (a backend
-down, a timeout) give the whole chunk back for another attempt, since upserts are idempotent
-by vector id. On shutdown, a chunk not finished within the grace period goes back to the queue.
+Items that are wrong in themselves (no text, wrong dimension, too long, a metadata number
+that is not finite) fail alone and are reported with their ids; the rest of the chunk is
+written. Permanent errors (the collection is gone, the model refuses the job) fail the chunk's
+items without another attempt; only failures that may pass (a backend down, a timeout) give
+the whole chunk back for another attempt, since upserts are idempotent by vector id. On
+shutdown, a chunk not finished within the grace period goes back to the queue.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from citadel.server.store.base import Point, VectorStore
 
 log = logging.getLogger("citadel.jobs")
 
-MAX_TEXT_CHARS = 32_768
 # Errors that say nothing about the items: the chunk is tried again later.
 TRANSIENT = {
     grpc.StatusCode.UNAVAILABLE,
@@ -56,6 +57,7 @@ class WorkerPool:
         workers: int,
         lease_seconds: float,
         metrics: Metrics,
+        text_limits: check.TextLimits,
         on_write: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._queue = queue
@@ -65,6 +67,7 @@ class WorkerPool:
         self._count = workers
         self._lease = lease_seconds
         self._metrics = metrics
+        self._text_limits = text_limits  # item texts: limits.embed_chars_per_text, as everywhere
         self._on_write = on_write  # invalidates cached reads of a collection the workers wrote to
         self._replica = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._wake = asyncio.Event()
@@ -167,7 +170,7 @@ class WorkerPool:
         failures: list[ItemFailure] = []
         good: list[pb.BatchItem] = []
         for item in items:
-            problem = _item_problem(job.operation, item)
+            problem = _item_problem(job.operation, item, self._text_limits)
             if problem:
                 failures.append(ItemFailure(item.id, problem))
             else:
@@ -223,18 +226,19 @@ class WorkerPool:
         return vectors
 
 
-def _item_problem(operation: str, item: pb.BatchItem) -> str:
-    """Why an item cannot be written, in `field: problem` form, or '' when it can."""
+def _item_problem(operation: str, item: pb.BatchItem, limits: check.TextLimits) -> str:
+    """Why an item cannot be written, in `field: problem` form, or '' when it can. The item's
+    own fields are named (`metadata.price: nan is not a finite number`); its id is beside it
+    in the job's errors."""
     try:
         check.vector_id("id", item.id)
-        check.metadata_keys("metadata", struct_to_dict(item.metadata))
+        check.metadata("metadata", struct_to_dict(item.metadata))
+        if operation in ("bulk_embed_upsert", "embed"):
+            if not item.text:
+                return "text: is required"
+            check.embed_text("text", item.text, limits)
+        elif not item.embedding:
+            return "embedding: is required"
     except ApiError as e:
         return e.message
-    if operation in ("bulk_embed_upsert", "embed"):
-        if not item.text.strip():
-            return "text: is required"
-        if len(item.text) > MAX_TEXT_CHARS:
-            return f"text: is {len(item.text)} characters; the limit is {MAX_TEXT_CHARS}"
-    elif not item.embedding:
-        return "embedding: is required"
     return ""

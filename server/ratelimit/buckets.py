@@ -1,7 +1,8 @@
 """Token buckets: the limit model and the in-process implementation.
 
-A bucket holds up to `burst` tokens and refills at `rate` per second; a call takes one.
-When empty, the caller learns how long until the next token (Retry-After).
+A bucket holds up to `burst` tokens and refills at `rate` per second; a call takes its cost,
+one unless its method declares more (rate_limit.cost_field). When short, the caller learns how
+long until enough tokens are back (Retry-After).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ class Decision:
 
 
 class BucketStore(Protocol):
-    async def take(self, key: str, limit: Limit) -> Decision: ...
+    async def take(self, key: str, limit: Limit, cost: float = 1) -> Decision:
+        """Takes `cost` tokens (at most `limit.burst`) when the bucket holds them."""
 
 
 class InProcessBuckets:
@@ -39,15 +41,16 @@ class InProcessBuckets:
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, stamp)
         self._max = max_buckets
 
-    async def take(self, key: str, limit: Limit) -> Decision:
+    async def take(self, key: str, limit: Limit, cost: float = 1) -> Decision:
+        cost = min(cost, limit.burst)  # more than a bucket holds takes a full one
         now = time.monotonic()
         tokens, stamp = self._buckets.pop(key, (limit.burst, now))
         tokens = min(limit.burst, tokens + (now - stamp) * limit.rate)
-        if tokens >= 1:
+        if tokens >= cost:
             decision = Decision(True)
-            tokens -= 1
+            tokens -= cost
         else:
-            decision = Decision(False, (1 - tokens) / limit.rate)
+            decision = Decision(False, (cost - tokens) / limit.rate)
         self._buckets[key] = (tokens, now)
         if len(self._buckets) > self._max:
             self._buckets.popitem(last=False)

@@ -13,6 +13,7 @@ from citadel.server.ratelimit.buckets import Decision, Limit
 _TAKE = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+local cost = math.min(tonumber(ARGV[3]), burst)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
@@ -21,11 +22,11 @@ local stamp = tonumber(state[2]) or now
 tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate)
 local allowed = 0
 local wait = 0
-if tokens >= 1 then
-  tokens = tokens - 1
+if tokens >= cost then
+  tokens = tokens - cost
   allowed = 1
 else
-  wait = (1 - tokens) / rate
+  wait = (cost - tokens) / rate
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
@@ -39,6 +40,6 @@ class RedisBuckets:
         self._prefix = prefix
         self._take = client.register_script(_TAKE)
 
-    async def take(self, key: str, limit: Limit) -> Decision:
-        allowed, wait = await self._take(keys=[self._prefix + key], args=[limit.rate, limit.burst])
+    async def take(self, key: str, limit: Limit, cost: float = 1) -> Decision:
+        allowed, wait = await self._take(keys=[self._prefix + key], args=[limit.rate, limit.burst, cost])
         return Decision(bool(int(allowed)), float(wait))

@@ -1,21 +1,27 @@
 """BatchService: submit, follow and cancel durable bulk jobs.
 
 Jobs belong to the tenant that submitted them: another tenant's job is NOT_FOUND. Submission
-validates the job as a whole (operation, collection, size); single items are checked when
-their chunk runs and reported by id, so one bad item never sinks the rest.
+validates the job as a whole (operation, collection, model, size) before taking its items: an
+upload's header is checked as soon as it arrives, so a wrong header fails the stream at once
+rather than after every item was sent. Single items are checked when their chunk runs and
+reported by id, so one bad item never sinks the rest.
 """
 
 from __future__ import annotations
 
 import struct
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import grpc
 
 from citadel.batch.v1 import batch_service_pb2 as pb
 from citadel.server import page_tokens
 from citadel.server.auth.principal import ANONYMOUS
 from citadel.server.chain import Call
-from citadel.server.errors import invalid, not_found
+from citadel.server.errors import ApiError, invalid, not_found
 from citadel.server.jobs.changes import progress
 from citadel.server.jobs.queue import JobQueue
 from citadel.server.jobs.record import OPERATION_NAMES, STATE_NAMES, Job
@@ -29,12 +35,29 @@ MAX_UPLOADED_ITEMS = 10_000_000
 MAX_KEY_LENGTH = 128
 
 
+class Models(Protocol):
+    """The model router, as far as submission needs it: which model names are served."""
+
+    pools: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """A job's settings once validated: the operation's name, the stored collection name."""
+
+    operation: str
+    collection: str
+
+
 class BatchServicer:
-    def __init__(self, queue: JobQueue, store: VectorStore, workers: WorkerPool, chunk_size: int) -> None:
+    def __init__(
+        self, queue: JobQueue, store: VectorStore, workers: WorkerPool, chunk_size: int, models: Models
+    ) -> None:
         self._queue = queue
         self._store = store
         self._workers = workers
         self._chunk_size = chunk_size
+        self._models = models
 
     async def SubmitBatchJob(
         self, request: pb.SubmitBatchJobRequest, call: Call
@@ -44,13 +67,17 @@ class BatchServicer:
                 "items",
                 f"has {len(request.items)} items; inline jobs hold at most {MAX_INLINE_ITEMS}: stream larger ones with UploadBatchJob",
             )
-        job, existing = await self._submit(call, request, request.items)
+        if not request.items:
+            raise invalid("items", "must hold at least one item")
+        checked = await self._check_settings(call, request, "")
+        job, existing = await self._submit(call, request, checked, request.items)
         return pb.SubmitBatchJobResponse(job=job.to_proto(), existing=existing)
 
     async def UploadBatchJob(
         self, requests: AsyncIterator[pb.UploadBatchJobRequest], call: Call
     ) -> pb.UploadBatchJobResponse:
         header = None
+        checked = None
         items: list[pb.BatchItem] = []
         async for message in requests:
             part = message.WhichOneof("part")
@@ -58,62 +85,78 @@ class BatchServicer:
                 if part != "header":
                     raise invalid("header", "the first message of the stream must hold the header")
                 header = message.header
+                # Before any item is taken: a job that cannot run fails the stream now.
+                checked = await self._check_settings(call, header, "header.")
             elif part == "header":
                 raise invalid("header", "only the first message may hold the header")
             else:
                 items.extend(message.items.items)
                 if len(items) > MAX_UPLOADED_ITEMS:
                     raise invalid("items", f"a job holds at most {MAX_UPLOADED_ITEMS} items")
-        if header is None:
+        if header is None or checked is None:
             raise invalid("header", "the stream was empty")
-        job, existing = await self._submit(call, header, items)
+        job, existing = await self._submit(call, header, checked, items)
         return pb.UploadBatchJobResponse(job=job.to_proto(), existing=existing)
 
     async def submit_embedding_job(self, model: str, texts: list[str], normalize: bool, call: Call) -> str:
         """How hybrid models queue a large GenerateEmbedding: an embed job, item ids 0..n-1."""
         items = [pb.BatchItem(id=str(i), text=t) for i, t in enumerate(texts)]
         settings = pb.UploadBatchJobHeader(operation=pb.OPERATION_EMBED, model=model, normalize=normalize)
-        job, _ = await self._submit(call, settings, items)
+        job, _ = await self._submit(call, settings, _Settings("embed", ""), items)
         return job.id
+
+    async def _check_settings(
+        self, call: Call, settings: pb.SubmitBatchJobRequest | pb.UploadBatchJobHeader, prefix: str
+    ) -> _Settings:
+        """The job's settings (the request, or an upload's header, whose fields are named
+        `header.…`), checked before any item is looked at: operation, idempotency key, the
+        collection (exists for this tenant) and, for embedding jobs, the model (served)."""
+        op = OPERATION_NAMES.get(settings.operation)
+        if op is None:
+            raise invalid(
+                f"{prefix}operation",
+                "must be one of OPERATION_BULK_EMBED_UPSERT, OPERATION_BULK_UPSERT, OPERATION_EMBED",
+            )
+        if len(settings.idempotency_key) > MAX_KEY_LENGTH:
+            raise invalid(f"{prefix}idempotency_key", f"is longer than {MAX_KEY_LENGTH} characters")
+        if op != "bulk_upsert" and settings.model and settings.model not in self._models.pools:
+            raise ApiError(
+                grpc.StatusCode.NOT_FOUND,
+                f"{prefix}model: {settings.model!r} is not served; known models: "
+                f"{', '.join(sorted(self._models.pools))}",
+            )
+        if op == "embed":
+            if settings.collection:
+                raise invalid(
+                    f"{prefix}collection",
+                    "embed jobs keep their embeddings in the job: leave collection empty",
+                )
+            return _Settings(op, "")
+        name = check.collection_name(f"{prefix}collection", settings.collection)
+        stored = physical(_tenant(call), name)
+        await self._store.get_collection(stored)  # NOT_FOUND now rather than per chunk later
+        return _Settings(op, stored)
 
     async def _submit(
         self,
         call: Call,
         settings: pb.SubmitBatchJobRequest | pb.UploadBatchJobHeader,
+        checked: _Settings,
         items: Iterable[pb.BatchItem],
     ) -> tuple[Job, bool]:
-        """Validates the job's settings (the request, or an upload's header) and queues it."""
-        collection, key = settings.collection, settings.idempotency_key
-        op = OPERATION_NAMES.get(settings.operation)
-        if op is None:
-            raise invalid(
-                "operation",
-                "must be one of OPERATION_BULK_EMBED_UPSERT, OPERATION_BULK_UPSERT, OPERATION_EMBED",
-            )
+        """Queues the job whose settings `_check_settings` accepted."""
         items = list(items)
         if not items:
             raise invalid("items", "must hold at least one item")
-        if len(key) > MAX_KEY_LENGTH:
-            raise invalid("idempotency_key", f"is longer than {MAX_KEY_LENGTH} characters")
-        tenant = _tenant(call)
-        stored = ""
-        if op == "embed":
-            if collection:
-                raise invalid(
-                    "collection", "embed jobs keep their embeddings in the job: leave collection empty"
-                )
-        else:
-            stored = physical(tenant, check.collection_name("collection", collection))
-            await self._store.get_collection(stored)  # NOT_FOUND now rather than per chunk later
         job = Job(
             id=uuid.uuid4().hex,
-            tenant=tenant,
-            collection=stored,
-            visible_collection=collection,
+            tenant=_tenant(call),
+            collection=checked.collection,
+            visible_collection=settings.collection,
             model=settings.model,
-            operation=op,
+            operation=checked.operation,
             total=len(items),
-            idempotency_key=key,
+            idempotency_key=settings.idempotency_key,
             normalize=settings.normalize,
         )
         chunks = [

@@ -6,9 +6,11 @@ request's own names (`vectors[3].embedding[17]: ...`), so a caller can fix the e
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,6 +27,27 @@ _PATH = re.compile(rf"{_KEY}(?:\[\d*\])*(?:\.{_KEY}(?:\[\d*\])*)*")
 MAX_ID_LENGTH = 256
 MAX_DIMENSION = 65536
 MAX_FILTER_DEPTH = 8
+# Metadata nests at most this deep (objects and lists): enough for any document a filter can
+# reach, and a bound on the work one value costs every later read.
+MAX_METADATA_DEPTH = 32
+_PLAIN_KEY = re.compile(r"[\w-]+")
+
+
+@dataclass(frozen=True)
+class TextLimits:
+    """What one request may ask a model to embed: limits.embed_texts_per_call and
+    limits.embed_chars_per_text, the same for GenerateEmbedding, query_text and batch items."""
+
+    texts_per_call: int
+    chars_per_text: int
+
+    @classmethod
+    def from_settings(cls, settings) -> TextLimits:
+        return cls(settings.embed_texts_per_call, settings.embed_chars_per_text)
+
+    def admit(self, texts: Sequence[str]) -> bool:
+        """Within both limits (what `embed_texts` accepts, blank texts aside)."""
+        return len(texts) <= self.texts_per_call and all(len(t) <= self.chars_per_text for t in texts)
 
 
 def valid_collection_name(name: str) -> bool:
@@ -103,10 +126,62 @@ def embedding_values(field: str, values: Sequence[float], dimension: int, collec
     return floats
 
 
-def metadata_keys(field: str, metadata: dict) -> None:
-    for key in metadata:
+def metadata(field: str, values: dict) -> None:
+    """User metadata (a Struct as a dict): no reserved top-level key, every number finite (the
+    store cannot keep NaN or ±inf), nesting at most MAX_METADATA_DEPTH deep. Errors name the
+    value's path: `vectors[3].metadata.price: nan is not a finite number`."""
+    for key, value in values.items():
         if key.startswith(RESERVED_PAYLOAD_KEY):
             raise invalid(f"{field}.{key}", f"keys starting with {RESERVED_PAYLOAD_KEY!r} are reserved")
+        if type(value) is float or type(value) is dict or type(value) is list:  # ints, str, bool, None pass
+            _metadata_value(f"{field}.{_key(key)}", value, 1)
+
+
+def _metadata_value(field: str, value, depth: int) -> None:
+    if type(value) is float:
+        if not math.isfinite(value):
+            raise invalid(field, f"{value} is not a finite number")
+        return
+    if type(value) is dict:
+        items = ((f"{field}.{_key(k)}", v) for k, v in value.items())
+    elif type(value) is list:
+        items = ((f"{field}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return
+    if depth >= MAX_METADATA_DEPTH:
+        raise invalid(field, f"metadata nests at most {MAX_METADATA_DEPTH} levels deep")
+    for where, v in items:
+        _metadata_value(where, v, depth + 1)
+
+
+def _key(key: str) -> str:
+    """A metadata key as a path segment: quoted when it is not letters, digits, '_' and '-'."""
+    return key if _PLAIN_KEY.fullmatch(key) else json.dumps(key)
+
+
+def embed_texts(field: str, texts: Sequence[str], limits: TextLimits) -> None:
+    """The texts of one real-time embedding call: at most texts_per_call, none blank, none
+    longer than chars_per_text. `field` names the repeated field (`texts`)."""
+    if len(texts) > limits.texts_per_call:
+        raise invalid(
+            field,
+            f"has {len(texts)} texts; limits.embed_texts_per_call is {limits.texts_per_call}: "
+            "send more with BatchService.SubmitBatchJob (operation OPERATION_EMBED)",
+        )
+    for i, text in enumerate(texts):
+        embed_text(f"{field}[{i}]", text, limits)
+
+
+def embed_text(field: str, text: str, limits: TextLimits) -> None:
+    """One text to embed: not blank, at most chars_per_text characters."""
+    if len(text) > limits.chars_per_text:
+        raise invalid(
+            field,
+            f"is {len(text)} characters; limits.embed_chars_per_text is {limits.chars_per_text}: "
+            "split the text",
+        )
+    if not text.strip():
+        raise invalid(field, "must not be blank")
 
 
 def bounded(field: str, value: int, default: int, maximum: int) -> int:
@@ -122,6 +197,16 @@ def finite_number(field: str, value: float) -> float:
     if not math.isfinite(value):
         raise invalid(field, f"{value} is not a finite number")
     return value
+
+
+def has_conditions(f: filter_pb2.Filter) -> bool:
+    """Whether the filter tests anything: a field or an id, at any depth. One that does not
+    (`{}`, or only empty nested filters) matches every vector, or none."""
+    for c in (*f.must, *f.should, *f.must_not):
+        kind = c.WhichOneof("condition")
+        if kind in ("field", "has_id") or (kind == "filter" and has_conditions(c.filter)):
+            return True
+    return False
 
 
 def filter_(field: str, f: filter_pb2.Filter, depth: int = 0) -> None:

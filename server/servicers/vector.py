@@ -67,9 +67,10 @@ class Embeddings(Protocol):
 
 
 class VectorServicer:
-    def __init__(self, store: VectorStore, embeddings: Embeddings) -> None:
+    def __init__(self, store: VectorStore, embeddings: Embeddings, text_limits: check.TextLimits) -> None:
         self._store = store
         self._embeddings = embeddings
+        self._text_limits = text_limits
         # (tenant, collection name as the caller gave it) -> (when read, spec)
         self._specs: dict[tuple[str, str], tuple[float, CollectionSpec]] = {}
 
@@ -187,9 +188,17 @@ class VectorServicer:
             deleted = await self._store.delete_ids(name, list(request.ids.ids))
         elif selector == "filter":
             check.filter_("filter", request.filter)
+            if not request.allow_all and not check.has_conditions(request.filter):
+                raise invalid(
+                    "filter",
+                    "has no conditions, so it matches every vector in the collection: "
+                    "set allow_all to delete them all",
+                )
             deleted = await self._store.delete_matching(name, request.filter)
         else:
-            raise invalid("selector", "set ids or filter")
+            raise invalid(
+                "selector", "set ids or filter (an empty filter with allow_all deletes every vector)"
+            )
         return pb.DeleteVectorsResponse(deleted_count=deleted)
 
     async def SearchVectors(self, request: pb.SearchVectorsRequest, call: Call) -> pb.SearchVectorsResponse:
@@ -197,8 +206,7 @@ class VectorServicer:
         if request.query_vector and request.query_text:
             raise invalid("query_text", "set query_vector or query_text, not both")
         if request.query_text:
-            if not request.query_text.strip():
-                raise invalid("query_text", "must not be blank")
+            check.embed_text("query_text", request.query_text, self._text_limits)
         elif not request.query_vector:
             raise invalid("query_vector", "is required (or give query_text)")
         elif request.model:
@@ -262,12 +270,14 @@ class VectorServicer:
     ) -> pb.GenerateEmbeddingResponse:
         if request.text and request.texts:
             raise invalid("texts", "set text or texts, not both")
-        texts = [request.text] if request.text else list(request.texts)
-        if not texts:
-            raise invalid("text", "is required (or give texts)")
-        for i, t in enumerate(texts):
-            if not t.strip():
-                raise invalid("text" if request.text else f"texts[{i}]", "must not be blank")
+        if request.text:
+            texts = [request.text]
+            check.embed_text("text", request.text, self._text_limits)
+        else:
+            texts = list(request.texts)
+            if not texts:
+                raise invalid("text", "is required (or give texts)")
+            check.embed_texts("texts", texts, self._text_limits)
         started = time.perf_counter()
         field = "text" if request.text else "texts"
         result = await self._embeddings.generate(
@@ -330,7 +340,7 @@ class VectorServicer:
         vid = check.vector_id(f"{field}.id", v.id)
         values = check.embedding_values(f"{field}.embedding", v.embedding, spec.dimension, spec.name)
         metadata = struct_to_dict(v.metadata)
-        check.metadata_keys(f"{field}.metadata", metadata)
+        check.metadata(f"{field}.metadata", metadata)
         return Point(id=vid, vector=values, metadata=metadata)
 
     @staticmethod

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import dataclasses
 import fcntl
+import logging
 import os
 import shutil
 import tarfile
@@ -49,6 +50,10 @@ from citadel.vector.v1 import filter_pb2
 
 # Points per engine call on upsert: about 10 ms of engine time for 384-d vectors.
 _UPSERT_SLICE = 256
+# limits.auto_indexes_per_collection's default, for stores made without settings (tests, bench).
+AUTO_INDEXES = 16
+
+log = logging.getLogger("citadel.store.edge")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,10 +66,19 @@ class IndexStatus:
 class EdgeStore:
     """VectorStore on qdrant-edge shards in one data dir, which it holds exclusively."""
 
-    def __init__(self, root: Path, hnsw: HnswParams | None = None, settle_seconds: float = 2.0) -> None:
+    def __init__(
+        self,
+        root: Path,
+        hnsw: HnswParams | None = None,
+        settle_seconds: float = 2.0,
+        auto_indexes: int = AUTO_INDEXES,
+    ) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self._root = root
         self._hnsw = hnsw or HnswParams()
+        # Payload indexes one collection gets on first filter use; declared ones do not count.
+        self._auto_indexes = auto_indexes
+        self._capped: set[str] = set()  # collections whose cap was logged (once each)
         self._lock_fd = _lock_dir(root)
         self._collections: dict[str, EdgeCollection] = {}
         for path in sorted(root.iterdir()):
@@ -268,15 +282,37 @@ class EdgeStore:
             yield c
 
     def _reading(self, name: str, filter: filter_pb2.Filter | None) -> EdgeCollection:
-        """The collection; a filter key without a payload index gets one at the next build."""
+        """The collection; a filter key without a payload index gets one at the next build,
+        while the collection has fewer than `auto_indexes` automatic ones (any filter is
+        still served: a key without an index is scanned)."""
         c = self._require(name)
         if filter is not None:
             keys = filter_keys(filter)
-            new = keys.keys() - c.wanted_indexes.keys() - c.indexed_keys() if keys else ()
-            if new:
-                c.wanted_indexes.update({k: keys[k] for k in new})
-                self._indexer.poke(c)
+            if keys:
+                indexed = c.indexed_keys()
+                new = sorted(keys.keys() - c.wanted_indexes.keys() - indexed)
+                if new:
+                    self._want(c, new, keys, indexed)
         return c
+
+    def _want(self, c: EdgeCollection, new: list[str], kinds: dict, indexed: set[str]) -> None:
+        # Counted from the shard's own indexes (which survive a restart) plus those pending,
+        # less the ones the collection declared: explicit indexed_fields are the admin's call.
+        declared = {k for k, _ in c.spec.indexed_fields}
+        automatic = len((indexed | c.wanted_indexes.keys()) - declared)
+        room = max(0, self._auto_indexes - automatic)
+        if room:
+            c.wanted_indexes.update({k: kinds[k] for k in new[:room]})
+            self._indexer.poke(c)
+        if len(new) > room and c.spec.name not in self._capped:
+            self._capped.add(c.spec.name)
+            log.warning(
+                "collection %r has %d automatic payload indexes, limits.auto_indexes_per_collection: "
+                "filters on other keys (such as %r) are served without one",
+                c.spec.name,
+                automatic + room,
+                new[room][:64],
+            )
 
 
 def _check_name(name: str) -> None:

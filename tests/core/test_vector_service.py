@@ -557,9 +557,9 @@ def test_paging_and_limit_errors(stub, books):
 
 
 def test_deadline_is_honoured(stub, books):
-    """A call that needs far longer than its deadline (embedding 200 fresh texts) ends with
-    DEADLINE_EXCEEDED, and the server carries on."""
-    texts = [f"deadline probe {uuid.uuid4().hex} number {i}" for i in range(200)]
+    """A call that needs far longer than its deadline (embedding 120 fresh texts, within
+    limits.embed_texts_per_call) ends with DEADLINE_EXCEEDED, and the server carries on."""
+    texts = [f"deadline probe {uuid.uuid4().hex} number {i}" for i in range(120)]
     with pytest.raises(grpc.RpcError) as e:
         stub.GenerateEmbedding(pb.GenerateEmbeddingRequest(texts=texts), timeout=0.05)
     assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED

@@ -266,3 +266,37 @@ async def test_deleting_a_collection_abandons_its_running_build(tmp_path):
         assert await store.count("c", None) == 10
     finally:
         await store.close()
+
+
+def _on(key: str) -> fpb.Filter:
+    return fpb.Filter(must=[fpb.Condition(field=fpb.FieldCondition(key=key, match=fpb.Match(integer=1)))])
+
+
+async def test_automatic_payload_indexes_stop_at_the_cap_and_filters_still_work(tmp_path, caplog):
+    """Two automatic indexes at most (declared ones do not count), counted from the shard's
+    own indexes after a restart; a key past the cap is filtered without one, logged once."""
+    root = tmp_path / "edge"
+    store = EdgeStore(root, SMALL, settle_seconds=3600, auto_indexes=2)
+    await store.create_collection(CollectionSpec("c", DIM, "cosine", indexed_fields=(("tag", "keyword"),)))
+    rng = np.random.default_rng(5)
+    points = _points(rng.standard_normal((600, DIM)).astype(np.float32))
+    for i, p in enumerate(points):
+        p.metadata.update({f"k{j}": int(i % (j + 2) == 0) for j in range(4)})
+    await store.upsert("c", points)
+    for key in ("tag", "k0", "k1"):
+        await store.count("c", _on(key))
+    await store.build_index("c")
+    assert store.index_status("c").payload_indexes == ["k0", "k1", "tag"]
+    await store.close()
+
+    store = EdgeStore(root, SMALL, settle_seconds=3600, auto_indexes=2)
+    try:
+        with caplog.at_level("WARNING", logger="citadel.store.edge"):
+            counts = [await store.count("c", _on(key)) for key in ("k2", "k3", "k2", "k3")]
+        assert counts == [150, 120, 150, 120]  # i % 4 == 0 and i % 5 == 0 of 600: served unindexed
+        capped = [r.getMessage() for r in caplog.records if "auto_indexes_per_collection" in r.getMessage()]
+        assert len(capped) == 1 and "'c' has 2 automatic payload indexes" in capped[0]
+        await store.build_index("c")
+        assert store.index_status("c").payload_indexes == ["k0", "k1", "tag"]  # none added
+    finally:
+        await store.close()
