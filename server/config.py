@@ -138,11 +138,12 @@ class Settings:
         for f in fields(self):
             var = f"CITADEL_{f.name.upper()}"
             raw = env.get(var)
-            # QDRANT_URL / QDRANT_API_KEY are honoured too: the names Qdrant users already set.
-            if raw is None and f.name.startswith("qdrant_"):
-                raw = env.get(f.name.upper())
             if raw is None and f"{var}_FILE" in env:
                 raw = _read_secret(f"{var}_FILE", env[f"{var}_FILE"])
+            # QDRANT_URL, QDRANT_API_KEY and REDIS_URL are honoured too: the names Qdrant and
+            # Redis users already set (a CITADEL_ variable wins when both are).
+            if raw is None and f.name in ("qdrant_url", "qdrant_api_key", "redis_url"):
+                raw = env.get(f.name.upper())
             if raw is not None:
                 setattr(self, f.name, _coerce(var, raw, getattr(self, f.name), from_text=True))
 

@@ -17,11 +17,15 @@ class HttpServer:
         # TCP, and without it Nagle + delayed ACK add ~40 ms to every HTTP response.
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:  # worker processes share the port; the kernel spreads connections
-            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        self._sock.bind((host, port))
-        self._sock.listen(2048)
+        try:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:  # worker processes share the port; the kernel spreads connections
+                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            self._sock.bind((host, port))
+            self._sock.listen(2048)
+        except OSError:
+            self._sock.close()  # the caller names the port; the socket must not leak
+            raise
         self._sock.setblocking(False)
         self.port: int = self._sock.getsockname()[1]
         config = uvicorn.Config(

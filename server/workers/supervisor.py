@@ -31,7 +31,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health
 
-from citadel.server import redis_client
+from citadel.server import ports, redis_client
 from citadel.server.config import ConfigError, Settings
 from citadel.server.errors import ApiError
 from citadel.server.lifecycle import Lifecycle, StartupError
@@ -105,9 +105,9 @@ class Supervisor:
     async def _run(self, stop: asyncio.Event) -> int:
         life = Lifecycle(health.aio.HealthServicer(), self.settings.startup_timeout_seconds)
         settings = await self._resolve_redis(life)
-        reserved = [_reserve(settings.host, settings.grpc_port, "server.grpc_port")]
+        reserved = [_reserve(settings.host, settings.grpc_port, "grpc_port")]
         try:
-            reserved.append(_reserve(settings.host, settings.http_port, "server.http_port"))
+            reserved.append(_reserve(settings.host, settings.http_port, "http_port"))
             ports = [sock.getsockname()[1] for sock in reserved]
             settings = dataclasses.replace(settings, grpc_port=ports[0], http_port=ports[1])
             # Workers import the gateway (the slow part of start-up) while the store opens here.
@@ -242,7 +242,7 @@ class Supervisor:
         os._exit(1)
 
 
-def _reserve(host: str, port: int, key: str) -> socket.socket:
+def _reserve(host: str, port: int, setting: str) -> socket.socket:
     """Binds (without listening) so port 0 becomes one concrete free port for every worker,
     and a port already taken fails here, named.
 
@@ -255,7 +255,7 @@ def _reserve(host: str, port: int, key: str) -> socket.socket:
         try:
             probe.bind((host, port))
         except OSError as e:
-            raise ConfigError(f"{key}: cannot bind {host}:{port}: {e.strerror}") from None
+            raise ports.cannot_listen(setting, host, port, e) from None
         port = probe.getsockname()[1]
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -263,5 +263,5 @@ def _reserve(host: str, port: int, key: str) -> socket.socket:
         sock.bind((host, port))
     except OSError as e:
         sock.close()
-        raise ConfigError(f"{key}: cannot bind {host}:{port}: {e.strerror}") from None
+        raise ports.cannot_listen(setting, host, port, e) from None
     return sock

@@ -224,13 +224,13 @@ def test_a_taken_port_fails_start_up_naming_it(tmp_path):
     finally:
         taken.close()
     assert result.returncode == 2
-    assert f"server.grpc_port: cannot bind 127.0.0.1:{port}" in result.stderr
+    assert f"gRPC port {port} is already in use: choose another with --grpc-port" in result.stderr
 
 
 def test_a_second_worker_group_cannot_join_the_first_ones_port(workers, tmp_path):
     result = serve_once(tmp_path / "other", "--grpc-port", str(workers.grpc_port), "--http-port", "0")
     assert result.returncode == 2
-    assert f"server.grpc_port: cannot bind 127.0.0.1:{workers.grpc_port}" in result.stderr
+    assert f"gRPC port {workers.grpc_port} is already in use" in result.stderr
     assert call_fresh(workers, "ListCollections", pb.ListCollectionsRequest()) is not None
 
 
