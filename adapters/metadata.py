@@ -1,7 +1,7 @@
 """HTTP request headers → the protocol-neutral Call: metadata, deadline and request id.
 
-- `Authorization`, every `x-*` header and `Grpc-Metadata-<key>` (as `<key>`) become metadata,
-  keys lower-case, as a gRPC client would send them.
+- `Authorization`, `Cache-Control`, every `x-*` header and `Grpc-Metadata-<key>` (as `<key>`)
+  become metadata, keys lower-case, as a gRPC client would send them.
 - A deadline comes from `grpc-timeout` (gRPC's own format: `250m`, `5S`, `1H`; units
   H M S m u n) or `X-Request-Timeout` (seconds, decimals allowed); with both, the sooner wins.
 - `x-request-id` is honoured when the client sends one (up to 128 characters), otherwise the
@@ -24,6 +24,8 @@ _GRPC_TIMEOUT = re.compile(r"(\d{1,8})([HMSmun])\Z")
 _UNIT_SECONDS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 _METADATA_PREFIX = "grpc-metadata-"
 MAX_REQUEST_ID = 128
+# Standard headers whose meaning the chain shares with gRPC metadata of the same name.
+_PASSED_HEADERS = frozenset({"authorization", "cache-control"})
 
 
 def header_map(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -41,7 +43,7 @@ def metadata_of(headers: dict[str, str]) -> dict[str, str]:
     for key, value in headers.items():
         if key.startswith(_METADATA_PREFIX):
             metadata[key[len(_METADATA_PREFIX) :]] = value
-        elif key == "authorization" or key.startswith("x-"):
+        elif key in _PASSED_HEADERS or key.startswith("x-"):
             metadata[key] = value
     return metadata
 

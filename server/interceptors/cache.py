@@ -7,6 +7,10 @@
   unknown ones to the model.
 - Concurrent identical misses are coalesced (single flight).
 - `cache-control: no-cache` bypasses it. A failing backend is counted and logged, never fatal.
+- Every cacheable call answers a `cache-status` (RFC 9211) in its response metadata (an HTTP
+  header on REST): `citadel; hit`, `citadel; fwd=miss` (`; collapsed` when it waited on an
+  identical call's fetch), `citadel; fwd=partial` (some of its texts were cached) or
+  `citadel; fwd=bypass` (asked not to use the cache, or the cache backend is unreachable).
 - Entries and counts are per tenant too, so a tenant's admin flushes and reads its own only.
 """
 
@@ -44,6 +48,11 @@ KIND_NAMES = {
     options_pb2.CACHE_KIND_HEALTH: "health",
 }
 _BACKEND_ERRORS = (RedisError, OSError)
+CACHE_STATUS = "cache-status"
+
+
+def _cache_status(call: Call, outcome: str) -> None:
+    call.response_metadata[CACHE_STATUS] = f"citadel; {outcome}"
 
 
 def ttl_table(overrides: dict) -> dict[int, float]:
@@ -118,6 +127,7 @@ class CacheInterceptor:
         async def read(call: Call, request: Any, proceed: Handler) -> Reply:
             if "no-cache" in call.metadata.get("cache-control", ""):
                 bypass.inc()
+                _cache_status(call, "fwd=bypass")
                 return await proceed(call, request)
             return await self._read(call, request, proceed, kind)
 
@@ -140,10 +150,12 @@ class CacheInterceptor:
             self.backend.lookup(self._scope(call, request), [key], tenant=self._tenant(call))
         )
         if found is None:  # backend down: serve uncached
+            _cache_status(call, 'fwd=bypass; detail="cache unavailable"')
             return await proceed(call, request)
         entry = found[0]
         if entry.value is not None:
             self._record(call, 1, 0)
+            _cache_status(call, "hit")
             return spec.response_type.FromString(entry.value)
         self._record(call, 0, 1)
 
@@ -154,6 +166,7 @@ class CacheInterceptor:
             return reply
 
         reply, leader = await self._flight.run(entry.key, fetch_and_store)
+        _cache_status(call, "fwd=miss" if leader else "fwd=miss; collapsed")
         if not leader:
             self.counts[self._tenant(call), spec.path][2] += 1
         return reply
@@ -173,6 +186,7 @@ class CacheInterceptor:
         keys = [_digest(spec.path, self._tenant(call), identity, str(request.normalize), t) for t in texts]
         found = await self._guarded(self.backend.lookup("", keys, tenant=self._tenant(call)))
         if found is None:
+            _cache_status(call, 'fwd=bypass; detail="cache unavailable"')
             return await proceed(call, request)
         started = time.perf_counter()
         vectors: dict[str, Any] = {}  # text -> cached single-text response
@@ -185,6 +199,7 @@ class CacheInterceptor:
         hits = sum(1 for e in found if e.value is not None)
         self._record(call, hits, len(found) - hits)
         missing = list(store_keys)
+        _cache_status(call, "hit" if not missing else "fwd=partial" if vectors else "fwd=miss")
         model = next(iter(vectors.values())).model if vectors else request.model
         if missing:
             sub = spec.request_type()
