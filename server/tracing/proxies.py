@@ -126,6 +126,7 @@ def _job(args: tuple, kwargs: dict) -> Attributes:
 QUEUE_METHODS: dict[str, Describe] = {
     "submit": Describe(_job),
     "get": Describe(_job),
+    "next_change": Describe(_job),  # a watch waiting for the job's next write
     "list": Describe(after=_count("citadel.job.count")),
     "mark_running": Describe(_job),
     "cancel": Describe(_job),
