@@ -28,6 +28,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 from citadel.adapters import graphql_ws, openapi
+from citadel.adapters.cors import CorsPolicy, with_cors
 from citadel.adapters.descriptions import Descriptions
 from citadel.adapters.graphql_app import GraphqlApp, GraphqlLimits
 from citadel.adapters.graphql_schema import build_schema
@@ -52,17 +53,20 @@ def page(name: str) -> str:
 
 
 class HttpApp:
-    """ASGI entry point: REST bindings first, then the fixed pages."""
+    """ASGI entry point: REST bindings first, then the fixed pages; both behind the CORS policy
+    when one is configured (adapters/cors.py), so it covers every route on the port."""
 
-    def __init__(self, rest: RestRouter, pages: Starlette) -> None:
+    def __init__(self, rest: RestRouter, pages: Starlette, cors: CorsPolicy | None = None) -> None:
         self.rest = rest
         self.pages = pages
+        self._http = with_cors(rest, cors)
+        self._other = with_cors(pages, cors)  # WebSockets (GraphQL subscriptions), lifespan
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":
-            await self.rest(scope, receive, send)
+            await self._http(scope, receive, send)
         else:
-            await self.pages(scope, receive, send)
+            await self._other(scope, receive, send)
 
 
 def create_app(gateway: Gateway) -> HttpApp:
@@ -126,4 +130,4 @@ def create_app(gateway: Gateway) -> HttpApp:
     )
     pages.router.default = rest.not_found
     rest.fallback = pages
-    return HttpApp(rest, pages)
+    return HttpApp(rest, pages, CorsPolicy.from_settings(gateway.settings))

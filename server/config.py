@@ -45,6 +45,14 @@ class Settings:
     startup_timeout_seconds: float = _s("server.startup_timeout_seconds", 30.0)  # per component
     # Gateway processes sharing the ports (SO_REUSEPORT); one Python process uses one core.
     workers: int = _s("server.workers", 1)
+    # Browser origins (scheme://host[:port]) allowed to call port 8000 across origins; empty: off.
+    cors_allow_origins: list = _s("server.cors_allow_origins", factory=list)
+    cors_allow_headers: list = _s(
+        "server.cors_allow_headers",
+        factory=lambda: ["authorization", "content-type", "x-request-id", "x-request-timeout", "cache-control"],
+    )
+    cors_allow_methods: list = _s("server.cors_allow_methods", factory=lambda: ["GET", "POST", "DELETE"])
+    cors_max_age_seconds: int = _s("server.cors_max_age_seconds", 600)  # how long browsers keep a preflight
     # [store]
     engine: str = _s("store.engine", "auto")  # embedded engine: auto | edge | qdrant-local
     qdrant_url: str = _s("store.qdrant_url", "")  # Qdrant server or cluster; empty: embedded
@@ -179,6 +187,9 @@ class Settings:
         from citadel.server.tracing import check_settings  # light: OpenTelemetry loads only when on
 
         check_settings(self)
+        from citadel.adapters.cors import CorsPolicy
+
+        CorsPolicy.from_settings(self)  # a ConfigError naming the key
         # The structured sections are parsed by their owners; parsing here makes every
         # mistake a start-up (and `citadel config check`) error naming the key.
         from citadel.server.auth.api_keys import parse_entries
