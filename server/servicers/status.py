@@ -2,7 +2,7 @@
 
 Any reader may ask whether the gateway is ready and which component is not. What a component
 runs on (data dir, addresses, Redis and Qdrant URLs) and its last error are internal details:
-admins only, and even then with URL credentials redacted.
+for admins without a tenant only, and even then with URL credentials redacted.
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ def gateway_version() -> str:
 def status_response(
     lifecycle: Lifecycle, worker: int = 0, workers: int = 1, caller: Principal = ANONYMOUS
 ) -> pb.GetServiceStatusResponse:
-    internals = caller.may(options_pb2.ROLE_ADMIN)
+    # The gateway's own internals belong to its operators: an admin of the whole gateway, not a
+    # tenant's admin (who administers its tenant's collections, not the machine).
+    internals = caller.may(options_pb2.ROLE_ADMIN) and not caller.tenant
     return pb.GetServiceStatusResponse(
         components=[
             pb.ComponentStatus(

@@ -128,10 +128,11 @@ def test_the_gateway_log_holds_no_secret(leaky):
 # -- status ----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("caller", ["reader", "admin"])  # admin: of tenant acme
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_status_shows_readers_no_internal_details(leaky, protocol):
+def test_status_shows_readers_no_internal_details(leaky, protocol, caller):
     outcome = call(
-        leaky, protocol, "GetServiceStatus", admin.GetServiceStatusRequest(), leaky.creds.keys["reader"]
+        leaky, protocol, "GetServiceStatus", admin.GetServiceStatusRequest(), leaky.creds.keys[caller]
     )
     assert outcome.code == grpc.StatusCode.OK, outcome
     status = outcome.response
