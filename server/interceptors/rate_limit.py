@@ -85,6 +85,8 @@ def cost_field_of(spec: MethodSpec) -> str:
     name = spec.descriptor.GetOptions().Extensions[options_pb2.rate_limit].cost_field
     if not name:
         return ""
+    if spec.client_streaming:
+        raise PolicyError(f"{spec.service}.{spec.name}: rate_limit.cost_field needs a unary request")
     field = spec.descriptor.input_type.fields_by_name.get(name)
     if field is None or not field.is_repeated:
         raise PolicyError(

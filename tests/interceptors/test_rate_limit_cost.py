@@ -81,7 +81,7 @@ def test_a_call_with_many_texts_takes_one_token_per_text():
         call(pb.GenerateEmbeddingRequest(text="three"))
 
 
-def _spec_with_cost_field(name: str):
+def _spec_with_cost_field(name: str, client_streaming: bool = False):
     """A one-method service whose rate_limit option names `name`, in a pool of its own."""
     pool = descriptor_pool.DescriptorPool()
     for module in (descriptor_pb2, options_pb2):
@@ -95,7 +95,10 @@ def _spec_with_cost_field(name: str):
         name="items", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING
     )
     method = f.service.add(name="Svc").method.add(
-        name="Do", input_type=".cost.test.Req", output_type=".cost.test.Req"
+        name="Do",
+        input_type=".cost.test.Req",
+        output_type=".cost.test.Req",
+        client_streaming=client_streaming,
     )
     method.options.Extensions[options_pb2.access].role = options_pb2.ROLE_READER
     method.options.Extensions[options_pb2.rate_limit].cost_field = name
@@ -105,8 +108,10 @@ def _spec_with_cost_field(name: str):
     return method_specs([service])[0]
 
 
-def test_a_cost_field_that_is_not_a_repeated_field_stops_start_up():
+def test_a_cost_field_the_gateway_cannot_count_stops_start_up():
     with pytest.raises(PolicyError, match="rate_limit.cost_field 'nope' is not a repeated field of Req"):
         cost_field_of(_spec_with_cost_field("nope"))
     with pytest.raises(PolicyError, match="'items' is not a repeated field"):  # singular
         cost_field_of(_spec_with_cost_field("items"))
+    with pytest.raises(PolicyError, match="needs a unary request"):
+        cost_field_of(_spec_with_cost_field("items", client_streaming=True))
