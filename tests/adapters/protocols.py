@@ -8,7 +8,6 @@ the parity tests compare the adapters against the protocols, not against themsel
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
@@ -54,6 +53,7 @@ class Protocols:
     def __init__(self, channel: grpc.Channel, http: httpx.Client) -> None:
         self.channel = channel
         self.http = http
+        self._root_fields: dict[str, tuple[str, dict[str, str]]] | None = None
 
     # -- gRPC ------------------------------------------------------------------------------
 
@@ -107,9 +107,14 @@ class Protocols:
 
     # -- GraphQL -----------------------------------------------------------------------------
 
-    @cached_property
-    def root_fields(self) -> dict[str, tuple[str, dict[str, str]]]:
-        """GraphQL field name → (operation, {argument: type}) from introspection."""
+    def root_fields(
+        self, headers: dict | None = None
+    ) -> dict[str, tuple[str, dict[str, str]]] | httpx.Response:
+        """GraphQL field name → (operation, {argument: type}) from introspection, made with the
+        caller's headers; the gateway's refusal when it refuses them (with authentication on
+        it authenticates before parsing any document, introspection included)."""
+        if self._root_fields is not None:
+            return self._root_fields
         type_ref = "name kind ofType { name kind ofType { name kind ofType { name kind } } }"
         query = (
             "{ __schema { queryType { name } mutationType { name } } "
@@ -119,16 +124,23 @@ class Protocols:
             )
             + " }"
         )
-        data = self.http.post("/graphql", json={"query": query}).json()["data"]
+        response = self.http.post("/graphql", json={"query": query}, headers=headers or {})
+        if response.status_code != 200:
+            return response
+        data = response.json()["data"]
         out = {}
         for op in ("query", "mutation"):
             for field in (data.get(op) or {}).get("fields") or []:
                 out[field["name"]] = (op, {a["name"]: _type_string(a["type"]) for a in field["args"]})
+        self._root_fields = out
         return out
 
     def graphql(self, spec: MethodSpec, request: message.Message, headers: dict | None = None) -> Outcome:
         name = spec.graphql.field or lower_camel(spec.name)
-        op, arg_types = self.root_fields[name]
+        fields = self.root_fields(headers)
+        if isinstance(fields, httpx.Response):
+            return _graphql_outcome(fields)
+        op, arg_types = fields[name]
         values = _graphql_value(request.DESCRIPTOR, json_format.MessageToDict(request))
         definitions = ", ".join(f"${k}: {arg_types[k]}" for k in values)
         call_args = ", ".join(f"{k}: ${k}" for k in values)
@@ -142,18 +154,23 @@ class Protocols:
         )
         payload = response.json()
         if payload.get("errors"):
-            error = payload["errors"][0]
-            ext = error.get("extensions") or {}
-            return Outcome(
-                "graphql",
-                grpc.StatusCode[ext.get("code", "UNKNOWN")],
-                error["message"],
-                http_status=ext.get("status"),
-            )
+            return _graphql_outcome(response)
         reply = spec.response_type()
         data = payload["data"][name]
         json_format.ParseDict(_from_graphql(spec.descriptor.output_type, data), reply)
         return Outcome("graphql", grpc.StatusCode.OK, response=reply, http_status=response.status_code)
+
+
+def _graphql_outcome(response: httpx.Response) -> Outcome:
+    """The first error of a GraphQL answer, as its code and HTTP status say."""
+    error = response.json()["errors"][0]
+    ext = error.get("extensions") or {}
+    return Outcome(
+        "graphql",
+        grpc.StatusCode[ext.get("code", "UNKNOWN")],
+        error["message"],
+        http_status=ext.get("status"),
+    )
 
 
 def _code(number: int) -> int:
