@@ -13,7 +13,7 @@ from pathlib import Path
 from citadel.server import cli_commands, logs
 from citadel.server.auth import api_keys
 from citadel.server.config import ConfigError, Settings
-from citadel.server.models.catalog import catalog_from_settings
+from citadel.server.models.catalog import catalog_from_settings, describe
 
 log = logging.getLogger("citadel")
 
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 def _check_config(path: Path) -> int:
     try:
         settings = Settings.load(path)
-        catalog_from_settings(settings)
+        catalog = catalog_from_settings(settings)
         if settings.auth_enabled and not (
             settings.api_keys
             or settings.jwt_hs256_secret
@@ -105,6 +105,7 @@ def _check_config(path: Path) -> int:
         return 2
     auth = "on" if settings.auth_enabled else "OFF"
     print(f"{path}: ok (gRPC {settings.host}:{settings.grpc_port}, HTTP {settings.http_port}, auth {auth})")
+    print(f"models: {describe(catalog)}")
     return 0
 
 

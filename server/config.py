@@ -75,10 +75,11 @@ class Settings:
     jobs_chunk_size: int = _s("jobs.chunk_size", 100)  # items per chunk (one upsert each)
     jobs_lease_seconds: float = _s("jobs.lease_seconds", 120.0)  # longer than the slowest chunk
     jobs_max_attempts: int = _s("jobs.max_attempts", 5)  # then the chunk is dead-lettered
-    # [models]: the catalog is a table of models, each with its pattern, strategy and backends;
-    # empty means the nine seed models on the in-process local model (see models/catalog.py).
+    # [models]: the catalog is a table of models, each with its pattern, strategy and backends,
+    # on top of the nine built-in models on the in-process local model (see models/catalog.py).
     models_default: str = _s("models.default", "general")
-    models_catalog: dict = _s("models.catalog", factory=dict)
+    models_catalog: dict = _s("models.catalog", factory=dict)  # adds models or replaces built-in ones
+    models_builtin: bool = _s("models.builtin", True)  # the nine built-in models on the local model
     models_realtime_budget: int = _s("models.realtime_budget", 32)  # hybrid: texts answered inline
     models_health_interval_seconds: float = _s("models.health_interval_seconds", 10.0)
     models_request_timeout_seconds: float = _s("models.request_timeout_seconds", 30.0)  # no deadline

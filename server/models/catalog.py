@@ -1,13 +1,13 @@
 """The model catalog: which models exist, how each may be called, and the backends serving it.
 
 Parsed from the `[models]` settings with every mistake named by its key
-(`models.catalog.phi3.backends[1].url: ...`). With no catalog configured, the nine seed models
-are all served by the in-process local model, so `make run` works offline.
+(`models.catalog.phi3.backends[1].url: ...`). The nine built-in models are served by the
+in-process local model, so `make run` works offline; each `[models.catalog.NAME]` table adds the
+model NAME or replaces that one built-in model, and `models.builtin = false` leaves the nine out.
 
-The seed lists `openchat` both as real-time and as hybrid. Citadel makes it **hybrid**: a hybrid
+`openchat` was asked for both as real-time and as hybrid. Citadel makes it **hybrid**: a hybrid
 model answers single texts and requests within the real-time budget synchronously, exactly as a
-real-time model does, so both readings of the seed hold; only large, non-urgent requests become
-batch jobs.
+real-time model does, so both readings hold; only large, non-urgent requests become batch jobs.
 
 Backend credentials need not sit in URLs: `api_key_env` / `api_key_file` send a bearer token,
 `headers` any header, each value given as is or read from `{env = "VAR"}` / `{file = "/path"}`.
@@ -145,6 +145,7 @@ def parse_catalog(
     health_interval_seconds: float = 10.0,
     request_timeout_seconds: float = 30.0,
     resilience: dict | None = None,
+    builtin: bool = True,
 ) -> Catalog:
     """The catalog from the `[models]` settings; ValueError naming the key on any mistake."""
     _positive("models.realtime_budget", realtime_budget, integer=True)
@@ -152,11 +153,10 @@ def parse_catalog(
     _positive("models.request_timeout_seconds", request_timeout_seconds)
     if not isinstance(catalog, dict):
         raise ValueError("models.catalog: expected a table of models")
-    models = (
-        {name: _model(name, raw, realtime_budget) for name, raw in catalog.items()}
-        if catalog
-        else local_catalog(realtime_budget)
-    )
+    models = local_catalog(realtime_budget) if builtin else {}
+    models.update({name: _model(name, raw, realtime_budget) for name, raw in catalog.items()})
+    if not models:
+        raise ValueError("models.catalog: no models: configure one, or leave models.builtin = true")
     if default not in models:
         raise ValueError(
             f"models.default: {default!r} is not in models.catalog ({', '.join(sorted(models))})"
@@ -354,4 +354,17 @@ def catalog_from_settings(settings) -> Catalog:
         settings.models_health_interval_seconds,
         settings.models_request_timeout_seconds,
         settings.models_resilience,
+        settings.models_builtin,
     )
+
+
+def describe(catalog: Catalog) -> str:
+    """One line for `citadel config check`: which models are served and from where."""
+    local = sorted(n for n, m in catalog.models.items() if all(b.provider == "local" for b in m.backends))
+    served = sorted(n for n in catalog.models if n not in local)
+    parts = [f"{len(catalog.models)} models (default {catalog.default})"]
+    if local:
+        parts.append(f"on the local model: {', '.join(local)}")
+    if served:
+        parts.append(f"on model servers: {', '.join(served)}")
+    return "; ".join(parts)

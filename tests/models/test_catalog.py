@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from citadel.server.config import ConfigError, Settings
-from citadel.server.models.catalog import BULK_ONLY, HYBRID, REALTIME, catalog_from_settings, parse_catalog
+from citadel.server.models.catalog import (
+    BULK_ONLY,
+    HYBRID,
+    REALTIME,
+    SEED_MODELS,
+    catalog_from_settings,
+    parse_catalog,
+)
 
 
 def test_default_catalog_is_nine_models_on_the_local_model():
@@ -142,3 +149,40 @@ def test_settings_report_catalog_mistakes_as_config_errors(tmp_path):
     path.write_text('[models.catalog.m]\nbackends = [{ provider = "openai" }]\n[models]\ndefault = "m"\n')
     with pytest.raises(ConfigError, match=r"models.catalog.m.backends\[0\].url"):
         Settings.load(path, env={})
+
+
+def test_a_catalog_entry_adds_a_model_or_replaces_that_one_builtin():
+    custom = {"backends": [{"provider": "tei", "url": "http://127.0.0.1:11401"}]}
+    added = parse_catalog("general", {"custom": custom})
+    assert set(added.models) == set(SEED_MODELS) | {"custom"}
+    assert [b.provider for b in added.models["general"].backends] == ["local"]
+
+    replaced = parse_catalog("general", {"general": custom})
+    assert set(replaced.models) == set(SEED_MODELS)
+    assert [b.provider for b in replaced.models["general"].backends] == ["tei"]
+    assert [b.provider for b in replaced.models["phi3"].backends] == ["local"]
+
+    only = parse_catalog("custom", {"custom": custom}, builtin=False)
+    assert set(only.models) == {"custom"}
+    with pytest.raises(ValueError, match="models.default: 'general' is not in models.catalog"):
+        parse_catalog("general", {"custom": custom}, builtin=False)
+    with pytest.raises(ValueError, match="models.catalog: no models"):
+        parse_catalog("general", {}, builtin=False)
+
+
+def test_config_check_says_which_models_are_served_from_where(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[auth]\nenabled = false\n\n[models.catalog.custom]\nbackends = [{ provider = "tei", url = "http://127.0.0.1:11401" }]\n'
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "citadel.server.cli", "config", "check", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    assert "models: 10 models (default general); on the local model: " in out
+    assert "on model servers: custom" in out
