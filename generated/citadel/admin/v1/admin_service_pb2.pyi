@@ -20,12 +20,16 @@ class ComponentState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     COMPONENT_STATE_RUNNING: _ClassVar[ComponentState]
     COMPONENT_STATE_STOPPING: _ClassVar[ComponentState]
     COMPONENT_STATE_FAILED: _ClassVar[ComponentState]
+    COMPONENT_STATE_DEGRADED: _ClassVar[ComponentState]
+    COMPONENT_STATE_UNAVAILABLE: _ClassVar[ComponentState]
 COMPONENT_STATE_UNSPECIFIED: ComponentState
 COMPONENT_STATE_STOPPED: ComponentState
 COMPONENT_STATE_STARTING: ComponentState
 COMPONENT_STATE_RUNNING: ComponentState
 COMPONENT_STATE_STOPPING: ComponentState
 COMPONENT_STATE_FAILED: ComponentState
+COMPONENT_STATE_DEGRADED: ComponentState
+COMPONENT_STATE_UNAVAILABLE: ComponentState
 
 class GetCacheStatsRequest(_message.Message):
     __slots__ = ()

@@ -63,6 +63,18 @@ class ComponentState(betterproto2.Enum):
     Failed to start or stopped working; see last_error.
     """
 
+    DEGRADED = 6
+    """
+    Serving, but impaired: an optional dependency is down, or part of one is (a model with
+    no healthy backend). The gateway stays ready; see last_error.
+    """
+
+    UNAVAILABLE = 7
+    """
+    A dependency that was running is unreachable now (its probe or calls fail). A required
+    one makes the gateway not ready until it answers again; see last_error.
+    """
+
     @classmethod
     def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
         return {
@@ -72,6 +84,8 @@ class ComponentState(betterproto2.Enum):
             3: "COMPONENT_STATE_RUNNING",
             4: "COMPONENT_STATE_STOPPING",
             5: "COMPONENT_STATE_FAILED",
+            6: "COMPONENT_STATE_DEGRADED",
+            7: "COMPONENT_STATE_UNAVAILABLE",
         }
 
     @classmethod
@@ -83,6 +97,8 @@ class ComponentState(betterproto2.Enum):
             "COMPONENT_STATE_RUNNING": 3,
             "COMPONENT_STATE_STOPPING": 4,
             "COMPONENT_STATE_FAILED": 5,
+            "COMPONENT_STATE_DEGRADED": 6,
+            "COMPONENT_STATE_UNAVAILABLE": 7,
         }
 
 
