@@ -32,6 +32,7 @@ from citadel.server.metrics import Metrics
 from citadel.server.servicers import validation as check
 from citadel.server.servicers.convert import struct_to_dict
 from citadel.server.store.base import Point, VectorStore
+from citadel.server.tenancy import in_callers_terms
 
 log = logging.getLogger("citadel.jobs")
 
@@ -142,8 +143,10 @@ class WorkerPool:
             result = await self._execute(job, chunk.items.items)
         except ApiError as e:
             if e.code not in TRANSIENT:
-                # The job cannot succeed as given (for example its collection was deleted).
-                failures = [ItemFailure(item.id, e.message, chunk.attempts) for item in chunk.items.items]
+                # The job cannot succeed as given (for example its collection was deleted). Its
+                # owner reads the reason: in its own collection names, as the chain would say it.
+                reason = in_callers_terms(job.tenant, e.message)
+                failures = [ItemFailure(item.id, reason, chunk.attempts) for item in chunk.items.items]
                 await self._finish(chunk, ChunkResult(0, failures))
                 return
             log.warning("chunk %d of job %s will be retried: %s", chunk.index, job.id, e.message)
