@@ -43,7 +43,7 @@ from citadel.server.store.base import (
 )
 from citadel.server.store.edge_collection import EdgeCollection, HnswParams
 from citadel.server.store.edge_filter import filter_keys, to_edge_filter
-from citadel.server.store.edge_indexer import Indexer
+from citadel.server.store.edge_indexer import Indexer, stop_leftover_build
 from citadel.server.store.payload import to_page, to_payload, to_point
 from citadel.server.store.point_ids import point_from_token, point_id
 from citadel.vector.v1 import filter_pb2
@@ -86,6 +86,7 @@ class EdgeStore:
                 if path.is_dir():  # an unfinished delete, snapshot or restore
                     shutil.rmtree(path)
                 continue
+            stop_leftover_build(path)  # before load() deletes the shard dir it may be writing
             c = edge_collection.load(path)
             if c is None:
                 shutil.rmtree(path)  # creation never finished

@@ -16,22 +16,38 @@ exactly: every write is searchable at once. After a crash the old generation sta
 
 Builds start by themselves a few seconds after writes, once enough points are unindexed,
 and run one at a time: they are CPU-bound and share the machine with the gateway.
+
+The child never outlives the gateway, and a restarted gateway never races one that did:
+
+- on Linux the kernel kills it when its parent dies (PR_SET_PDEATHSIG), and it checks after
+  asking that the parent is still the one that started it; elsewhere it exits when the pipe
+  from the parent reaches EOF (a thread that can act only when the engine releases the GIL, so
+  not in the middle of `optimize()`);
+- it holds an exclusive lock (flock) on `<collection>/.build.lock`, holding its pid, while it
+  works; the store's start-up stops a holder left running before it deletes the shard dirs
+  collection.json does not name (`stop_leftover_build`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import fcntl
 import json
 import logging
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 from collections.abc import Mapping
+from pathlib import Path
 
 import qdrant_edge as edge
 
+from citadel.server.errors import unavailable
 from citadel.server.store.edge_collection import (
     INDEX_TYPES,
     EdgeCollection,
@@ -46,6 +62,11 @@ log = logging.getLogger("citadel.store.edge")
 _REPLAY_STEP = 64
 # After a failed build (disk full, say), automatic builds of that collection pause this long.
 _RETRY_AFTER_SECONDS = 60.0
+# Held (flock) by the build child of a collection while it works; holds the child's pid.
+BUILD_LOCK = ".build.lock"
+# How long start-up waits for a leftover build child to let go of its lock once killed.
+_LEFTOVER_WAIT_SECONDS = 10.0
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class BuildFailed(RuntimeError):
@@ -162,7 +183,8 @@ async def _optimize_in_child(path: os.PathLike, wanted: Mapping[str, str]) -> No
         __name__,
         str(path),
         json.dumps(dict(wanted)),
-        stdin=asyncio.subprocess.DEVNULL,
+        str(os.getpid()),
+        stdin=asyncio.subprocess.PIPE,  # never written: its EOF tells the child we are gone
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -190,10 +212,97 @@ async def _replay_unlocked(c: EdgeCollection, built: edge.EdgeShard) -> int:
     return done
 
 
+def stop_leftover_build(collection: Path) -> None:
+    """Called at start-up before the collection's unnamed shard dirs are deleted: if a build
+    child of an earlier gateway still holds the collection's build lock, kill it and wait until
+    the lock is free, so it cannot write into a directory this gateway removes and rebuilds."""
+    lock = collection / BUILD_LOCK
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except (FileNotFoundError, NotADirectoryError):
+        return  # no build ever ran here
+    try:
+        if _try_lock(fd):
+            return
+        pid = _holder_pid(fd)
+        log.warning(
+            "collection %r: an index build left by an earlier gateway (pid %s) is still running; "
+            "stopping it before its files are removed",
+            collection.name,
+            pid or "unknown",
+        )
+        if pid and _is_builder(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + _LEFTOVER_WAIT_SECONDS
+        while not _try_lock(fd):
+            if time.monotonic() > deadline:
+                raise unavailable(
+                    f"collection {collection.name!r}: an index build (pid {pid or 'unknown'}) holds {lock} "
+                    f"and did not stop within {_LEFTOVER_WAIT_SECONDS:.0f} s"
+                )
+            time.sleep(0.05)
+    finally:
+        os.close(fd)  # releases the lock again: the next build child takes it
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _holder_pid(fd: int) -> int:
+    try:
+        return int(os.pread(fd, 32, 0).decode().strip() or 0)
+    except ValueError:
+        return 0
+
+
+def _is_builder(pid: int) -> bool:
+    """Whether pid is an index build child (the lock file may name a pid since reused). Where
+    there is no /proc to ask, start-up only waits for the lock."""
+    try:
+        return __name__.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _die_with_parent(parent: int) -> None:
+    """Child process: end when the gateway that started it ends, however it ends."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            print(f"prctl(PR_SET_PDEATHSIG) failed: errno {ctypes.get_errno()}", file=sys.stderr)
+    if os.getppid() != parent:  # it died before the request above took effect
+        os._exit(1)
+
+    def exit_at_eof() -> None:
+        while os.read(0, 4096):  # the parent never writes; EOF means it is gone
+            continue
+        os._exit(1)
+
+    threading.Thread(target=exit_at_eof, name="parent-watch", daemon=True).start()
+
+
+def _hold_build_lock(collection: Path, parent: int) -> int:
+    fd = os.open(collection / BUILD_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    if os.getppid() != parent:  # the gateway ended while this waited: start-up may be cleaning up
+        os._exit(1)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd  # held until this process exits
+
+
 def main(argv: list[str]) -> int:
     """Child process: payload indexes and optimize() on a shard copy nobody else has open."""
+    path, wanted, parent = argv[0], json.loads(argv[1]), int(argv[2])
+    _die_with_parent(parent)
+    _hold_build_lock(Path(path).parent, parent)
     os.nice(10)  # searches in the gateway come first
-    path, wanted = argv[0], json.loads(argv[1])
     shard = edge.EdgeShard.load(path)
     for key, kind in wanted.items():
         try:
