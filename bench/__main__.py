@@ -37,6 +37,7 @@ SECTIONS = [
     "workers",
     "loadmix",
     "engines",
+    "security",
 ]
 REPORT = Path("BENCHMARKS.md")
 

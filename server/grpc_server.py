@@ -49,17 +49,21 @@ def _finish(call: Call, context: grpc.aio.ServicerContext) -> None:
 
 
 class PendingMessage(PendingRequest):
-    """One received message, parsed when the chain resolves it: inline when small, else in a
-    thread and in pieces, so a large message never stops the loop for other callers."""
+    """A unary request's message, read from the stream and parsed when the chain resolves it:
+    inline when small, else in a thread and in pieces, so a large message never stops the
+    loop for other callers."""
 
-    __slots__ = ("spec", "raw")
+    __slots__ = ("spec", "context")
 
-    def __init__(self, spec: MethodSpec, raw: bytes) -> None:
+    def __init__(self, spec: MethodSpec, context: grpc.aio.ServicerContext) -> None:
         self.spec = spec
-        self.raw = raw
+        self.context = context
 
     async def resolve(self) -> message.Message:
-        return await decode(self.spec, self.raw)
+        raw = await self.context.read()
+        if raw is grpc.aio.EOF:
+            raise ApiError(grpc.StatusCode.INVALID_ARGUMENT, "request: the call ended before its message")
+        return await decode(self.spec, raw)
 
 
 async def decode(spec: MethodSpec, raw: bytes) -> message.Message:
@@ -85,30 +89,34 @@ async def _decoded_stream(spec: MethodSpec, raws: AsyncIterator[bytes]) -> Async
 
 def method_handler(spec: MethodSpec, chain: Chain) -> grpc.RpcMethodHandler:
     handler = chain.handler_for(spec)
-    # Requests arrive as bytes and are parsed only once the chain has admitted the caller (a
-    # PendingRequest): an unauthenticated 64 MB message is refused without being decoded.
-    # grpc core has already bounded it by server.max_message_bytes (RESOURCE_EXHAUSTED, in
-    # grpc's own words). Parsing here rather than by grpc's deserializer also turns bytes that
-    # are not the request message into the caller's INVALID_ARGUMENT, not UNKNOWN.
+    # Every method is served as a client stream at the transport, so that nothing of a request
+    # is read before the chain has admitted its caller: a unary request's message is read and
+    # parsed only when the chain resolves it (a PendingRequest), just inside auth. A caller
+    # without credentials sending 64 MB gets UNAUTHENTICATED from its headers while grpc core
+    # holds no more than its flow-control window of the message. (What is read is bounded by
+    # server.max_message_bytes: grpc core answers RESOURCE_EXHAUSTED in its own words, naming
+    # both sizes.) On the wire a unary call is a stream of one message, so clients see no
+    # difference. Parsing here rather than by grpc's deserializer also turns bytes that are
+    # not the request message into the caller's INVALID_ARGUMENT, not UNKNOWN.
     codec = dict(response_serializer=spec.response_type.SerializeToString)
 
-    def request_of(raw):
-        return _decoded_stream(spec, raw) if spec.client_streaming else PendingMessage(spec, raw)
+    def request_of(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext):
+        return _decoded_stream(spec, requests) if spec.client_streaming else PendingMessage(spec, context)
 
-    async def run(request, context: grpc.aio.ServicerContext):
+    async def run(requests, context: grpc.aio.ServicerContext):
         call = grpc_call(spec, context)
         try:
-            reply = await handler(call, request_of(request))
+            reply = await handler(call, request_of(requests, context))
         except ApiError as e:
             _finish(call, context)
             await context.abort(e.code, e.message)
         _finish(call, context)
         return reply
 
-    async def run_stream(request, context: grpc.aio.ServicerContext):
+    async def run_stream(requests, context: grpc.aio.ServicerContext):
         call = grpc_call(spec, context)
         try:
-            async for item in await handler(call, request_of(request)):
+            async for item in await handler(call, request_of(requests, context)):
                 yield item
         except ApiError as e:
             _finish(call, context)
@@ -116,16 +124,8 @@ def method_handler(spec: MethodSpec, chain: Chain) -> grpc.RpcMethodHandler:
         _finish(call, context)
 
     if spec.server_streaming:
-        factory = (
-            grpc.stream_stream_rpc_method_handler
-            if spec.client_streaming
-            else grpc.unary_stream_rpc_method_handler
-        )
-        return factory(run_stream, **codec)
-    factory = (
-        grpc.stream_unary_rpc_method_handler if spec.client_streaming else grpc.unary_unary_rpc_method_handler
-    )
-    return factory(run, **codec)
+        return grpc.stream_stream_rpc_method_handler(run_stream, **codec)
+    return grpc.stream_unary_rpc_method_handler(run, **codec)
 
 
 def build_server(

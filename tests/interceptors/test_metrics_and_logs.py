@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 
 import grpc
@@ -37,8 +38,14 @@ def test_requests_latency_and_cache_metrics(gateway):
 
 def test_access_log_is_structured(gateway):
     gateway.stub().ListCollections(pb.ListCollectionsRequest(), metadata=[("x-request-id", "log-check-1")])
-    lines = [json.loads(line) for line in gateway.log().splitlines() if line.startswith("{")]
-    mine = [entry for entry in lines if entry.get("request_id") == "log-check-1"]
+    # The line is written on the gateway loop's turn after the reply, so it may land just after.
+    deadline = time.monotonic() + 5
+    while True:
+        lines = [json.loads(line) for line in gateway.log().splitlines() if line.startswith("{")]
+        mine = [entry for entry in lines if entry.get("request_id") == "log-check-1"]
+        if mine or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert mine, "no access log line for the call"
     entry = mine[0]
     assert entry["method"] == "/citadel.vector.v1.VectorService/ListCollections"
