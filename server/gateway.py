@@ -23,6 +23,7 @@ from citadel.adapters.app import create_app
 from citadel.server import ports, redis_client
 from citadel.server.chain import Chain
 from citadel.server.config import Settings
+from citadel.server.dependencies import DependencyWatcher
 from citadel.server.descriptors import SERVICES
 from citadel.server.grpc_server import build_server
 from citadel.server.http_server import HttpServer
@@ -41,7 +42,7 @@ from citadel.server.servicers.batch import BatchServicer
 from citadel.server.servicers.validation import TextLimits
 from citadel.server.servicers.vector import VectorServicer
 from citadel.server.store.base import VectorStore
-from citadel.server.store.factory import open_store
+from citadel.server.store.factory import open_store, store_in_use
 
 if TYPE_CHECKING:
     from citadel.server.tracing.provider import Tracing
@@ -80,6 +81,8 @@ class Gateway:
         self.store: VectorStore | None = None
         self.metrics = Metrics()
         self.redis: aioredis.Redis | None = None
+        self.redis_errors = redis_client.ErrorSignal()  # its connections' failures, as they happen
+        self.dependencies: DependencyWatcher | None = None
         self.jobs: JobQueue | None = None
         self.workers: WorkerPool | None = None
         self.chain: Chain | None = None
@@ -115,12 +118,13 @@ class Gateway:
 
             self.tracing = Tracing(s)
         self.store = store = await life.start("store", self._open_store(), detail=self._store_detail())
+        own_store = store
         if self.tracing is not None:
             self.store = store = self.tracing.store(store)
         if s.redis_url:
             self.redis = await life.start(
                 "redis",
-                redis_client.connect(s.redis_url),
+                redis_client.connect(s.redis_url, self.redis_errors),
                 detail=redis_client.redacted(s.redis_url),
                 required=not s.redis_optional,
             )
@@ -155,6 +159,7 @@ class Gateway:
         http_port = await life.start("http", self._start_http(), detail=f"{s.host}:{s.http_port}")
         for svc in self._services:
             await self.health.set(svc.full_name, health_pb2.HealthCheckResponse.SERVING)
+        self.dependencies = self._watch_dependencies(own_store)
         self.ports = Ports(grpc=grpc_port, http=http_port)
         log.info("citadel ready: gRPC on %s:%d, HTTP on %s:%d", s.host, grpc_port, s.host, http_port)
         return self.ports
@@ -167,9 +172,28 @@ class Gateway:
         return hosted
 
     def _store_detail(self) -> str:
-        s = self.settings
-        where = redis_client.redacted(s.qdrant_url) if s.qdrant_url else f"{s.engine} engine in {s.data_dir}"
+        where = store_in_use(self.settings)  # the engine "auto" lands on, as the log says
         return f"{where}, held by the supervisor" if "store" in self._shared else where
+
+    def _watch_dependencies(self, store: VectorStore) -> DependencyWatcher:
+        """Keeps the states of store, Redis, models and job queue true while the gateway runs."""
+        s = self.settings
+        watcher = DependencyWatcher(self.lifecycle)
+        if s.qdrant_url and "store" not in self._shared:  # embedded or the supervisor's: in process
+            watcher.watch("store", store.check_reachable, every=1.0)
+        if self.redis is not None:
+            watcher.watch("redis", self.redis.ping, required=not s.redis_optional)
+            self.redis_errors.listener = lambda error: watcher.failed("redis", error)
+        if self.jobs is not None:
+            if self.redis is not None and "queue" not in self._shared:
+                watcher.follow("jobs", "redis")
+            else:
+                watcher.watch("jobs", self.jobs.depth, every=2.0)
+        if self.models is not None:
+            watcher.watch_models(self.models, self.lifecycle.components["models"].detail)
+        self.metrics.watch_components(self.lifecycle)
+        watcher.start()
+        return watcher
 
     async def _start_models(self) -> ModelRouter:
         router = ModelRouter(catalog_from_settings(self.settings))
@@ -229,7 +253,10 @@ class Gateway:
             app = self.tracing.http_app(app)
         s = self.settings
         try:
-            self._http = HttpServer(app, s.host, s.http_port, reuse_port=s.workers > 1)
+            # Twice the GraphQL bound: a message just over it still reaches the adapter, whose
+            # close reason names limits.graphql_body_bytes; far larger ones are cut by uvicorn.
+            ws_max = 2 * s.graphql_body_bytes
+            self._http = HttpServer(app, s.host, s.http_port, reuse_port=s.workers > 1, ws_max_bytes=ws_max)
         except OSError as e:
             raise ports.cannot_listen("http_port", s.host, s.http_port, e) from None
         await self._http.start()
@@ -239,6 +266,8 @@ class Gateway:
         """Stop accepting, report NOT_SERVING, let in-flight calls finish within the grace
         period, hand unfinished batch chunks back, then close clients: the reverse of start."""
         life, grace = self.lifecycle, self.settings.grace_seconds
+        if self.dependencies is not None:
+            await self.dependencies.stop()  # shutdown owns the states from here
         for name in ("http", "grpc", "jobs"):
             if name in life.components:
                 await life.mark(name, "stopping")

@@ -12,7 +12,9 @@ import uvicorn
 
 
 class HttpServer:
-    def __init__(self, app, host: str, port: int, reuse_port: bool = False) -> None:
+    def __init__(
+        self, app, host: str, port: int, reuse_port: bool = False, ws_max_bytes: int = 16 * 1024 * 1024
+    ) -> None:
         # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say they are
         # TCP, and without it Nagle + delayed ACK add ~40 ms to every HTTP response.
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -35,6 +37,8 @@ class HttpServer:
             access_log=False,
             http="httptools",
             ws="websockets-sansio",
+            # What uvicorn buffers of one WebSocket message before any of our code sees it.
+            ws_max_size=ws_max_bytes,
             timeout_graceful_shutdown=10,
         )
         config.load()

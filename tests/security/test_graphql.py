@@ -309,3 +309,15 @@ def test_get_query_string_over_the_limit_is_413(capped):
         "query string is larger than limits.graphql_body_bytes (4096 bytes)" in body["errors"][0]["message"]
     )
     assert body["errors"][0]["extensions"] == {"code": "RESOURCE_EXHAUSTED", "status": 413}
+
+
+def test_a_huge_message_is_cut_by_the_server_before_it_is_buffered(secured):
+    """uvicorn buffers at most twice limits.graphql_body_bytes of one message, not its default
+    16 MiB: a 15 MiB message is cut by the server while it arrives (its close reason is the
+    server's, not the adapter's, which would only see the message once whole)."""
+    with socket_session(secured.proc, headers=secured.headers("reader")) as ws:
+        with contextlib.suppress(Exception):  # the server may close while the frame is being sent
+            ws.send("x" * (15 * 1024 * 1024))
+        code, reason = closed_with(ws)
+    assert code == 1009
+    assert "limits.graphql_body_bytes" not in reason, reason
