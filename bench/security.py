@@ -31,7 +31,7 @@ from citadel.vector.v1 import vector_service_pb2 as pb
 from tests.security.conftest import rss_bytes
 from tests.support.auth_config import write_config
 
-SECTION = "security (requests without credentials, auth on)"
+SECTION = "Security (requests without credentials, auth on)"
 UPSERT_PATH = "/v1/collections/films/vectors:upsert"
 UPSERT_RPC = "/citadel.vector.v1.VectorService/UpsertVectors"
 BODY_BYTES = 64 * 1024 * 1024 - 1024  # just under the default limits (64 MiB)
