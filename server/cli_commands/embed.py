@@ -40,7 +40,7 @@ def run(args: argparse.Namespace, client: Client) -> int:
     if reply.job_id:
         print(f"queued as batch job {reply.job_id}: follow it with `citadel jobs watch {reply.job_id}`")
         return 0
-    embeddings = [reply.embedding] if request.text else [e.values for e in reply.embeddings]
+    embeddings = [e.values for e in reply.embeddings]
     print(
         f"model {reply.model}: {len(embeddings)} x {reply.dimensions} dimensions in {reply.processing_time_ms:.1f} ms",
         file=sys.stderr,

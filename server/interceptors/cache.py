@@ -228,11 +228,10 @@ class CacheInterceptor:
             vectors.update(zip(missing, singles, strict=True))
             model = singles[0].model
         response = spec.response_type(model=model, processing_time_ms=(time.perf_counter() - started) * 1000)
-        if single:
-            response.embedding.extend(vectors[texts[0]].embedding)
-        else:
-            for t in texts:
-                response.embeddings.add().values.extend(vectors[t].embedding)
+        for t in texts:
+            response.embeddings.add().values.extend(vectors[t].embedding)
+        if single:  # the deprecated single-text field, for older clients
+            response.embedding.extend(response.embeddings[0].values)
         response.dimensions = len(vectors[texts[0]].embedding)
         return response
 

@@ -292,11 +292,10 @@ class VectorServicer:
         response = pb.GenerateEmbeddingResponse(
             model=result.model, dimensions=int(vectors.shape[1]), processing_time_ms=elapsed_ms
         )
-        if request.text:
-            response.embedding.extend(vectors[0].tolist())
-        else:
-            for row in vectors:
-                response.embeddings.add().values.extend(row.tolist())
+        for row in vectors:
+            response.embeddings.add().values.extend(row.tolist())
+        if request.text:  # the deprecated single-text field, for older clients
+            response.embedding.extend(response.embeddings[0].values)
         return response
 
     async def ListModels(self, request: pb.ListModelsRequest, call: Call) -> pb.ListModelsResponse:

@@ -54,6 +54,7 @@ __all__ = (
 )
 
 import datetime
+import warnings
 from dataclasses import dataclass
 
 import betterproto2
@@ -590,12 +591,15 @@ default_message_pool.register_message(
 @dataclass(eq=False, repr=False)
 class GenerateEmbeddingResponse(betterproto2.Message):
     """
-    Response of GenerateEmbedding.
+    Response of GenerateEmbedding: `embeddings` holds one embedding per input text, in order,
+    whether the request gave `text` or `texts`.
     """
 
     embedding: "list[float]" = betterproto2.field(1, betterproto2.TYPE_FLOAT, repeated=True)
     """
-    The embedding of `text` (empty when `texts` was given).
+    Deprecated: read `embeddings`. For a request with `text`, the same values as
+    `embeddings[0]`, kept for clients written before `embeddings` was always set; empty when
+    `texts` was given.
     """
 
     model: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -615,7 +619,7 @@ class GenerateEmbeddingResponse(betterproto2.Message):
 
     embeddings: "list[Embedding]" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, repeated=True)
     """
-    Embeddings of `texts`, in order.
+    One embedding per input text (`text`, or each of `texts`), in order.
     """
 
     job_id: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
@@ -623,6 +627,11 @@ class GenerateEmbeddingResponse(betterproto2.Message):
     Set instead of the embeddings when a hybrid model queued the request as a batch job:
     follow it with BatchService.GetBatchJob / WatchBatchJob.
     """
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.is_set("embedding"):
+            warnings.warn("GenerateEmbeddingResponse.embedding is deprecated", DeprecationWarning)
 
 
 default_message_pool.register_message(
