@@ -81,7 +81,7 @@ class Settings:
     models_catalog: dict = _s("models.catalog", factory=dict)  # adds models or replaces built-in ones
     models_builtin: bool = _s("models.builtin", True)  # the nine built-in models on the local model
     models_realtime_budget: int = _s("models.realtime_budget", 32)  # hybrid: texts answered inline
-    models_health_interval_seconds: float = _s("models.health_interval_seconds", 10.0)
+    models_health_interval_seconds: float = _s("models.health_interval_seconds", 1.0)
     models_request_timeout_seconds: float = _s("models.request_timeout_seconds", 30.0)  # no deadline
     models_resilience: dict = _s("models.resilience", factory=dict)  # breaker, ejection, retry knobs
     # [cache]

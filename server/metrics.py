@@ -81,6 +81,10 @@ class Metrics:
         """Backend health, circuit state and load of the model router, read at scrape time."""
         self.registry.register(_ModelCollector(router))
 
+    def watch_components(self, lifecycle) -> None:
+        """Each component's state (store, redis, models, jobs, grpc, http), read at scrape time."""
+        self.registry.register(_ComponentCollector(lifecycle))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -120,3 +124,25 @@ class _ModelCollector(Collector):
                 latency.add_metric(key, b.latency_ewma_ms / 1000)
                 ejected.add_metric(key, 1.0 if b.ejected else 0.0)
         yield from (healthy, circuit, in_flight, latency, ejected)
+
+
+class _ComponentCollector(Collector):
+    STATES = ("stopped", "starting", "running", "degraded", "unavailable", "stopping", "failed")
+
+    def __init__(self, lifecycle) -> None:
+        self._lifecycle = lifecycle
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        # A state set (as kube-state-metrics does): 1 for the state a component is in, 0 for the rest.
+        family = GaugeMetricFamily(
+            "citadel_component_state",
+            "1 for the state each component (store, redis, models, jobs, grpc, http) is in.",
+            labels=["component", "state"],
+        )
+        for c in list(self._lifecycle.components.values()):
+            for state in self.STATES:
+                family.add_metric([c.name, state], 1.0 if c.state == state else 0.0)
+        yield family

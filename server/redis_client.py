@@ -1,18 +1,40 @@
-"""The one Redis connection pool a gateway shares between cache, rate limits and job queue."""
+"""The one Redis connection pool a gateway shares between cache, rate limits and job queue.
+
+Every connection of the pool tells an ErrorSignal when it cannot connect, send or read: the
+dependency watcher (dependencies.py) listens, so the first failed cache lookup, rate-limit
+take or queue call marks Redis unavailable at once, without waiting for its next probe.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from citadel.server.config import ConfigError
 from citadel.server.redaction import redact_text, redact_url
 
 # Short timeouts: a slow Redis must degrade the cache, not stall every request.
 SOCKET_TIMEOUT_SECONDS = 0.5
+# What a connection raises when Redis is unreachable or too slow (not a refused command).
+OUTAGE_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
-async def connect(url: str) -> aioredis.Redis:
+class ErrorSignal:
+    """Where a client's connection failures are told; `listener` is set by whoever watches."""
+
+    def __init__(self) -> None:
+        self.listener: Callable[[BaseException], None] | None = None
+
+    def __call__(self, error: BaseException) -> None:
+        if self.listener is not None:
+            self.listener(error)
+
+
+async def connect(url: str, signal: ErrorSignal | None = None) -> aioredis.Redis:
     """A client for `url`, checked with PING; an unreachable Redis fails start-up, named."""
     try:
         client = aioredis.from_url(
@@ -21,12 +43,46 @@ async def connect(url: str) -> aioredis.Redis:
             socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
             health_check_interval=10,
         )
+        if signal is not None:
+            # Before the first connection is made: pooled connections are reused, never remade.
+            pool = client.connection_pool
+            pool.connection_class = _signalling(pool.connection_class, signal)
         await client.ping()
     except (RedisError, OSError, ValueError) as e:
-        raise ConfigError(f"redis.url: cannot reach Redis at {redacted(url)}: {redact_text(str(e))}") from None
+        raise ConfigError(
+            f"redis.url: cannot reach Redis at {redacted(url)}: {redact_text(str(e))}"
+        ) from None
     return client
 
 
 def redacted(url: str) -> str:
     """The URL without its credentials, for messages (server/redaction.py)."""
     return redact_url(url)
+
+
+def _signalling(base: type, signal: ErrorSignal) -> type:
+    """`base` (plain, TLS or Unix socket connection), telling `signal` of each outage error."""
+
+    class SignallingConnection(base):
+        async def connect(self, *args, **kwargs):
+            try:
+                return await super().connect(*args, **kwargs)
+            except OUTAGE_ERRORS as e:
+                signal(e)
+                raise
+
+        async def send_packed_command(self, *args, **kwargs):
+            try:
+                return await super().send_packed_command(*args, **kwargs)
+            except OUTAGE_ERRORS as e:
+                signal(e)
+                raise
+
+        async def read_response(self, *args, **kwargs):
+            try:
+                return await super().read_response(*args, **kwargs)
+            except OUTAGE_ERRORS as e:
+                signal(e)
+                raise
+
+    return SignallingConnection

@@ -1,4 +1,7 @@
-"""`citadel status`: the gateway replica's components (AdminService.GetServiceStatus)."""
+"""`citadel status`: the gateway replica's components (AdminService.GetServiceStatus).
+
+Running and degraded components serve; the gateway is ready while every component does. Exit 5
+names the components that do not (unavailable, failed, starting, stopping)."""
 
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ from citadel.server.cli_commands.common import (
     wants_json,
 )
 from citadel.server.cli_commands.progress import duration
+
+SERVING = (admin.ComponentState.RUNNING, admin.ComponentState.DEGRADED)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,6 +49,6 @@ def run(args: argparse.Namespace, client: Client) -> int:
         ]
         print(table(rows, ["COMPONENT", "STATE", "SINCE", "DETAIL", "LAST ERROR"]))
     if not reply.ready:
-        failing = [c.name for c in reply.components if c.state != admin.ComponentState.RUNNING]
+        failing = [c.name for c in reply.components if c.state not in SERVING]
         raise CommandFailed(f"not ready: {', '.join(failing) or 'starting'}", Exit.UNAVAILABLE)
     return 0

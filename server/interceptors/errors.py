@@ -1,7 +1,8 @@
 """Outermost interceptor: every failure leaves as an ApiError, and deadlines are enforced.
 
-Bad input is reported by the servicer as INVALID_ARGUMENT etc.; anything unexpected is
-logged with the request id and surfaces as INTERNAL without leaking internals.
+Bad input is reported by the servicer as INVALID_ARGUMENT etc.; a dependency's outage (Redis
+unreachable under the job queue) is UNAVAILABLE naming it, with no traceback logged; anything
+unexpected is logged with the request id and surfaces as INTERNAL without leaking internals.
 """
 
 from __future__ import annotations
@@ -11,12 +12,23 @@ import logging
 from typing import Any
 
 import grpc
+from redis import exceptions as redis_errors
 
 from citadel.server.chain import Call, Handler, Reply
 from citadel.server.errors import ApiError
+from citadel.server.redaction import redact_text
 from citadel.server.tenancy import in_callers_terms
 
 log = logging.getLogger("citadel.errors")
+
+# Redis is down, too slow, loading, read-only or full: the call may succeed later. (A refused
+# command, such as WRONGTYPE, is a bug: INTERNAL.)
+REDIS_OUTAGES = (
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+    redis_errors.ReadOnlyError,
+    redis_errors.OutOfMemoryError,
+)
 
 
 class ErrorsInterceptor:
@@ -38,6 +50,13 @@ class ErrorsInterceptor:
             raise ApiError(e.code, shown) from None
         except TimeoutError:
             raise ApiError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded") from None
+        except REDIS_OUTAGES as e:
+            # Only the job queue lets Redis errors through (batch calls, and GenerateEmbedding
+            # queueing a hybrid model's job): the cache and rate limits serve without Redis.
+            reason = redact_text(str(e)).rstrip(". ") or type(e).__name__
+            raise ApiError(
+                grpc.StatusCode.UNAVAILABLE, f"job queue unavailable (Redis): {reason}; retry later"
+            ) from None
         except Exception:
             log.exception("unhandled error in %s (request id %s)", call.method.path, call.request_id)
             raise ApiError(

@@ -24,6 +24,7 @@ import numpy as np
 from citadel.batch.v1 import batch_service_pb2 as pb
 from citadel.server.auth.principal import Principal
 from citadel.server.chain import Call
+from citadel.server.degraded import Outage
 from citadel.server.errors import ApiError
 from citadel.server.jobs.queue import JobQueue
 from citadel.server.jobs.record import Chunk, ChunkResult, ItemFailure, Job
@@ -75,6 +76,8 @@ class WorkerPool:
         self._stopping = False
         self._loops: list[asyncio.Task] = []
         self._working: dict[int, tuple[Chunk, asyncio.Task]] = {}
+        # Every loop polls while the queue is down: one line when that starts, one when it ends.
+        self._claims = Outage("job queue (claiming batch work)", "failed claims", log)
 
     def start(self) -> None:
         self._loops = [
@@ -108,9 +111,11 @@ class WorkerPool:
             try:
                 chunk = await self._queue.claim(worker)
             except Exception as e:  # the queue's backend is down: wait, then look again
-                log.warning("claiming work failed: %s", e)
+                self._claims.failed(e)
                 chunk = None
                 await asyncio.sleep(1.0)
+            else:
+                self._claims.recovered()
             if self._stopping:
                 if chunk is not None:
                     await self._queue.release(chunk)

@@ -108,7 +108,7 @@ class Resilience:
 class Catalog:
     default: str
     models: dict[str, ModelSpec]
-    health_interval_seconds: float = 10.0
+    health_interval_seconds: float = 1.0  # healthy backends; unhealthy ones every second
     request_timeout_seconds: float = 30.0
     resilience: Resilience = field(default_factory=Resilience)
 
@@ -142,7 +142,7 @@ def parse_catalog(
     default: str,
     catalog: dict,
     realtime_budget: int = 32,
-    health_interval_seconds: float = 10.0,
+    health_interval_seconds: float = 1.0,
     request_timeout_seconds: float = 30.0,
     resilience: dict | None = None,
     builtin: bool = True,

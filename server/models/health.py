@@ -1,10 +1,17 @@
 """Backend health: active checks on a timer, passive outlier detection on every failure.
 
 Active: every `interval` seconds each backend embeds PROBE_TEXT (outside its concurrency
-limit, like a load balancer's own health connection). An answer of the model's dimension marks
-it healthy; an error or a wrong dimension marks it unhealthy and takes it out of rotation. While
-its circuit is half-open the probe is the circuit's single trial request. The probe vectors then
-go to the replica guard.
+limit and its circuit breaker, like a load balancer's own health connection: a probe is not a
+user request, so it runs whatever the circuit's state and whoever holds its half-open trial). An
+answer of the model's dimension marks it healthy; an error or a wrong dimension marks it
+unhealthy at once and takes it out of rotation. An unhealthy backend is probed again every
+RECHECK_SECONDS, so its return shows within about a second. When the circuit is half-open and
+its trial is free, the probe takes it: its success closes the circuit. The probe vectors then go
+to the replica guard.
+
+Passive health: a user request that cannot reach a backend at all (connection refused) marks it
+unhealthy at once, under load, without waiting for the next probe; its next probe (within
+RECHECK_SECONDS) says when it is back.
 
 Passive (outlier detection, as Envoy does it): `eject_failures` consecutive failures on real
 traffic eject the backend for base × (times ejected) seconds, up to a cap; never more than
@@ -21,9 +28,11 @@ import time
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING
 
+import httpx
+
 from citadel.server.models import replicas
 from citadel.server.models.backend import Backend
-from citadel.server.models.breaker import CLOSED, HALF_OPEN
+from citadel.server.models.breaker import HALF_OPEN
 from citadel.server.models.catalog import Resilience
 from citadel.server.models.providers.base import BackendError, InputRejected
 from citadel.server.redaction import redact_text
@@ -35,6 +44,7 @@ log = logging.getLogger("citadel.models")
 
 PROBE_TEXT = "Citadel health probe: the quick brown fox jumps over the lazy dog."
 PROBE_TIMEOUT_SECONDS = 5.0
+RECHECK_SECONDS = 1.0  # how often an unhealthy backend is probed (the interval, if shorter)
 
 
 class OutlierDetector:
@@ -69,8 +79,10 @@ class HealthChecker:
     def __init__(self, pools: Sequence[ModelPool], interval: float, min_cosine: float) -> None:
         self._pools = list(pools)
         self._interval = interval
+        self._tick = min(interval, RECHECK_SECONDS)
         self._min_cosine = min_cosine
         self._task: asyncio.Task | None = None
+        self._next_probe: dict[str, float] = {}  # backend id -> when it is due (monotonic)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="model-health-checks")
@@ -84,17 +96,43 @@ class HealthChecker:
     async def _loop(self) -> None:
         while True:
             try:
-                await self.check_all()
+                await self.check_due()
             except Exception:
                 log.exception("model health check round failed")
-            await asyncio.sleep(self._interval)
+            await asyncio.sleep(self._tick)
 
     async def check_all(self) -> None:
-        shared: dict[str, asyncio.Future] = {}  # this round's probe per probe_key
-        await asyncio.gather(*(self.check_pool(pool, shared) for pool in self._pools))
+        """Probes every backend now."""
+        await self._round(lambda backend: True)
 
-    async def check_pool(self, pool: ModelPool, shared: dict[str, asyncio.Future]) -> None:
-        await asyncio.gather(*(self.probe(pool, b, shared) for b in pool.backends))
+    async def check_due(self) -> None:
+        """Probes the backends due: healthy ones every interval, unhealthy ones every tick."""
+        now = time.monotonic()
+        await self._round(lambda backend: now >= self._next_probe.get(backend.id, 0.0))
+
+    def observe_failure(self, backend: Backend, error: BackendError) -> None:
+        """Passive health: a user request failed on `backend`. When it could not even connect,
+        the backend is down: unhealthy now, probed again at the next tick."""
+        if not _unreachable(error) or backend.healthy is False:
+            return
+        backend.healthy = False
+        backend.last_error = redact_text(str(error))
+        self._next_probe[backend.id] = 0.0
+        log.warning("model %s: backend %s unhealthy: %s", backend.model, backend.id, backend.last_error)
+
+    async def _round(self, due) -> None:
+        shared: dict[str, asyncio.Future] = {}  # this round's probe per probe_key
+        pools = [(pool, [b for b in pool.backends if due(b)]) for pool in self._pools]
+        await asyncio.gather(
+            *(self.check_pool(pool, shared, backends) for pool, backends in pools if backends)
+        )
+
+    async def check_pool(
+        self, pool: ModelPool, shared: dict[str, asyncio.Future], backends: Sequence[Backend] | None = None
+    ) -> None:
+        await asyncio.gather(
+            *(self.probe(pool, b, shared) for b in (pool.backends if backends is None else backends))
+        )
         probes = [(b.id, b.probe) for b in pool.backends if b.probe is not None]
         if not probes:
             return
@@ -112,16 +150,22 @@ class HealthChecker:
                 b.last_error = problem
 
     async def probe(self, pool: ModelPool, backend: Backend, shared: dict[str, asyncio.Future]) -> None:
-        state = backend.breaker.state
-        if state not in (CLOSED, HALF_OPEN):
-            return  # open: leave it alone until the interval passes
-        trial = state == HALF_OPEN
-        if trial and not backend.breaker.allow():
-            return  # a real request holds the probe
+        # A free half-open trial is taken, so a passing probe closes the circuit; otherwise the
+        # probe runs beside the breaker (open, or a real request holds the trial) and judges
+        # health alone.
+        trial = backend.breaker.state == HALF_OPEN and backend.breaker.allow()
         timeout = min(PROBE_TIMEOUT_SECONDS, backend.spec.timeout_seconds, self._interval * 2)
         try:
             vectors = await _probe_embedding(backend, timeout, shared)
         except (BackendError, InputRejected) as e:
+            self._next_probe[backend.id] = time.monotonic() + self._tick
+            if backend.healthy is not False:
+                log.warning(
+                    "model %s: backend %s unhealthy: health check: %s",
+                    pool.name,
+                    backend.id,
+                    redact_text(str(e)),
+                )
             backend.healthy = False
             backend.probe = None
             backend.last_error = redact_text(f"health check: {e}")
@@ -136,16 +180,24 @@ class HealthChecker:
         expected = pool.spec.dimensions
         backend.probe = vector
         if expected and vector.shape[0] != expected:
+            self._next_probe[backend.id] = time.monotonic() + self._tick
             backend.healthy = False
             backend.last_error = f"health check: answered {vector.shape[0]} values, the model has {expected}"
             if trial:
                 backend.failed(backend.last_error)
             return
+        self._next_probe[backend.id] = time.monotonic() + self._interval
         if backend.healthy is False:
             log.info("model %s: backend %s healthy again", pool.name, backend.id)
         backend.healthy = True
         if trial:
             backend.succeeded(None)  # the half-open probe passed: close the circuit
+
+
+def _unreachable(error: BackendError) -> bool:
+    """Did the call fail to connect at all? HTTP providers raise BackendError from the
+    transport's error (kept as its context): refused or unroutable is httpx.ConnectError."""
+    return isinstance(error.__context__, httpx.ConnectError)
 
 
 def _probe_embedding(backend: Backend, timeout: float, shared: dict[str, asyncio.Future]) -> Awaitable:

@@ -293,6 +293,7 @@ class ModelRouter:
                 tried.add(backend.id)
                 if e.retry_after is not None:
                     waiting_out.add(backend.id)
+                self.health.observe_failure(backend, e)  # unreachable: unhealthy now, not at the next probe
                 pool.outliers.observe_failure(backend, pool.backends)
                 continue
             problem = self._check_dimension(pool, backend, vectors)

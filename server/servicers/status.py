@@ -23,6 +23,8 @@ STATES = {
     "running": pb.COMPONENT_STATE_RUNNING,
     "stopping": pb.COMPONENT_STATE_STOPPING,
     "failed": pb.COMPONENT_STATE_FAILED,
+    "degraded": pb.COMPONENT_STATE_DEGRADED,
+    "unavailable": pb.COMPONENT_STATE_UNAVAILABLE,
 }
 
 

@@ -39,6 +39,14 @@ async def open_store(settings: Settings) -> VectorStore:
     return QdrantStore.local(settings.data_dir / "qdrant")
 
 
+def store_in_use(settings: Settings) -> str:
+    """What open_store opens for these settings, in words for status and logs: the engine the
+    "auto" choice lands on, or the Qdrant server (URL redacted)."""
+    if settings.qdrant_url:
+        return f"Qdrant server at {redact_url(settings.qdrant_url)}"
+    return f"{choose_engine(settings.engine, settings.data_dir)} engine in {settings.data_dir}"
+
+
 def choose_engine(engine: str, data_dir: Path) -> str:
     if engine != "auto":
         return engine
