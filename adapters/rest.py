@@ -29,6 +29,7 @@ from starlette.types import ASGIApp
 
 from citadel.adapters import json_codec, metadata, query, streaming
 from citadel.adapters.bindings import Binding, bindings_for
+from citadel.adapters.decoder_process import CHILD_DECODE_BYTES, DecoderProcess
 from citadel.adapters.errors import HttpError, http_status, status_json
 from citadel.server.chain import Call, Chain, Handler, PendingRequest
 from citadel.server.errors import ApiError
@@ -52,6 +53,7 @@ class RestRouter:
         self._handlers: dict[str, Handler] = {spec.path: chain.handler_for(spec) for spec in specs}
         self.max_body_bytes = max_body_bytes  # limits.rest_body_bytes
         self.max_response_bytes = max_response_bytes  # limits.rest_response_bytes
+        self.decoder = DecoderProcess()  # bodies too large to parse while holding the GIL
         self.fallback: ASGIApp | None = None  # serves paths no binding matches
 
     def match(self, method: str, raw_path: str) -> tuple[Binding, dict[str, str]]:
@@ -197,6 +199,8 @@ class RestRequest(PendingRequest):
         body = await self.router.read_body(self.receive, self.headers)
         if len(body) <= DECODE_INLINE_BYTES:
             return self.binding.build_request(self.path_values, pairs, body)
+        if len(body) > CHILD_DECODE_BYTES and DecoderProcess.serves(self.binding):
+            return await self.router.decoder.build_request(self.binding, self.path_values, pairs, body)
         return await asyncio.to_thread(self.binding.build_request, self.path_values, pairs, body)
 
 

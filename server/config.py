@@ -99,6 +99,7 @@ class Settings:
     embed_texts_per_call: int = _s("limits.embed_texts_per_call", 128)  # real-time; more: BatchService
     embed_chars_per_text: int = _s("limits.embed_chars_per_text", 32_768)
     auto_indexes_per_collection: int = _s("limits.auto_indexes_per_collection", 16)
+    vectors_per_upsert: int = _s("limits.vectors_per_upsert", 100_000)  # more: BatchService
     # [tracing]: OpenTelemetry, needs the `tracing` extra (see server/tracing/)
     tracing_enabled: bool = _s("tracing.enabled", False)
     tracing_exporter: str = _s("tracing.exporter", "otlp")  # otlp (OTLP/HTTP) | console | none

@@ -148,7 +148,7 @@ class Gateway:
         )
         servicers = {
             "citadel.vector.v1.VectorService": VectorServicer(
-                store, embeddings, TextLimits.from_settings(s)
+                store, embeddings, TextLimits.from_settings(s), max_upsert_vectors=s.vectors_per_upsert
             ),
             "citadel.admin.v1.AdminService": AdminServicer(stack.cache, life, self.worker, s.workers),
             "citadel.batch.v1.BatchService": self._batch,

@@ -6,6 +6,7 @@ and the Call. A request that is invalid anywhere writes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from typing import Protocol
@@ -33,6 +34,7 @@ from citadel.vector.v1 import vector_service_pb2 as pb
 MAX_LIMIT = 1000
 MAX_OFFSET = 100_000
 MAX_DESCRIPTION = 4096
+_CHECK_SLICE = 4096  # vectors checked between two turns of the event loop (~5-10 ms)
 # Collection specs never change while a collection exists, so a short-lived copy saves a
 # store round trip per search; the TTL bounds staleness when another replica recreates one.
 SPEC_TTL_SECONDS = 2.0
@@ -67,10 +69,17 @@ class Embeddings(Protocol):
 
 
 class VectorServicer:
-    def __init__(self, store: VectorStore, embeddings: Embeddings, text_limits: check.TextLimits) -> None:
+    def __init__(
+        self,
+        store: VectorStore,
+        embeddings: Embeddings,
+        text_limits: check.TextLimits,
+        max_upsert_vectors: int = 100_000,
+    ) -> None:
         self._store = store
         self._embeddings = embeddings
         self._text_limits = text_limits
+        self._max_upsert_vectors = max_upsert_vectors  # limits.vectors_per_upsert
         # (tenant, collection name as the caller gave it) -> (when read, spec)
         self._specs: dict[tuple[str, str], tuple[float, CollectionSpec]] = {}
 
@@ -158,9 +167,18 @@ class VectorServicer:
         spec = await self._spec(call, "collection", request.collection)
         if not request.vectors:
             raise invalid("vectors", "must hold at least one vector")
+        if len(request.vectors) > self._max_upsert_vectors:
+            raise invalid(
+                "vectors",
+                f"has {len(request.vectors)} vectors; limits.vectors_per_upsert is "
+                f"{self._max_upsert_vectors}: send them in several calls, or as a batch job "
+                "(BatchService.UploadBatchJob)",
+            )
         first_index: dict[str, int] = {}
         points = []
         for i, v in enumerate(request.vectors):
+            if i % _CHECK_SLICE == _CHECK_SLICE - 1:
+                await asyncio.sleep(0)  # a large upsert lets other callers run while it is checked
             point = self._point(f"vectors[{i}]", v, spec)
             if point.id in first_index:
                 raise invalid(f"vectors[{i}].id", f"{point.id!r} repeats vectors[{first_index[point.id]}].id")

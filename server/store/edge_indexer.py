@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import fcntl
 import json
 import logging
@@ -47,6 +46,7 @@ from pathlib import Path
 
 import qdrant_edge as edge
 
+from citadel.server.child_process import die_with_parent
 from citadel.server.errors import unavailable
 from citadel.server.store.edge_collection import (
     INDEX_TYPES,
@@ -66,7 +66,6 @@ _RETRY_AFTER_SECONDS = 60.0
 BUILD_LOCK = ".build.lock"
 # How long start-up waits for a leftover build child to let go of its lock once killed.
 _LEFTOVER_WAIT_SECONDS = 10.0
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class BuildFailed(RuntimeError):
@@ -271,13 +270,9 @@ def _is_builder(pid: int) -> bool:
 
 
 def _die_with_parent(parent: int) -> None:
-    """Child process: end when the gateway that started it ends, however it ends."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            print(f"prctl(PR_SET_PDEATHSIG) failed: errno {ctypes.get_errno()}", file=sys.stderr)
-    if os.getppid() != parent:  # it died before the request above took effect
-        os._exit(1)
+    """Child process: end when the gateway that started it ends, however it ends; where the
+    kernel cannot be asked to, the parent's end of our stdin closing says so."""
+    die_with_parent(parent)
 
     def exit_at_eof() -> None:
         while os.read(0, 4096):  # the parent never writes; EOF means it is gone
