@@ -80,7 +80,10 @@ def test_sigterm_drains_calls_and_the_job_resumes(tmp_path, workers):
 @pytest.mark.parametrize("workers", [1, 2])
 def test_second_signal_exits_at_once(tmp_path, workers):
     args = ["--insecure-no-auth", "--workers", str(workers)]
-    proc = GatewayProcess(tmp_path / "data", env={"CITADEL_GRACE_SECONDS": "60"}, args=args).start()
+    # 600 texts in one call keep the local model busy past both signals (the default cap,
+    # limits.embed_texts_per_call, would refuse them at once and the first signal would stop it).
+    env = {"CITADEL_GRACE_SECONDS": "60", "CITADEL_EMBED_TEXTS_PER_CALL": "600"}
+    proc = GatewayProcess(tmp_path / "data", env=env, args=args).start()
     try:
         pids = worker_pids(proc)
         assert len(pids) == (workers if workers > 1 else 0)
