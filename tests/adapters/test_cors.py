@@ -18,6 +18,8 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
+from citadel.adapters.app import HttpApp
+from citadel.adapters.cors import CorsPolicy
 from citadel.server.config import ConfigError, Settings
 from tests.conftest import require_binary
 from tests.security.conftest import Secured, start_secured
@@ -216,6 +218,14 @@ def test_allowed_and_same_origin_requests_are_answered(cors_gateway, allowed_sit
     # Pages the gateway serves itself (/docs) send their own origin: not cross-origin.
     same = httpx.get(f"{base}/v1/collections", headers={"origin": base, **cors_gateway.headers("reader")})
     assert same.status_code == 200 and "access-control-allow-origin" not in same.headers
+
+
+def test_without_origins_the_app_is_served_unwrapped():
+    # Nothing between the ASGI entry and the REST router: the hot path is what it was.
+    settings = Settings.from_env({})
+    assert CorsPolicy.from_settings(settings) is None
+    app = HttpApp(rest=object(), pages=object(), cors=None)
+    assert app._http is app.rest and app._other is app.pages
 
 
 def test_without_origins_configured_nothing_is_added(tmp_path):
