@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -42,6 +44,10 @@ async def connect(url: str, signal: ErrorSignal | None = None) -> aioredis.Redis
             socket_timeout=SOCKET_TIMEOUT_SECONDS,
             socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
             health_check_interval=10,
+            # A pooled connection made before Redis restarted fails on its next use ("closed by
+            # server"); one immediate retry on a new connection serves that call.
+            retry=Retry(NoBackoff(), 1),
+            retry_on_error=[RedisConnectionError],
         )
         if signal is not None:
             # Before the first connection is made: pooled connections are reused, never remade.

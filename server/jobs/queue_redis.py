@@ -227,7 +227,16 @@ class RedisQueue:
     async def claim(self, worker: str) -> Chunk | None:
         await self._ensure_group()
         while True:
-            entry, attempts = await self._next_entry(worker)
+            try:
+                entry, attempts = await self._next_entry(worker)
+            except ResponseError as e:
+                if "NOGROUP" not in str(e):
+                    raise
+                # Redis restarted without its data (no persistence): the stream and its group
+                # are gone. Make them again, or no chunk would ever be claimed.
+                self._group_ready = False
+                await self._ensure_group()
+                continue
             if entry is None:
                 return None
             entry_id, fields = entry
