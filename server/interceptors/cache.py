@@ -99,6 +99,7 @@ class CacheInterceptor:
         # when its texts are cached (each was cached by a call within the limits)
         self._text_limits = text_limits
         self._flight = SingleFlight()
+        self._unbumped: set[str] = set()  # scopes whose write could not invalidate them yet
         self.failures = FailureReporter(f"cache backend ({backend.name})", metrics.cache_errors)
         # (tenant, method path) -> [hits, misses, coalesced]
         self.counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
@@ -135,8 +136,29 @@ class CacheInterceptor:
 
     async def _write(self, call: Call, request: Any, proceed: Handler) -> Reply:
         reply = await proceed(call, request)
-        await self._guarded(self.backend.bump(self._scope(call, request)))
+        await self._bump(self._scope(call, request))
         return reply
+
+    async def _bump(self, scope: str) -> None:
+        """Invalidates `scope`'s cached reads; one that cannot be (the backend is down) is
+        remembered and done before this replica serves any cached read again."""
+        try:
+            await self.backend.bump(scope)
+        except _BACKEND_ERRORS as e:
+            self.failures.report(e)
+            self._unbumped.add(scope)
+
+    async def _caught_up(self) -> bool:
+        """Whether every write's invalidation has reached the backend (retrying those that had
+        not): until then a cached read could be from before a write, so none is served."""
+        for scope in list(self._unbumped):
+            try:
+                await self.backend.bump(scope)
+            except _BACKEND_ERRORS as e:
+                self.failures.report(e)
+                return False
+            self._unbumped.discard(scope)
+        return True
 
     async def _read(self, call: Call, request: Any, proceed: Handler, kind: int) -> Reply:
         spec = call.method
@@ -146,8 +168,12 @@ class CacheInterceptor:
         # A search by query_text depends on what its model resolves to, not just its name.
         model = self._model_identity(request.model) if getattr(request, "query_text", "") else ""
         key = _digest(spec.path, self._tenant(call), model, request.SerializeToString(deterministic=True))
-        found = await self._guarded(
-            self.backend.lookup(self._scope(call, request), [key], tenant=self._tenant(call))
+        found = (
+            await self._guarded(
+                self.backend.lookup(self._scope(call, request), [key], tenant=self._tenant(call))
+            )
+            if not self._unbumped or await self._caught_up()
+            else None
         )
         if found is None:  # backend down: serve uncached
             _cache_status(call, 'fwd=bypass; detail="cache unavailable"')
@@ -259,7 +285,7 @@ class CacheInterceptor:
     async def invalidate(self, stored_name: str) -> None:
         """For writes that do not pass through the chain (batch workers): bumps the collection's
         version, so cached reads of it are not served again."""
-        await self._guarded(self.backend.bump(self._collection_scope(stored_name)))
+        await self._bump(self._collection_scope(stored_name))
 
     async def _guarded(self, operation):
         try:
