@@ -67,7 +67,10 @@ def redacted(url: str) -> str:
 
 
 def _signalling(base: type, signal: ErrorSignal) -> type:
-    """`base` (plain, TLS or Unix socket connection), telling `signal` of each outage error."""
+    """`base` (plain, TLS or Unix socket connection), telling `signal` when it cannot connect
+    or an answer does not come in time. A pooled connection that finds itself closed is not
+    told: after a Redis restart that is one stale connection, retried on a new one (above);
+    when Redis is down, that new connection's connect fails and tells."""
 
     class SignallingConnection(base):
         async def connect(self, *args, **kwargs):
@@ -80,14 +83,14 @@ def _signalling(base: type, signal: ErrorSignal) -> type:
         async def send_packed_command(self, *args, **kwargs):
             try:
                 return await super().send_packed_command(*args, **kwargs)
-            except OUTAGE_ERRORS as e:
+            except RedisTimeoutError as e:
                 signal(e)
                 raise
 
         async def read_response(self, *args, **kwargs):
             try:
                 return await super().read_response(*args, **kwargs)
-            except OUTAGE_ERRORS as e:
+            except RedisTimeoutError as e:
                 signal(e)
                 raise
 
