@@ -31,8 +31,10 @@ NOW = 1000.0
         ([(b"Authorization", b"Bearer k")], {"authorization": "Bearer k"}),
         ([(b"X-A", b"1"), (b"x-a", b"2"), (b"X-a", b"3")], {"x-a": "1, 2, 3"}),  # joined, in order
         ([(b"x-name", "caf\u00e9".encode("latin-1"))], {"x-name": "caf\u00e9"}),  # latin-1, as HTTP/1.1
-        ([(b"Content-Type", b"application/json"), (b"ACCEPT", b"*/*")], {
-            "content-type": "application/json", "accept": "*/*"}),
+        (
+            [(b"Content-Type", b"application/json"), (b"ACCEPT", b"*/*")],
+            {"content-type": "application/json", "accept": "*/*"},
+        ),
         ([], {}),
     ],
 )
