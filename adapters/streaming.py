@@ -24,6 +24,7 @@ from citadel.adapters.errors import status_json
 from citadel.adapters.json_codec import dumps
 from citadel.server.chain import Call
 from citadel.server.errors import ApiError
+from citadel.server.interceptors.errors import as_api_error
 
 log = logging.getLogger("citadel.adapters.streaming")
 
@@ -49,13 +50,11 @@ async def next_item(iterator: AsyncIterator[Any], call: Call) -> Any:
             raise TimeoutError
         async with asyncio.timeout(remaining):
             return await anext(iterator, END)
-    except ApiError:
-        raise
-    except TimeoutError:
-        raise ApiError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded") from None
-    except Exception:
-        log.exception("stream %s failed (request id %s)", call.method.path, call.request_id)
-        raise ApiError(grpc.StatusCode.INTERNAL, f"internal error (request id {call.request_id})") from None
+    except Exception as e:  # the chain's errors interceptor saw only the stream's start
+        error = as_api_error(e, call)
+        if error is e:
+            raise
+        raise error from None
 
 
 def _frame(kind: str, payload: Any, media: str) -> bytes:

@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 from citadel.server.chain import Call, Chain, PendingRequest, new_request_id
 from citadel.server.descriptors import descriptor_set, pool_with_comments
 from citadel.server.errors import ApiError
+from citadel.server.interceptors.errors import as_api_error
 from citadel.server.methods import MethodSpec
 from citadel.server.protobuf_pieces import PIECE_BYTES, parse_in_pieces
 
@@ -118,9 +119,10 @@ def method_handler(spec: MethodSpec, chain: Chain) -> grpc.RpcMethodHandler:
         try:
             async for item in await handler(call, request_of(requests, context)):
                 yield item
-        except ApiError as e:
+        except Exception as e:  # raised after the chain returned the stream: translated here
+            error = as_api_error(e, call)
             _finish(call, context)
-            await context.abort(e.code, e.message)
+            await context.abort(error.code, error.message)
         _finish(call, context)
 
     if spec.server_streaming:

@@ -31,6 +31,39 @@ REDIS_OUTAGES = (
 )
 
 
+def failure_code(error: BaseException) -> grpc.StatusCode:
+    """The status a failure is answered with (telemetry counts it under the same code)."""
+    if isinstance(error, ApiError):
+        return error.code
+    if isinstance(error, TimeoutError):
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+    if isinstance(error, REDIS_OUTAGES):
+        return grpc.StatusCode.UNAVAILABLE
+    return grpc.StatusCode.INTERNAL
+
+
+def as_api_error(error: Exception, call: Call) -> ApiError:
+    """What the caller is told of a failure, whatever raised it and wherever (a unary call, or
+    a stream after its first item): the one translation, so every protocol says the same."""
+    if isinstance(error, ApiError):
+        # Stores and servicers name stored collections; the caller sees its own names.
+        tenant = getattr(call.state.get("principal"), "tenant", "")
+        shown = in_callers_terms(tenant, error.message)
+        return error if shown == error.message else ApiError(error.code, shown)
+    code = failure_code(error)
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return ApiError(code, "deadline exceeded")
+    if code == grpc.StatusCode.UNAVAILABLE:
+        # Only the job queue lets Redis errors through (batch calls, and GenerateEmbedding
+        # queueing a hybrid model's job): the cache and rate limits serve without Redis.
+        reason = redact_text(str(error)).rstrip(". ") or type(error).__name__
+        return ApiError(code, f"job queue unavailable (Redis): {reason}; retry later")
+    log.error(
+        "unhandled error in %s (request id %s)", call.method.path, call.request_id, exc_info=error
+    )
+    return ApiError(code, f"internal error (request id {call.request_id})")
+
+
 class ErrorsInterceptor:
     async def __call__(self, call: Call, request: Any, proceed: Handler) -> Reply:
         remaining = call.time_remaining()
@@ -41,24 +74,8 @@ class ErrorsInterceptor:
                 raise TimeoutError
             async with asyncio.timeout(remaining):
                 return await proceed(call, request)
-        except ApiError as e:
-            # Stores and servicers name stored collections; the caller sees its own names.
-            tenant = getattr(call.state.get("principal"), "tenant", "")
-            shown = in_callers_terms(tenant, e.message)
-            if shown == e.message:
+        except Exception as e:
+            translated = as_api_error(e, call)
+            if translated is e:
                 raise
-            raise ApiError(e.code, shown) from None
-        except TimeoutError:
-            raise ApiError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded") from None
-        except REDIS_OUTAGES as e:
-            # Only the job queue lets Redis errors through (batch calls, and GenerateEmbedding
-            # queueing a hybrid model's job): the cache and rate limits serve without Redis.
-            reason = redact_text(str(e)).rstrip(". ") or type(e).__name__
-            raise ApiError(
-                grpc.StatusCode.UNAVAILABLE, f"job queue unavailable (Redis): {reason}; retry later"
-            ) from None
-        except Exception:
-            log.exception("unhandled error in %s (request id %s)", call.method.path, call.request_id)
-            raise ApiError(
-                grpc.StatusCode.INTERNAL, f"internal error (request id {call.request_id})"
-            ) from None
+            raise translated from None

@@ -9,6 +9,7 @@ from typing import Any
 
 from citadel.server.chain import Call, Handler, Reply
 from citadel.server.errors import ApiError
+from citadel.server.interceptors.errors import failure_code
 from citadel.server.metrics import Metrics
 
 access_log = logging.getLogger("citadel.access")
@@ -36,8 +37,8 @@ class TelemetryInterceptor:
             remaining = call.time_remaining()
             code = "DEADLINE_EXCEEDED" if remaining is not None and remaining <= 0 else "CANCELLED"
             raise
-        except Exception:
-            code = "INTERNAL"
+        except Exception as e:
+            code = failure_code(e).name  # as the errors interceptor will answer it
             raise
         finally:
             elapsed = time.perf_counter() - started

@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from citadel.batch.v1 import batch_service_pb2 as pb
+from citadel.server.degraded import Outage
 from citadel.server.jobs.changes import JobChanges, Progress
 from citadel.server.jobs.record import (
     JOB_FIELDS,
@@ -168,6 +169,11 @@ class RedisQueue:
     async def _listen(self) -> None:
         """Wakes this replica's watchers for every job written by any replica; resubscribes
         after Redis drops the connection."""
+        outage = Outage(
+            f"job progress channel (watchers re-read every {FALLBACK_SECONDS:g} s meanwhile)",
+            failures="resubscriptions",
+            logger=log,
+        )
         while True:
             pubsub = self._r.pubsub()
             try:
@@ -175,14 +181,11 @@ class RedisQueue:
                 async for message in pubsub.listen():
                     if message["type"] == "subscribe":
                         self._subscribed.set()
+                        outage.recovered()
                     elif message["type"] == "message":
                         self._changes.notify(_text(message["data"]))
             except (RedisError, OSError) as e:
-                log.warning(
-                    "job progress channel lost (%s); watchers re-read every %g s meanwhile",
-                    type(e).__name__,
-                    FALLBACK_SECONDS,
-                )
+                outage.failed(e)  # one line per outage, not one per resubscription
             finally:
                 self._subscribed.clear()
                 with contextlib.suppress(RedisError, OSError):
