@@ -386,6 +386,10 @@ def _decode_well_known(data: Any, msg: message.Message, where: str) -> None:
     except json_format.ParseError as e:
         problem = str(e).split(" at ", 1)[0]
         raise JsonError(where, f"invalid {msg.DESCRIPTOR.name}: {problem}") from None
+    except (TypeError, ValueError, KeyError, AttributeError):
+        # json_format lets some wrong JSON through as Python's own errors (StringValue given 5,
+        # Int64Value given [1], an Any without "value"): still the caller's mistake, not a 500.
+        raise JsonError(where, f"invalid {msg.DESCRIPTOR.name}: got {_kind(data)}") from None
 
 
 def _field_names(desc: descriptor.Descriptor) -> dict[str, descriptor.FieldDescriptor]:
