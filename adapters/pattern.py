@@ -98,6 +98,8 @@ def parse(source: str) -> Template:
     flat = [s for seg in segments for s in (seg.segments if isinstance(seg, Variable) else (seg,))]
     if "**" in flat[:-1]:
         raise TemplateError(f"{source!r}: '**' must be the last segment")
+    if len(body) < len(source) and not verb:
+        raise TemplateError(f"{source!r}: ':' must be followed by a verb")
     if verb and not _LITERAL.match(verb):
         raise TemplateError(f"{source!r}: bad verb {verb!r}")
     names = [v.field_path for v in segments if isinstance(v, Variable)]
@@ -153,7 +155,7 @@ def _variable(token: str, source: str, group: str) -> Variable:
     field_path, _, sub = inner.partition("=")
     if not _IDENT.match(field_path):
         raise TemplateError(f"{source!r}: bad field path {field_path!r}")
-    segments = tuple(sub.split("/")) if sub else ("*",)
+    segments = tuple(sub.split("/")) if "=" in inner else ("*",)  # `{x=}` is an empty pattern
     for seg in segments:
         _check_segment(seg, source)
     return Variable(field_path, segments, group)

@@ -64,8 +64,98 @@ def test_specificity_prefers_literals_and_verbs():
         ("/v1/**/tail", "'**' must be the last segment"),
         ("/v1/{a}/{a}", "bound twice"),
         ("/v1/x{y}", "bad segment"),
+        ("/", "bad segment ''"),
+        ("/v1//x", "bad segment ''"),
+        ("/v1/x/", "bad segment ''"),
+        ("/v1/x:", "':' must be followed by a verb"),  # not silently "/v1/x"
+        ("/v1/{name=}", "bad segment ''"),  # not silently "{name=*}"
+        ("/v1/x:a:b", "bad segment 'x:a'"),
+        ("/v1/{a}:b/c", "a variable must be a whole segment"),
+        ("/v1/{name=**}/x", "'**' must be the last segment"),
+        ("/v1/{name=a/**/b}", "'**' must be the last segment"),
+        ("/v1/{ a }", "bad field path ' a '"),
+        ("/v1/{a.}", "bad field path 'a.'"),
+        ("/v1/{1a}", "bad field path '1a'"),
+        ("/v1/{}", "bad field path ''"),
+        ("/v1/a}", "unbalanced '}'"),
+        ("/v1/{a=b=c}", "bad segment 'b=c'"),
+        ("/v1/{a=*x}", "bad segment '*x'"),
+        ("/v1/{a}/{b}/{a}", "bound twice"),
     ],
 )
 def test_bad_templates_are_rejected_with_the_reason(source, problem):
     with pytest.raises(TemplateError, match=re.escape(problem)):
         parse(source)
+
+
+@pytest.mark.parametrize(
+    ("source", "path", "values"),
+    [
+        ("/v1/{id}", "/v1/a:b", {"id": "a:b"}),  # a colon inside a segment, without a verb
+        ("/v1/{id}", "/v1/%3A%2F%25", {"id": ":/%"}),
+        ("/v1/{id}", "/v1/caf%C3%A9", {"id": "caf\u00e9"}),
+        ("/v1/{id}:get", "/v1/a:get", {"id": "a"}),
+        ("/v1/{id}:get", "/v1/a:b:get", {"id": "a:b"}),  # only the last colon is the verb
+        ("/v1/{id}:get", "/v1/a%3Aget", None),  # an encoded colon is not a verb separator
+        ("/v1/{id}:get", "/v1/a:GET", None),  # verbs are case-sensitive
+        ("/v1/{id}", "/v1/a:get", {"id": "a:get"}),  # without a verb in the template it is data
+        ("/v1/{a.b.c}", "/v1/x", {"a.b.c": "x"}),
+        ("/v1/{a=b/**}", "/v1/b/c/d", {"a": "b/c/d"}),
+        ("/v1/{a=b/**}", "/v1/c/d", None),
+        ("/v1/{a=*}/{b=**}", "/v1/x/y/z", {"a": "x", "b": "y/z"}),
+        ("/v1/{a=*}/{b=**}", "/v1/x", None),
+        ("/v1/{name=**}", "/v1/a", {"name": "a"}),
+        ("/v1/{name=**}", "/v1/", None),
+        ("/v1/*/x", "/v1/anything/x", {}),
+        ("/v1/**", "/v1/a/b", {}),
+        ("/v1/a.b/{c}", "/v1/a.b/d", {"c": "d"}),  # a dot in a literal is not a regex wildcard
+        ("/v1/a.b/{c}", "/v1/aXb/d", None),
+        ("/v1/a+b", "/v1/a+b", {}),  # nor is a plus
+        ("/v1/a+b", "/v1/aab", None),
+        ("/V1/{id}", "/v1/x", None),  # literals are case-sensitive
+        ("/v1/{id}", "/v1/x?y=1", {"id": "x?y=1"}),  # the caller strips the query before matching
+    ],
+)
+def test_match_table(source, path, values):
+    assert parse(source).match(path) == values
+
+
+@pytest.mark.parametrize(
+    ("source", "openapi"),
+    [
+        ("/v1/collections/{name}", "/v1/collections/{name}"),
+        ("/v1/collections/{collection}/vectors:search", "/v1/collections/{collection}/vectors:search"),
+        ("/v1/{book.name=shelves/*/books/*}", "/v1/{book.name}"),
+        ("/v1/archive/{name=**}:read", "/v1/archive/{name}:read"),
+        ("/v1/*/x/**", "/v1/{_wildcard0}/x/{_wildcard1}"),
+    ],
+)
+def test_openapi_path(source, openapi):
+    assert parse(source).openapi_path() == openapi
+
+
+@pytest.mark.parametrize(
+    ("source", "variables"),
+    [
+        ("/v1/x", ()),
+        ("/v1/{a}", (("a", ("*",), False),)),
+        ("/v1/{a=**}", (("a", ("**",), True),)),
+        ("/v1/{a=x/*}/{b}", (("a", ("x", "*"), True), ("b", ("*",), False))),
+    ],
+)
+def test_variables(source, variables):
+    found = parse(source).variables
+    assert tuple((v.field_path, v.segments, v.multi_segment) for v in found) == variables
+
+
+@pytest.mark.parametrize(
+    ("more", "less"),
+    [
+        ("/v1/a/b", "/v1/a/{x}"),  # more literals first
+        ("/v1/{x=a/*}", "/v1/{x=*/*}"),  # literals inside a variable count too
+        ("/v1/{x}:run", "/v1/{x}"),  # then a verb
+        ("/v1/a/{x}", "/v1/a/{x=**}"),  # then no `**`
+    ],
+)
+def test_specificity_orders_pairs(more, less):
+    assert parse(more).specificity < parse(less).specificity
