@@ -16,7 +16,6 @@ per failed check; errors are redacted before they are kept or logged.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from citadel.server.degraded import Outage
 from citadel.server.lifecycle import OBSERVED_STATES, Lifecycle
+from citadel.server.periodic import Periodic
 from citadel.server.redaction import redact_text
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ class DependencyWatcher:
         self._passive: dict[str, BaseException] = {}
         self._outages: dict[str, Outage] = {}
         self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._rounds = Periodic("dependency-watcher", self.check_once, self._period, log, wake=self._wake)
 
     # -- what to watch ------------------------------------------------------------------
 
@@ -84,23 +84,10 @@ class DependencyWatcher:
     # -- running --------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="dependency-watcher")
+        self._rounds.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.check_once()
-            except Exception:
-                log.exception("dependency check round failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._period)
+        await self._rounds.stop()
 
     async def check_once(self) -> None:
         """One round: the due probes, callers' failures since the last round, the models."""

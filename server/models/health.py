@@ -35,6 +35,7 @@ from citadel.server.models.backend import Backend
 from citadel.server.models.breaker import HALF_OPEN
 from citadel.server.models.catalog import Resilience
 from citadel.server.models.providers.base import BackendError, InputRejected
+from citadel.server.periodic import Periodic
 from citadel.server.redaction import redact_text
 
 if TYPE_CHECKING:
@@ -81,25 +82,14 @@ class HealthChecker:
         self._interval = interval
         self._tick = min(interval, RECHECK_SECONDS)
         self._min_cosine = min_cosine
-        self._task: asyncio.Task | None = None
+        self._rounds = Periodic("model-health-checks", self.check_due, self._tick, log)
         self._next_probe: dict[str, float] = {}  # backend id -> when it is due (monotonic)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="model-health-checks")
+        self._rounds.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.check_due()
-            except Exception:
-                log.exception("model health check round failed")
-            await asyncio.sleep(self._tick)
+        await self._rounds.stop()
 
     async def check_all(self) -> None:
         """Probes every backend now."""
