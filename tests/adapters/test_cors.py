@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -21,8 +20,8 @@ from websockets.sync.client import connect as ws_connect
 from citadel.adapters.app import HttpApp
 from citadel.adapters.cors import CorsPolicy
 from citadel.server.config import ConfigError, Settings
-from tests.conftest import require_binary
 from tests.security.conftest import Secured, start_secured
+from tests.support.chromium import chromium_dom
 from tests.support.gateway_process import GatewayProcess
 
 OTHER = "http://127.0.0.1:1"  # an origin nobody listed
@@ -96,26 +95,6 @@ fetch("{gateway_url}/v1/collections", {{headers: {{"authorization": "Bearer {key
 </script></body></html>"""
 
 
-def chromium_dom(url: str, profile) -> str:
-    binary = require_binary("chromium", "apt-get install -y chromium")
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-        "--virtual-time-budget=10000",
-        "--dump-dom",
-    ]
-    done = subprocess.run([binary, *flags, url], check=True, capture_output=True, timeout=120)
-    return done.stdout.decode("utf-8", "replace")
-
-
 def make_collection(gateway: Secured) -> str:
     name = f"cors-{uuid.uuid4().hex[:8]}"
     reply = httpx.post(
@@ -135,12 +114,12 @@ def test_a_page_from_an_allowed_origin_reads_the_reply_and_another_origin_is_blo
     html = fetch_page(cors_gateway.proc.http_url, cors_gateway.creds.keys["reader"])
 
     allowed_site.html = html
-    dom = chromium_dom(allowed_site.origin + "/", tmp_path / "profile-allowed")
+    dom = chromium_dom(allowed_site.origin + "/", tmp_path / "profile-allowed", budget_ms=10000)
     assert "status 200" in dom and name in dom, dom
 
     with page_server() as other_site:
         other_site.html = html
-        dom = chromium_dom(other_site.origin + "/", tmp_path / "profile-other")
+        dom = chromium_dom(other_site.origin + "/", tmp_path / "profile-other", budget_ms=10000)
     assert "blocked: TypeError" in dom and name not in dom, dom
 
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -13,7 +12,7 @@ from citadel.adapters import graphql_schema, openapi
 from citadel.adapters.descriptions import Descriptions
 from citadel.server.descriptors import SERVICES, descriptor_set
 from citadel.server.methods import method_specs
-from tests.conftest import require_binary
+from tests.support.chromium import chromium, chromium_dom
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,24 +75,8 @@ def test_generated_test_service_docs_are_committed():
 def chromium_screenshot(url: str, out: Path, profile: Path) -> str:
     """Loads the page in headless Chromium (networking to anything but loopback refused) and
     returns the rendered DOM; the screenshot lands in `out`."""
-    binary = require_binary("chromium", "apt-get install -y chromium")
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-        "--window-size=1280,900",
-        "--virtual-time-budget=15000",
-    ]
-    subprocess.run([binary, *flags, f"--screenshot={out}", url], check=True, capture_output=True, timeout=120)
-    dom = subprocess.run([binary, *flags, "--dump-dom", url], check=True, capture_output=True, timeout=120)
-    return dom.stdout.decode("utf-8", "replace")
+    chromium(url, profile, f"--screenshot={out}")
+    return chromium_dom(url, profile)
 
 
 def test_docs_and_graphiql_render_offline_in_chromium(echo_gateway, tmp_path):
