@@ -19,6 +19,7 @@ import numpy as np
 from citadel.server.store.edge_indexer import BUILD_LOCK
 from citadel.vector.v1 import resources_pb2
 from citadel.vector.v1 import vector_service_pb2 as pb
+from tests.jobs.conftest import wait_until
 from tests.support.gateway_process import GatewayProcess
 
 # Enough unindexed points for the gateway's automatic build (index_after is 5,000), which then
@@ -69,16 +70,6 @@ def build_children(parent: int) -> list[int]:
     return found
 
 
-def wait_for(what: str, check, timeout: float, step: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(step)
-    raise AssertionError(f"{what}: not within {timeout} s")
-
-
 def assert_intact(proc: GatewayProcess, name: str, vectors: np.ndarray) -> None:
     """Every point is there and searchable (exactly and through whatever index exists)."""
     stub = proc.stub()
@@ -99,13 +90,20 @@ def test_the_build_child_dies_with_a_killed_gateway_and_the_restart_is_intact(tm
     proc = GatewayProcess(tmp_path / "data").start()
     try:
         vectors = fill(proc, "killed")
-        child = wait_for("a build child", lambda: build_children(proc.proc.pid), 60)[0]
-        wait_for("the build child to hold its lock", lambda: lock_held(proc.data_dir / "edge" / "killed"), 30)
+        child = wait_until(lambda: build_children(proc.proc.pid), 60, "a build child", interval=0.02)[0]
+        wait_until(
+            lambda: lock_held(proc.data_dir / "edge" / "killed"),
+            30,
+            "the build child to hold its lock",
+            interval=0.02,
+        )
         time.sleep(0.5)  # into optimize(), which holds the GIL: only the kernel can stop it there
         assert alive(child)
         proc.proc.kill()  # kill -9: no chance to stop the child itself
         proc.proc.wait(10)
-        wait_for(f"build child {child} to die with its gateway", lambda: not alive(child), 2.0)
+        wait_until(
+            lambda: not alive(child), 2.0, f"build child {child} to die with its gateway", interval=0.02
+        )
         assert shard_dirs(proc.data_dir, "killed") == ["shard-1", "shard-2"]  # killed mid-build
 
         proc.start()  # same data dir: removes the half-built copy, then builds afresh
@@ -135,7 +133,9 @@ def test_start_up_stops_a_leftover_build_child_before_removing_its_shard_dir(tmp
         stderr=subprocess.PIPE,
     )
     try:
-        wait_for("the leftover child to hold the build lock", lambda: lock_held(collection), 30)
+        wait_until(
+            lambda: lock_held(collection), 30, "the leftover child to hold the build lock", interval=0.02
+        )
         # Frozen mid-build, so it is surely still there, lock held, when the gateway starts.
         leftover.send_signal(signal.SIGSTOP)
 
