@@ -9,16 +9,21 @@
 
 Everything is derived from the gateway's method specs when the app is created. REST requests
 go straight to the REST router (no Starlette routing on the hot path); a path that no binding
-matches falls through to the Starlette app holding the fixed pages, whose 404 is Status JSON.
+matches falls through, once, to the Starlette app holding the fixed pages, whose 404 is Status
+JSON (rest.not_found).
+
+The app is given the parts of the gateway it serves (specs, chain, settings, lifecycle, metrics),
+not the gateway itself.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import swagger_ui_bundle
+from google.protobuf import descriptor_pb2
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -32,11 +37,12 @@ from citadel.adapters.cors import CorsPolicy, with_cors
 from citadel.adapters.descriptions import Descriptions
 from citadel.adapters.graphql_app import GraphqlApp, GraphqlLimits
 from citadel.adapters.graphql_schema import build_schema
-from citadel.adapters.rest import RestRouter
+from citadel.adapters.rest import RestRouter, not_found
+from citadel.server.chain import Chain
+from citadel.server.config import Settings
 from citadel.server.descriptors import descriptor_set
-
-if TYPE_CHECKING:
-    from citadel.server.gateway import Gateway
+from citadel.server.lifecycle import Lifecycle
+from citadel.server.methods import MethodSpec
 
 STATIC = Path(__file__).parent / "static"
 TITLE = "Citadel"
@@ -69,18 +75,27 @@ class HttpApp:
             await self._other(scope, receive, send)
 
 
-def create_app(gateway: Gateway) -> HttpApp:
-    specs = [s for s in gateway.specs if not s.client_streaming]  # HTTP has no client streams
-    # Comments of extra services (tests) come from the descriptor sets the gateway was given.
-    sets = (descriptor_set(), *getattr(gateway, "_extra_sets", ()))
+def create_app(
+    specs: Sequence[MethodSpec],
+    chain: Chain,
+    settings: Settings,
+    lifecycle: Lifecycle,
+    render_metrics: Callable[[], Awaitable[bytes]],
+    worker: int = 0,
+    extra_descriptor_sets: Sequence[descriptor_pb2.FileDescriptorSet] = (),
+) -> HttpApp:
+    """`render_metrics` makes what /metrics serves; `worker` is this process's index under
+    --workers; `extra_descriptor_sets` describe extra services (tests) for the docs."""
+    specs = [s for s in specs if not s.client_streaming]  # HTTP has no client streams
+    sets = (descriptor_set(), *extra_descriptor_sets)
     descriptions = Descriptions(sets)
     document = openapi.render(openapi.build(specs, descriptions)).encode()
     graphql = GraphqlApp(
         build_schema(specs, descriptions),
         specs,
-        gateway.chain,
+        chain,
         page("graphiql.html"),
-        GraphqlLimits.from_settings(gateway.settings),
+        GraphqlLimits.from_settings(settings),
     )
     graphql_sockets = graphql_ws.GraphqlSockets(graphql)
     docs_html = page("docs.html")
@@ -89,11 +104,11 @@ def create_app(gateway: Gateway) -> HttpApp:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> JSONResponse:
-        ready = gateway.ready
-        components = {c.name: c.state for c in gateway.lifecycle.components.values()}
+        ready = lifecycle.ready
+        components = {c.name: c.state for c in lifecycle.components.values()}
         body = {"ready": ready, "components": components}
-        if gateway.settings.workers > 1:  # which process answered: a connection stays with one
-            body["worker"] = gateway.worker
+        if settings.workers > 1:  # which process answered: a connection stays with one
+            body["worker"] = worker
         return JSONResponse(body, status_code=200 if ready else 503)
 
     async def openapi_json(request: Request) -> Response:
@@ -103,12 +118,11 @@ def create_app(gateway: Gateway) -> HttpApp:
         return HTMLResponse(docs_html)
 
     async def metrics(request: Request) -> Response:
-        return Response(await gateway.render_metrics(), media_type=CONTENT_TYPE_LATEST)
+        return Response(await render_metrics(), media_type=CONTENT_TYPE_LATEST)
 
     async def graphql_socket(websocket: WebSocket) -> None:
         await graphql_sockets.serve(websocket)
 
-    rest = RestRouter(specs, gateway.chain, gateway.settings.rest_body_bytes, gateway.settings.rest_response_bytes)
     pages = Starlette(
         routes=[
             Route("/healthz", healthz),
@@ -128,6 +142,6 @@ def create_app(gateway: Gateway) -> HttpApp:
             ),
         ]
     )
-    pages.router.default = rest.not_found
-    rest.fallback = pages
-    return HttpApp(rest, pages, CorsPolicy.from_settings(gateway.settings))
+    pages.router.default = not_found
+    rest = RestRouter(specs, chain, settings.rest_body_bytes, settings.rest_response_bytes, fallback=pages)
+    return HttpApp(rest, pages, settings.parsed.cors)

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 import grpc
 
 from citadel.adapters.errors import status_json
-from citadel.server.config import ConfigError
 
 # A browser's Origin header: scheme://host[:port], nothing after it.
 _ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/?#\s]+$")
@@ -40,23 +39,24 @@ class CorsPolicy:
 
     @classmethod
     def from_settings(cls, settings) -> CorsPolicy | None:
-        """The policy, None when no origin is configured; ConfigError naming a bad value's key."""
+        """The policy, None when no origin is configured; ValueError naming a bad value's key
+        (Settings.validate, which makes the policy once at load, makes it a ConfigError)."""
         origins = _strings("server.cors_allow_origins", settings.cors_allow_origins)
         methods = _strings("server.cors_allow_methods", settings.cors_allow_methods)
         headers = _strings("server.cors_allow_headers", settings.cors_allow_headers)
         for origin in origins:
             if origin != "*" and not _ORIGIN.match(origin.lower()):
-                raise ConfigError(
+                raise ValueError(
                     f"server.cors_allow_origins: {origin!r} is not an origin (scheme://host[:port], "
                     'no path or trailing slash) nor "*"'
                 )
         for method in methods:
             if method.upper() not in _METHODS:
-                raise ConfigError(
+                raise ValueError(
                     f"server.cors_allow_methods: {method!r} is not one of {', '.join(sorted(_METHODS))}"
                 )
         if settings.cors_max_age_seconds < 0:
-            raise ConfigError(
+            raise ValueError(
                 f"server.cors_max_age_seconds: must be at least 0, got {settings.cors_max_age_seconds}"
             )
         if not origins:
@@ -163,5 +163,5 @@ async def _refuse(scope, send, message: str, extra_headers: list | None = None) 
 
 def _strings(key: str, value) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{key}: expected a list of strings, got {value!r}")
+        raise ValueError(f"{key}: expected a list of strings, got {value!r}")
     return value

@@ -57,7 +57,3 @@ def status_json(code: grpc.StatusCode, message: str, request_id: str | None = No
     """google.rpc.Status in proto3 JSON, with the request id as a google.rpc.RequestInfo detail."""
     details = [{"@type": REQUEST_INFO_TYPE, "requestId": request_id}] if request_id else []
     return {"code": code.value[0], "message": message, "details": details}
-
-
-def code_by_name(name: str) -> grpc.StatusCode | None:
-    return grpc.StatusCode.__members__.get(name)

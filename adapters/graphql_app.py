@@ -21,7 +21,6 @@ documents are cached by text within limits.graphql_document_cache_bytes (graphql
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -56,7 +55,7 @@ from citadel.adapters.errors import HTTP_STATUS, HttpError, http_status
 from citadel.adapters.graphql_documents import DocumentCache
 from citadel.adapters.graphql_schema import GraphqlContext
 from citadel.server.auth.principal import Principal
-from citadel.server.chain import Chain
+from citadel.server.chain import Chain, new_request_id
 from citadel.server.config import Settings
 from citadel.server.errors import ApiError
 from citadel.server.methods import MethodSpec
@@ -213,7 +212,7 @@ class GraphqlApp:
 
     async def http(self, request: Request) -> Response:
         headers = metadata.header_map(request.scope["headers"])
-        request_id = metadata.request_id_of(headers) or uuid.uuid4().hex
+        request_id = metadata.request_id_of(headers) or new_request_id()
         response_headers = {"x-request-id": request_id}
         if (
             request.method == "GET"

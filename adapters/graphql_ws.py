@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from typing import Any
 
 import grpc
@@ -35,6 +34,7 @@ from citadel.adapters import metadata
 from citadel.adapters.errors import HTTP_STATUS
 from citadel.adapters.graphql_app import GraphqlApp, Prepared
 from citadel.server.auth.principal import ANONYMOUS, Principal
+from citadel.server.chain import new_request_id
 from citadel.server.errors import ApiError
 
 PROTOCOL = "graphql-transport-ws"
@@ -218,7 +218,7 @@ class Session:
             if errors:
                 await self.send_errors(op_id, errors)
                 return
-            request_id = metadata.request_id_of(self.headers) or uuid.uuid4().hex
+            request_id = metadata.request_id_of(self.headers) or new_request_id()
             context = self.app.context(self.headers, request_id, self.principal)
             if prepared.operation == OperationType.SUBSCRIPTION:
                 await self._stream(op_id, prepared, variables, name, context)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Sequence
 from urllib.parse import quote
 
@@ -31,7 +30,7 @@ from citadel.adapters import json_codec, metadata, query, streaming
 from citadel.adapters.bindings import Binding, bindings_for
 from citadel.adapters.decoder_process import CHILD_DECODE_BYTES, DecoderProcess
 from citadel.adapters.errors import HttpError, http_status, status_json
-from citadel.server.chain import Call, Chain, Handler, PendingRequest
+from citadel.server.chain import Call, Chain, Handler, PendingRequest, new_request_id
 from citadel.server.errors import ApiError
 from citadel.server.methods import MethodSpec
 
@@ -45,7 +44,12 @@ class RestRouter:
     """ASGI app serving every binding of every spec."""
 
     def __init__(
-        self, specs: Sequence[MethodSpec], chain: Chain, max_body_bytes: int, max_response_bytes: int
+        self,
+        specs: Sequence[MethodSpec],
+        chain: Chain,
+        max_body_bytes: int,
+        max_response_bytes: int,
+        fallback: ASGIApp | None = None,
     ) -> None:
         self.bindings: list[Binding] = sorted(
             (b for spec in specs for b in bindings_for(spec)), key=lambda b: b.template.specificity
@@ -54,7 +58,8 @@ class RestRouter:
         self.max_body_bytes = max_body_bytes  # limits.rest_body_bytes
         self.max_response_bytes = max_response_bytes  # limits.rest_response_bytes
         self.decoder = DecoderProcess()  # bodies too large to parse while holding the GIL
-        self.fallback: ASGIApp | None = None  # serves paths no binding matches
+        # Serves the paths no binding matches (the fixed pages), answering their 404 itself.
+        self.fallback = fallback
 
     def match(self, method: str, raw_path: str) -> tuple[Binding, dict[str, str]]:
         allowed: list[str] = []
@@ -85,29 +90,13 @@ class RestRouter:
             if e.http_status == 404 and self.fallback is not None:
                 await self.fallback(scope, receive, send)  # not an RPC: the fixed pages
             else:
-                await self._fail(send, e, None, metadata.header_map(scope["headers"]))
+                await _send_error(send, e, None, metadata.header_map(scope["headers"]))
             return
         await self._serve(binding, path_values, scope, receive, send)
 
-    async def not_found(self, scope, receive, send) -> None:
-        """The answer for a path that neither a binding nor a page matches."""
-        path = scope.get("path", "")
-        error = HttpError(grpc.StatusCode.NOT_FOUND, f"no route for {scope.get('method', 'GET')} {path}", 404)
-        await self._fail(send, error, None, metadata.header_map(scope.get("headers", [])))
-
-    async def _fail(self, send, e: ApiError, call: Call | None, headers: dict[str, str]) -> None:
-        request_id = (
-            call.request_id if call is not None else metadata.request_id_of(headers) or uuid.uuid4().hex
-        )
-        extra = _response_headers(call) if call is not None else [(b"x-request-id", request_id.encode())]
-        if isinstance(e, HttpError):
-            extra += [(k.encode(), v.encode()) for k, v in e.headers.items()]
-        payload = json_codec.dumps(status_json(e.code, e.message, request_id))
-        await _send(send, http_status(e), payload, extra)
-
     async def _serve(self, binding: Binding, path_values: dict[str, str], scope, receive, send) -> None:
         headers = metadata.header_map(scope["headers"])
-        request_id = metadata.request_id_of(headers) or uuid.uuid4().hex
+        request_id = metadata.request_id_of(headers) or new_request_id()
         call: Call | None = None
         try:
             call = metadata.http_call(binding.spec, "rest", headers)
@@ -136,7 +125,7 @@ class RestRouter:
         except ApiError as e:
             if call is None:
                 headers["x-request-id"] = request_id
-            await self._fail(send, e, call, headers)
+            await _send_error(send, e, call, headers)
         except Exception:
             # A bug in the adapter itself: still a Status body, never a bare 500 page. No
             # client input reaches here (bad input is an ApiError), and log lines are bounded.
@@ -248,6 +237,24 @@ def _floats_base64(pairs: list[tuple[str, str]], headers: dict[str, str]) -> boo
     raise ApiError(
         grpc.StatusCode.INVALID_ARGUMENT, f"float_encoding: {choice!r} is not one of 'json', 'base64'"
     )
+
+
+async def not_found(scope, receive, send) -> None:
+    """ASGI app answering a path that neither a binding nor a page matches (the pages' default):
+    404 with a Status body, as the router answers a path it knows with another method."""
+    error = HttpError(
+        grpc.StatusCode.NOT_FOUND, f"no route for {scope.get('method', 'GET')} {scope.get('path', '')}", 404
+    )
+    await _send_error(send, error, None, metadata.header_map(scope.get("headers", [])))
+
+
+async def _send_error(send, e: ApiError, call: Call | None, headers: dict[str, str]) -> None:
+    request_id = call.request_id if call is not None else metadata.request_id_of(headers) or new_request_id()
+    extra = _response_headers(call) if call is not None else [(b"x-request-id", request_id.encode())]
+    if isinstance(e, HttpError):
+        extra += [(k.encode(), v.encode()) for k, v in e.headers.items()]
+    payload = json_codec.dumps(status_json(e.code, e.message, request_id))
+    await _send(send, http_status(e), payload, extra)
 
 
 def _response_headers(call: Call) -> list[tuple[bytes, bytes]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import sys
@@ -13,7 +12,8 @@ from pathlib import Path
 from citadel.server import cli_commands, logs
 from citadel.server.auth import api_keys
 from citadel.server.config import ConfigError, Settings
-from citadel.server.models.catalog import catalog_from_settings, describe
+from citadel.server.models.catalog import describe
+from citadel.server.ready_file import write_ready_file
 
 log = logging.getLogger("citadel")
 
@@ -67,15 +67,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "keys":
         return _create_key(args.id, args.role, args.tenant, args.key_file)
 
+    flags = {
+        name: getattr(args, name)
+        for name in ("host", "grpc_port", "http_port", "data_dir", "workers")
+        if getattr(args, name) is not None
+    }
+    if args.insecure_no_auth:
+        flags["auth_enabled"] = False
     try:
-        settings = Settings.load(args.config)
-        for name in ("host", "grpc_port", "http_port", "data_dir", "workers"):
-            value = getattr(args, name)
-            if value is not None:
-                setattr(settings, name, value)
-        if args.insecure_no_auth:
-            settings.auth_enabled = False
-        settings.validate()
+        settings = Settings.load(args.config, overrides=flags)
     except ConfigError as e:
         print(f"citadel: configuration error: {e}", file=sys.stderr)
         return 2
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 def _check_config(path: Path) -> int:
     try:
         settings = Settings.load(path)
-        catalog = catalog_from_settings(settings)
+        catalog = settings.parsed.catalog
         if settings.auth_enabled and not (
             settings.api_keys
             or settings.jwt_hs256_secret
@@ -148,13 +148,6 @@ async def _serve(settings: Settings, ready_file: Path | None) -> int:
             write_ready_file(ready_file, ports.grpc, ports.http)
 
     return await run_gateway(Gateway(settings), report, stop)
-
-
-def write_ready_file(path: Path, grpc_port: int, http_port: int) -> None:
-    """The bound ports as JSON, written atomically once the gateway is ready."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"pid": os.getpid(), "grpc_port": grpc_port, "http_port": http_port}))
-    tmp.replace(path)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,11 @@ Every setting has one TOML key (`section.name`) and one environment variable (CI
 field name in capitals). Unknown keys and wrong types fail start-up with the key named.
 Secrets may come from the environment or from a file (`*_file`), and never appear in repr or logs.
 Loopback is the default bind address; nothing listens beyond this machine unless asked.
+
+The structured sections (API keys, rate-limit buckets, cache TTLs, the model catalog, CORS) are
+parsed once, when the settings are validated at load, into `Settings.parsed`; every part of
+the gateway reads them from there, so a mistake is a start-up (and `citadel config check`)
+error naming its key, and nothing parses a section again.
 """
 
 from __future__ import annotations
@@ -11,9 +16,17 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from citadel.adapters.cors import CorsPolicy
+from citadel.server.auth.api_keys import ApiKeyEntry, parse_entries
+from citadel.server.cache.ttl import ttl_table
+from citadel.server.models.catalog import Catalog, catalog_from_settings
+from citadel.server.ratelimit.buckets import Limit, parse_limits
+from citadel.server.tracing import check_settings
 
 KNOWN_ENGINES = ("auto", "edge", "qdrant-local")
 
@@ -29,6 +42,17 @@ def _s(key: str, default: Any = MISSING, secret: bool = False, factory: Any = MI
     else:
         kwargs["default"] = default
     return field(**kwargs)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """The structured sections of a `Settings`, as the parts of the gateway use them."""
+
+    api_keys: dict[str, ApiKeyEntry]  # auth.api_keys, by key id
+    rate_limits: dict[str, Limit]  # rate_limits.buckets, by bucket name
+    cache_ttls: dict[int, float]  # cache.ttl_seconds over the defaults, by cache kind
+    catalog: Catalog  # models.*
+    cors: CorsPolicy | None  # server.cors_*; None: CORS is off
 
 
 @dataclass
@@ -107,14 +131,40 @@ class Settings:
     tracing_service_name: str = _s("tracing.service_name", "citadel")
     tracing_sample_ratio: float = _s("tracing.sample_ratio", 1.0)  # of new traces; callers' choice kept
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # A setting changed after validation (a test, a flag) is parsed again when next read.
+        object.__setattr__(self, name, value)
+        if name != "_parsed":
+            object.__setattr__(self, "_parsed", None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Worker processes get the settings and parse them themselves.
+        return {**self.__dict__, "_parsed": None}
+
+    @property
+    def parsed(self) -> Parsed:
+        """The structured sections, parsed by `validate()` (at load)."""
+        if self._parsed is None:
+            self.validate()
+        return self._parsed
+
     @classmethod
-    def load(cls, config_file: Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    def load(
+        cls,
+        config_file: Path | None = None,
+        env: dict[str, str] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> Settings:
+        """Defaults, then `config_file` (or $CITADEL_CONFIG), then `env`, then `overrides`
+        (command-line flags, by field name, already typed), validated and parsed once."""
         env = dict(os.environ if env is None else env)
         settings = cls()
         config_file = config_file or (Path(env["CITADEL_CONFIG"]) if env.get("CITADEL_CONFIG") else None)
         if config_file is not None:
             settings.apply_toml(config_file)
         settings.apply_env(env)
+        for name, value in (overrides or {}).items():
+            setattr(settings, name, value)
         settings.validate()
         return settings
 
@@ -158,6 +208,8 @@ class Settings:
                 setattr(self, f.name, _coerce(var, raw, getattr(self, f.name), from_text=True))
 
     def validate(self) -> None:
+        """Every setting's value is checked, and the structured sections are parsed into
+        `self.parsed`; the first mistake is a ConfigError naming its key."""
         for name in ("grpc_port", "http_port"):
             if not 0 <= getattr(self, name) <= 65535:
                 raise ConfigError(f"server.{name}: {getattr(self, name)} is not a port (0-65535)")
@@ -186,26 +238,20 @@ class Settings:
                 raise ConfigError(f"{key}: must be at least 1024, got {value}")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"server.log_level: {self.log_level!r} is not DEBUG, INFO, WARNING or ERROR")
-        from citadel.server.tracing import check_settings  # light: OpenTelemetry loads only when on
-
-        check_settings(self)
-        from citadel.adapters.cors import CorsPolicy
-
-        CorsPolicy.from_settings(self)  # a ConfigError naming the key
-        # The structured sections are parsed by their owners; parsing here makes every
-        # mistake a start-up (and `citadel config check`) error naming the key.
-        from citadel.server.auth.api_keys import parse_entries
-        from citadel.server.interceptors.cache import ttl_table
-        from citadel.server.models.catalog import catalog_from_settings
-        from citadel.server.ratelimit.buckets import parse_limits
-
         try:
+            check_settings(self)
+            cors = CorsPolicy.from_settings(self)
             keys = parse_entries(self.api_keys)
-            parse_limits(self.rate_limits, keys.keys())
-            ttl_table(self.cache_ttl_seconds)
-            catalog_from_settings(self)
-        except ValueError as e:
+            parsed = Parsed(
+                api_keys=keys,
+                rate_limits=parse_limits(self.rate_limits, keys.keys()),
+                cache_ttls=ttl_table(self.cache_ttl_seconds),
+                catalog=catalog_from_settings(self),
+                cors=cors,
+            )
+        except ValueError as e:  # the owners' parsers name the key; here it stops start-up
             raise ConfigError(str(e)) from None
+        self._parsed = parsed
 
 
 def _read_secret(key: str, path: Any) -> str:

@@ -35,7 +35,6 @@ from citadel.server.jobs.worker import WorkerPool
 from citadel.server.lifecycle import Lifecycle
 from citadel.server.methods import MethodSpec, method_specs
 from citadel.server.metrics import Metrics
-from citadel.server.models.catalog import catalog_from_settings
 from citadel.server.models.router import ModelRouter
 from citadel.server.servicers.admin import AdminServicer
 from citadel.server.servicers.batch import BatchServicer
@@ -196,7 +195,7 @@ class Gateway:
         return watcher
 
     async def _start_models(self) -> ModelRouter:
-        router = ModelRouter(catalog_from_settings(self.settings))
+        router = ModelRouter(self.settings.parsed.catalog)
         router.start()  # active health checks run from here on
         self.metrics.watch_models(router)
         if self.tracing is not None:
@@ -248,7 +247,15 @@ class Gateway:
         return port
 
     async def _start_http(self) -> int:
-        app = create_app(self)
+        app = create_app(
+            self.specs,
+            self.chain,
+            self.settings,
+            self.lifecycle,
+            self.render_metrics,
+            self.worker,
+            self._extra_sets,
+        )
         if self.tracing is not None:
             app = self.tracing.http_app(app)
         s = self.settings

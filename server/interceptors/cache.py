@@ -19,7 +19,8 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -28,6 +29,7 @@ from citadel.options.v1 import options_pb2
 from citadel.server.auth.principal import ANONYMOUS
 from citadel.server.cache.base import CacheBackend
 from citadel.server.cache.single_flight import SingleFlight
+from citadel.server.cache.ttl import DEFAULT_TTL_SECONDS
 from citadel.server.chain import Call, Handler, Reply
 from citadel.server.degraded import FailureReporter
 from citadel.server.methods import MethodSpec
@@ -35,37 +37,27 @@ from citadel.server.metrics import Metrics
 from citadel.server.servicers.validation import TextLimits
 from citadel.server.tenancy import physical
 
-DEFAULT_TTL_SECONDS = {
-    options_pb2.CACHE_KIND_EMBEDDING: 3600,
-    options_pb2.CACHE_KIND_SEARCH: 300,
-    options_pb2.CACHE_KIND_METADATA: 1800,
-    options_pb2.CACHE_KIND_HEALTH: 60,
-}
-KIND_NAMES = {
-    options_pb2.CACHE_KIND_EMBEDDING: "embedding",
-    options_pb2.CACHE_KIND_SEARCH: "search",
-    options_pb2.CACHE_KIND_METADATA: "metadata",
-    options_pb2.CACHE_KIND_HEALTH: "health",
-}
 _BACKEND_ERRORS = (RedisError, OSError)
 CACHE_STATUS = "cache-status"
 
 
+@dataclass(frozen=True)
+class MethodCacheStats:
+    path: str  # the method's full path, "/package.Service/Method"
+    hits: int
+    misses: int
+    coalesced: int  # misses that waited on an identical call's fetch
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    backend: str
+    backend_errors: int
+    methods: list[MethodCacheStats]
+
+
 def _cache_status(call: Call, outcome: str) -> None:
     call.response_metadata[CACHE_STATUS] = f"citadel; {outcome}"
-
-
-def ttl_table(overrides: dict) -> dict[int, float]:
-    """Seconds per cache kind: defaults, with config `cache.ttl_seconds` {kind name: seconds}."""
-    by_name = {v: k for k, v in KIND_NAMES.items()}
-    table = dict(DEFAULT_TTL_SECONDS)
-    for name, seconds in overrides.items():
-        if name not in by_name:
-            raise ValueError(f"cache.ttl_seconds.{name}: not one of {', '.join(sorted(by_name))}")
-        if not isinstance(seconds, (int, float)) or seconds <= 0:
-            raise ValueError(f"cache.ttl_seconds.{name}: must be a positive number of seconds")
-        table[by_name[name]] = float(seconds)
-    return table
 
 
 def _digest(*parts: bytes | str) -> str:
@@ -81,7 +73,7 @@ class CacheInterceptor:
         self,
         backend: CacheBackend,
         metrics: Metrics,
-        ttl_seconds: dict[int, float],
+        ttl_seconds: Mapping[int, float] = DEFAULT_TTL_SECONDS,
         model_identity: Callable[[str], str] = lambda name: name,
         store_identity: str = "",
         queues_as_job: Callable[[str, int, bool], bool] = lambda model, count, urgent: False,
@@ -102,13 +94,7 @@ class CacheInterceptor:
         self._unbumped: set[str] = set()  # scopes whose write could not invalidate them yet
         self.failures = FailureReporter(f"cache backend ({backend.name})", metrics.cache_errors)
         # (tenant, method path) -> [hits, misses, coalesced]
-        self.counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-
-    async def __call__(self, call: Call, request: Any, proceed: Handler) -> Reply:
-        step = self._step(call.method)
-        if step is None:
-            return await proceed(call, request)
-        return await step(call, request, proceed)
+        self._counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
 
     def for_method(self, spec: MethodSpec):
         """What the chain runs for `spec`'s calls, its cache option read once: nothing for
@@ -123,6 +109,10 @@ class CacheInterceptor:
         kind = spec.cache.kind
         if kind == options_pb2.CACHE_KIND_UNSPECIFIED:
             return None
+        if kind not in self._ttl and not spec.cache.ttl_seconds:  # a retired kind (CACHE_KIND_HEALTH)
+            raise ValueError(
+                f"{spec.path}: cache kind {kind} has no default TTL; give its cache option a ttl_seconds"
+            )
         bypass = self._metrics.child(self._metrics.cache, spec.path, "bypass")
 
         async def read(call: Call, request: Any, proceed: Handler) -> Reply:
@@ -194,7 +184,7 @@ class CacheInterceptor:
         reply, leader = await self._flight.run(entry.key, fetch_and_store)
         _cache_status(call, "fwd=miss" if leader else "fwd=miss; collapsed")
         if not leader:
-            self.counts[self._tenant(call), spec.path][2] += 1
+            self._counts[self._tenant(call), spec.path][2] += 1
         return reply
 
     async def _per_text(self, call: Call, request: Any, proceed: Handler, ttl: float) -> Reply:
@@ -250,7 +240,7 @@ class CacheInterceptor:
 
             singles, leader = await self._flight.run(flight_key, embed_and_store)
             if not leader:
-                self.counts[self._tenant(call), spec.path][2] += 1
+                self._counts[self._tenant(call), spec.path][2] += 1
             vectors.update(zip(missing, singles, strict=True))
             model = singles[0].model
         response = spec.response_type(model=model, processing_time_ms=(time.perf_counter() - started) * 1000)
@@ -267,7 +257,7 @@ class CacheInterceptor:
             self._metrics.child(self._metrics.cache, method, "hit").inc(hits)
         if misses:
             self._metrics.child(self._metrics.cache, method, "miss").inc(misses)
-        c = self.counts[self._tenant(call), method]
+        c = self._counts[self._tenant(call), method]
         c[0] += hits
         c[1] += misses
 
@@ -294,6 +284,25 @@ class CacheInterceptor:
             self.failures.report(e)
             return None
 
+    def stats(self, tenant: str) -> CacheStats:
+        """Counts since start-up: `tenant`'s own, or every tenant's summed when `tenant` is ""."""
+        by_method: dict[str, list[int]] = {}
+        for (owner, path), counts in self._counts.items():
+            if tenant and owner != tenant:
+                continue
+            total = by_method.setdefault(path, [0, 0, 0])
+            for i, n in enumerate(counts):
+                total[i] += n
+        return CacheStats(
+            backend=self.backend.name,
+            backend_errors=self.failures.total,
+            methods=[MethodCacheStats(path, *counts) for path, counts in sorted(by_method.items())],
+        )
+
     async def usage(self) -> tuple[int, int] | None:
-        """(entries, bytes) of the backend, or None while it is unreachable."""
+        """(entries, bytes) of the whole backend, or None while it is unreachable."""
         return await self._guarded(self.backend.usage())
+
+    async def flush(self, tenant: str) -> None:
+        """Drops `tenant`'s entries, or every entry when `tenant` is ""."""
+        await self.backend.flush(tenant or None)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
-from citadel.server.auth.api_keys import ApiKeyVerifier, parse_entries
+from citadel.server.auth.api_keys import ApiKeyVerifier
 from citadel.server.auth.jwt_tokens import JwtVerifier
 from citadel.server.cache.base import CacheBackend
 from citadel.server.cache.memory import MemoryCache
@@ -18,13 +18,13 @@ from citadel.server.cache.redis_cache import RedisCache
 from citadel.server.chain import Interceptor
 from citadel.server.config import ConfigError, Settings
 from citadel.server.interceptors.auth import AuthInterceptor
-from citadel.server.interceptors.cache import CacheInterceptor, ttl_table
+from citadel.server.interceptors.cache import CacheInterceptor
 from citadel.server.interceptors.errors import ErrorsInterceptor
 from citadel.server.interceptors.rate_limit import RateLimitInterceptor
 from citadel.server.interceptors.telemetry import TelemetryInterceptor
 from citadel.server.metrics import Metrics
 from citadel.server.models.router import ModelRouter
-from citadel.server.ratelimit.buckets import BucketStore, InProcessBuckets, parse_limits
+from citadel.server.ratelimit.buckets import BucketStore, InProcessBuckets
 from citadel.server.ratelimit.redis_buckets import RedisBuckets
 from citadel.server.redaction import redact_url
 from citadel.server.servicers.validation import TextLimits
@@ -52,10 +52,9 @@ def build_stack(
 ) -> Stack:
     """`cache_backend` and `buckets`, when given, are shared ones (the supervisor's, under
     --workers); otherwise Redis's when configured, else this process's own."""
+    parsed = settings.parsed  # the sections as Settings.load parsed them
     try:
         auth = _auth(settings, metrics)
-        limits = parse_limits(settings.rate_limits, parse_entries(settings.api_keys).keys())
-        ttls = ttl_table(settings.cache_ttl_seconds)
     except (ValueError, OSError) as e:
         raise ConfigError(str(e)) from None
     if buckets is None:
@@ -76,7 +75,7 @@ def build_stack(
         cache = CacheInterceptor(
             backend,
             metrics,
-            ttls,
+            parsed.cache_ttls,
             store_identity=store_identity(settings),
             text_limits=TextLimits.from_settings(settings),
             **routing,
@@ -85,7 +84,7 @@ def build_stack(
         ErrorsInterceptor(),
         TelemetryInterceptor(metrics, settings.access_log),
         auth,
-        RateLimitInterceptor(limits, buckets, metrics),
+        RateLimitInterceptor(parsed.rate_limits, buckets, metrics),
     ]
     if cache is not None:
         interceptors.append(cache)
@@ -100,7 +99,7 @@ def _auth(settings: Settings, metrics: Metrics) -> AuthInterceptor:
             "authentication is OFF (--insecure-no-auth / auth.enabled = false): every caller is admin"
         )
         return AuthInterceptor.disabled(metrics)
-    keys = parse_entries(settings.api_keys)
+    keys = settings.parsed.api_keys
     jwt = JwtVerifier.from_settings(settings)
     if not keys and jwt is None:
         raise ValueError(

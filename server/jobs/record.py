@@ -60,12 +60,6 @@ class Job:
     def terminal(self) -> bool:
         return self.state in TERMINAL
 
-    def final_state(self) -> str:
-        """The state a job ends in once every item is written or failed."""
-        if self.failed == 0:
-            return "succeeded"
-        return "failed" if self.done == 0 else "partially_failed"
-
     def to_proto(self, with_embeddings: bool = True) -> pb.BatchJob:
         now = time.time()
         end = self.finished_at or now

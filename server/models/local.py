@@ -1,6 +1,6 @@
 """all-MiniLM-L6-v2 as an int8 ONNX graph: the offline default embedder (the `local` provider).
 
-The model and tokenizer ship in assets/all-minilm-l6-v2/ (made by export_local_model.py) and
+The model and tokenizer ship in assets/all-minilm-l6-v2/ (made by tools/export_local_model.py) and
 load only if they match SHA256SUMS. Pooling and L2 normalisation are inside the graph.
 
 Each text runs through the graph on its own, unpadded. Dynamic int8 quantisation picks one

@@ -41,27 +41,18 @@ class AdminServicer:
         if self._cache is None:
             return pb.GetCacheStatsResponse()
         tenant = _principal(call).tenant
-        response = pb.GetCacheStatsResponse(
-            backend=self._cache.backend.name,
-            backend_errors=self._cache.failures.total,
-        )
-        by_method: dict[str, list[int]] = {}
-        for (owner, path), counts in self._cache.counts.items():
-            if tenant and owner != tenant:
-                continue
-            total = by_method.setdefault(path, [0, 0, 0])
-            for i, n in enumerate(counts):
-                total[i] += n
-        for path, (hits, misses, coalesced) in sorted(by_method.items()):
+        stats = self._cache.stats(tenant)
+        response = pb.GetCacheStatsResponse(backend=stats.backend, backend_errors=stats.backend_errors)
+        for method in stats.methods:
             response.methods.add(
-                method=path.lstrip("/"),
-                hits=hits,
-                misses=misses,
-                hit_rate=_rate(hits, misses),
-                coalesced=coalesced,
+                method=method.path.lstrip("/"),
+                hits=method.hits,
+                misses=method.misses,
+                hit_rate=_rate(method.hits, method.misses),
+                coalesced=method.coalesced,
             )
-            response.hits += hits
-            response.misses += misses
+            response.hits += method.hits
+            response.misses += method.misses
         response.hit_rate = _rate(response.hits, response.misses)
         if not tenant:  # entries and bytes are the whole backend's: not one tenant's to see
             usage = await self._cache.usage()
@@ -71,6 +62,5 @@ class AdminServicer:
 
     async def FlushCache(self, request: pb.FlushCacheRequest, call: Call) -> pb.FlushCacheResponse:
         if self._cache is not None:
-            tenant = _principal(call).tenant
-            await self._cache.backend.flush(tenant or None)
+            await self._cache.flush(_principal(call).tenant)
         return pb.FlushCacheResponse()

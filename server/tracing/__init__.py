@@ -27,7 +27,6 @@ import importlib.util
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from citadel.server.config import ConfigError
 from citadel.server.redaction import redact_url
 
 if TYPE_CHECKING:
@@ -39,27 +38,28 @@ INSTALL_HINT = "pip install 'citadel-gateway[tracing]'"
 
 
 def check_settings(settings: Settings) -> None:
-    """The [tracing] keys are valid, and when tracing is on, the extra is installed."""
+    """The [tracing] keys are valid, and when tracing is on, the extra is installed; else a
+    ValueError naming the key (Settings.validate makes it a ConfigError)."""
     if settings.tracing_exporter not in EXPORTERS:
-        raise ConfigError(
+        raise ValueError(
             f"tracing.exporter: {settings.tracing_exporter!r} is not one of {', '.join(EXPORTERS)}"
         )
     endpoint = urlsplit(settings.tracing_endpoint)
     if endpoint.scheme not in ("http", "https") or not endpoint.hostname:
-        raise ConfigError(
+        raise ValueError(
             f"tracing.endpoint: {redact_url(settings.tracing_endpoint)!r} is not an http(s) URL such as "
             "'http://127.0.0.1:4318/v1/traces'"
         )
     if not 0.0 <= settings.tracing_sample_ratio <= 1.0:
-        raise ConfigError(
+        raise ValueError(
             f"tracing.sample_ratio: must be between 0 and 1, got {settings.tracing_sample_ratio}"
         )
     if not settings.tracing_service_name.strip():
-        raise ConfigError("tracing.service_name: must not be empty")
+        raise ValueError("tracing.service_name: must not be empty")
     if settings.tracing_enabled:
         missing = [name for name in EXTRA_MODULES if not _importable(name)]
         if missing:
-            raise ConfigError(
+            raise ValueError(
                 f"tracing.enabled: OpenTelemetry is not installed ({missing[0]} is missing); "
                 f"install the tracing extra: {INSTALL_HINT}"
             )

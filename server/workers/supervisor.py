@@ -35,6 +35,7 @@ from citadel.server import ports, redis_client
 from citadel.server.config import ConfigError, Settings
 from citadel.server.errors import ApiError
 from citadel.server.lifecycle import Lifecycle, StartupError
+from citadel.server.ready_file import write_ready_file
 from citadel.server.serving import handle_signals
 from citadel.server.workers import worker_process
 from citadel.server.workers.host import Host
@@ -124,8 +125,6 @@ class Supervisor:
             await self._stop_workers()
             return 0
         if self.ready_file is not None:
-            from citadel.server.cli import write_ready_file
-
             write_ready_file(self.ready_file, ports[0], ports[1])
         log.info(
             "citadel ready: %d workers, gRPC on %s:%d, HTTP on %s:%d",

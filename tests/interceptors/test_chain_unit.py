@@ -111,9 +111,10 @@ def test_cache_steps_follow_each_methods_option():
     assert value("citadel_cache_lookups_total", {"method": path, "result": "bypass"}) == 2
     assert value("citadel_cache_lookups_total", {"method": path, "result": "miss"}) == 1
     assert value("citadel_cache_lookups_total", {"method": path, "result": "hit"}) == 1
-    # Called directly (not through a chain), the interceptor behaves the same.
+    # Its step for the method, called directly (not through a chain), behaves the same.
     direct = _call(**{"cache-control": "no-cache"})
-    asyncio.run(cache(direct, request, lambda call, request: servicer.SearchVectors(request, call)))
+    step = cache.for_method(SEARCH)
+    asyncio.run(step(direct, request, lambda call, request: servicer.SearchVectors(request, call)))
     assert servicer.seen[-1] is direct
     assert value("citadel_cache_lookups_total", {"method": path, "result": "bypass"}) == 3
 

@@ -1,11 +1,13 @@
 """Exports all-MiniLM-L6-v2 to the int8 ONNX model that `LocalEmbedder` serves.
 
-Run once, by hand, when the shipped model should change; never at run time or in CI:
+Run once, by hand, from the root of a checkout, when the shipped model should change; never at
+run time or in CI (a build tool of the repository: it is not installed with the package):
 
-    python -m citadel.server.models.export_local_model
+    python tools/export_local_model.py
 
-It writes into the source tree (server/ is installed editable), so run it from an editable
-install. What it needs, at export time only (none of this is a runtime or test dependency):
+It writes into the source tree's server/models/assets/, and checks the result through the
+installed `citadel.server.models.local`, so run it with an editable install (`make` makes one).
+What it needs, at export time only (none of this is a runtime or test dependency):
 
     pip install torch==2.13.0   # the local CPU wheel; plain `torch` would pull GBs of CUDA
     pip install sentence-transformers==6.2.0 transformers==5.23.0 onnx==1.23.2
@@ -50,6 +52,7 @@ absorbs last-bit differences from other CPUs' float32 kernels.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -61,7 +64,8 @@ from pathlib import Path
 
 import numpy as np
 
-ASSETS = Path(__file__).resolve().parent / "assets" / "all-minilm-l6-v2"
+ROOT = Path(__file__).resolve().parents[1]
+ASSETS = ROOT / "server" / "models" / "assets" / "all-minilm-l6-v2"
 MAX_TOKENS = 256
 MIN_COSINE = 0.99
 # sha256 of model.safetensors in sentence-transformers/all-MiniLM-L6-v2 upstream.
@@ -297,6 +301,10 @@ def write_reference(path: Path, texts: list[str], vectors: np.ndarray) -> None:
 
 
 def main() -> None:
+    from citadel.server.models import local
+
+    if local.ASSETS.resolve() != ASSETS:  # the check at the end must read what this run writes
+        raise SystemExit(f"citadel is installed from {local.ASSETS}, not this checkout: pip install -e .")
     source, model = load_reference_model()
     texts = list(REFERENCE_TEXTS)
     ASSETS.mkdir(parents=True, exist_ok=True)
@@ -330,9 +338,7 @@ def main() -> None:
     )
     (ASSETS / "SHA256SUMS").write_text(sums, encoding="ascii")
 
-    from citadel.server.models.local import LocalEmbedder
-
-    cosine = np.sum(LocalEmbedder(ASSETS).embed(texts) * reference, axis=1)
+    cosine = np.sum(local.LocalEmbedder(ASSETS).embed(texts) * reference, axis=1)
     size_mb = (ASSETS / "model_int8.onnx").stat().st_size / 1e6
     print(f"int8 ONNX vs sentence-transformers: min cosine {cosine.min():.6f}, mean {cosine.mean():.6f}")
     print(f"wrote {ASSETS} (model_int8.onnx {size_mb:.1f} MB)")
@@ -344,4 +350,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=f"Writes into {ASSETS.relative_to(ROOT)}/. See the top of this file for what it needs.",
+    ).parse_args()
     main()
