@@ -91,15 +91,8 @@ def _check_config(path: Path) -> int:
     try:
         settings = Settings.load(path)
         catalog = settings.parsed.catalog
-        if settings.auth_enabled and not (
-            settings.api_keys
-            or settings.jwt_hs256_secret
-            or settings.jwt_public_key_file
-            or settings.jwks_file
-        ):
-            raise ConfigError(
-                "auth.enabled is true but no API keys or JWT keys are configured: serve would refuse"
-            )
+        if problem := settings.missing_credentials():
+            raise ConfigError(f"{problem} (serve would refuse)")
     except (ConfigError, ValueError) as e:
         print(f"citadel: {e}", file=sys.stderr)
         return 2

@@ -207,6 +207,18 @@ class Settings:
             if raw is not None:
                 setattr(self, f.name, _coerce(var, raw, getattr(self, f.name), from_text=True))
 
+    def missing_credentials(self) -> str:
+        """Why `serve` would refuse these settings for want of credentials ('' when it would not):
+        authentication on, and neither API keys nor a JWT key configured."""
+        if self.auth_enabled and not (
+            self.api_keys or self.jwt_hs256_secret or self.jwt_public_key_file or self.jwks_file
+        ):
+            return (
+                "auth.enabled is true but no credentials are configured: add auth.api_keys "
+                "(`citadel keys create`) or a JWT key, or run with --insecure-no-auth for development"
+            )
+        return ""
+
     def validate(self) -> None:
         """Every setting's value is checked, and the structured sections are parsed into
         `self.parsed`; the first mistake is a ConfigError naming its key."""

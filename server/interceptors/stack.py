@@ -99,13 +99,10 @@ def _auth(settings: Settings, metrics: Metrics) -> AuthInterceptor:
             "authentication is OFF (--insecure-no-auth / auth.enabled = false): every caller is admin"
         )
         return AuthInterceptor.disabled(metrics)
+    if problem := settings.missing_credentials():
+        raise ValueError(problem)
     keys = settings.parsed.api_keys
     jwt = JwtVerifier.from_settings(settings)
-    if not keys and jwt is None:
-        raise ValueError(
-            "auth.enabled is true but no credentials are configured: add auth.api_keys "
-            "(`citadel keys create`) or a JWT key, or run with --insecure-no-auth for development"
-        )
     return AuthInterceptor(ApiKeyVerifier(keys) if keys else None, jwt, metrics)
 
 
