@@ -67,11 +67,12 @@ class PendingRequest(ABC):
 
 
 class Interceptor(Protocol):
-    """An interceptor may also define `for_method(spec)`, called once per method when the chain
-    is built: it returns what to run for that method's calls (the interceptor itself, or a
-    callable of the same shape with the method's policy read once), or None when it has
-    nothing to do for the method (rate limits with none configured, caching for an RPC whose
-    option declares none), which leaves it out of that method's handler.
+    """An interceptor is called as `interceptor(call, request, proceed)`, or it defines
+    `for_method(spec)` instead (or as well), called once per method when the chain is built: it
+    returns what to run for that method's calls (a callable of that shape with the method's
+    policy read once), or None when it has nothing to do for the method (rate limits with none
+    configured, caching for an RPC whose option declares none), which leaves it out of that
+    method's handler. When it defines `for_method`, the chain never calls it directly.
 
     The one interceptor that decides who may call (auth) sets `admits_callers = True` and has
     `authenticate(metadata) -> Principal`; pending requests are resolved just inside it."""
