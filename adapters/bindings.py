@@ -19,8 +19,6 @@ from citadel.adapters.json_codec import FD, JsonError
 from citadel.adapters.pattern import Template, TemplateError, parse
 from citadel.server.methods import MethodSpec
 
-HTTP_METHODS = ("get", "put", "post", "delete", "patch")
-
 
 class BindingError(RuntimeError):
     """An HTTP rule that cannot be served; the gateway refuses to start."""

@@ -110,9 +110,15 @@ class Client:
         wait_for_ready: bool | None = _UNSET,
     ) -> Client:
         """A client on the same channel with other call options, for example `timeout=None`
-        for a stream that may run for long. Closing it leaves the channel open."""
+        for a stream that may run for long. `metadata` replaces the other metadata but keeps the
+        API key, unless `api_key` or an `authorization` entry is given. Closing it leaves the
+        channel open."""
         current = self._options
-        base = tuple(metadata) if metadata is not _UNSET else current.metadata
+        base = current.metadata
+        if metadata is not _UNSET:
+            given = tuple(metadata)
+            gives_key = any(k == "authorization" for k, _ in given)
+            base = tuple((k, v) for k, v in base if k == "authorization" and not gives_key) + given
         if api_key is not _UNSET:
             base = _with_key(tuple((k, v) for k, v in base if k != "authorization"), api_key)
         client = Client.from_channel(

@@ -348,6 +348,22 @@ def test_a_request_with_no_arguments_is_an_empty_message(channel, pool):
             None,
             None,
         ),
+        (  # other metadata replaces the old, but the API key stays
+            lambda ch: Client.from_channel(ch, api_key="k", metadata=[("x-a", "1")]).with_options(
+                metadata=[("cache-control", "no-cache")]
+            ),
+            {"authorization": "Bearer k", "cache-control": "no-cache"},
+            None,
+            None,
+        ),
+        (  # ... unless the metadata brings its own
+            lambda ch: Client.from_channel(ch, api_key="k").with_options(
+                metadata=[("authorization", "Bearer j")]
+            ),
+            {"authorization": "Bearer j"},
+            None,
+            None,
+        ),
         (lambda ch: Client.from_channel(ch, timeout=9).with_options(wait_for_ready=False), {}, 9, False),
     ],
 )
