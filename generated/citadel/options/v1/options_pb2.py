@@ -25,25 +25,27 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n citadel/options/v1/options.proto\x12\x12\x63itadel.options.v1\x1a google/protobuf/descriptor.proto\"P\n\x0c\x41\x63\x63\x65ssPolicy\x12&\n\x04role\x18\x01 \x01(\x0e\x32\x18.citadel.options.v1.Role\x12\x18\n\x10\x63ollection_field\x18\x02 \x01(\t\"o\n\x0b\x43\x61\x63hePolicy\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.citadel.options.v1.CacheKind\x12\x13\n\x0bttl_seconds\x18\x02 \x01(\r\x12\x1e\n\x16invalidates_collection\x18\x03 \x01(\x08\"W\n\rGraphqlPolicy\x12\x37\n\toperation\x18\x01 \x01(\x0e\x32$.citadel.options.v1.GraphqlOperation\x12\r\n\x05\x66ield\x18\x02 \x01(\t\"%\n\x0fRateLimitPolicy\x12\x12\n\ncost_field\x18\x01 \x01(\t*N\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_READER\x10\x01\x12\x0f\n\x0bROLE_WRITER\x10\x02\x12\x0e\n\nROLE_ADMIN\x10\x03*\x88\x01\n\tCacheKind\x12\x1a\n\x16\x43\x41\x43HE_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43\x41\x43HE_KIND_EMBEDDING\x10\x01\x12\x15\n\x11\x43\x41\x43HE_KIND_SEARCH\x10\x02\x12\x17\n\x13\x43\x41\x43HE_KIND_METADATA\x10\x03\x12\x15\n\x11\x43\x41\x43HE_KIND_HEALTH\x10\x04*\xb4\x01\n\x10GraphqlOperation\x12!\n\x1dGRAPHQL_OPERATION_UNSPECIFIED\x10\x00\x12\x1b\n\x17GRAPHQL_OPERATION_QUERY\x10\x01\x12\x1e\n\x1aGRAPHQL_OPERATION_MUTATION\x10\x02\x12\"\n\x1eGRAPHQL_OPERATION_SUBSCRIPTION\x10\x03\x12\x1c\n\x18GRAPHQL_OPERATION_HIDDEN\x10\x04:R\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0b\x32 .citadel.options.v1.AccessPolicy:P\n\x05\x63\x61\x63he\x12\x1e.google.protobuf.MethodOptions\x18\xba\x8e\x03 \x01(\x0b\x32\x1f.citadel.options.v1.CachePolicy:T\n\x07graphql\x12\x1e.google.protobuf.MethodOptions\x18\xbb\x8e\x03 \x01(\x0b\x32!.citadel.options.v1.GraphqlPolicy:Y\n\nrate_limit\x12\x1e.google.protobuf.MethodOptions\x18\xbc\x8e\x03 \x01(\x0b\x32#.citadel.options.v1.RateLimitPolicyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n citadel/options/v1/options.proto\x12\x12\x63itadel.options.v1\x1a google/protobuf/descriptor.proto\"P\n\x0c\x41\x63\x63\x65ssPolicy\x12&\n\x04role\x18\x01 \x01(\x0e\x32\x18.citadel.options.v1.Role\x12\x18\n\x10\x63ollection_field\x18\x02 \x01(\t\"\x84\x01\n\x0b\x43\x61\x63hePolicy\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.citadel.options.v1.CacheKind\x12\x13\n\x0bttl_seconds\x18\x02 \x01(\r\x12\x1e\n\x16invalidates_collection\x18\x03 \x01(\x08\x12\x13\n\x0bmodel_field\x18\x04 \x01(\t\"W\n\rGraphqlPolicy\x12\x37\n\toperation\x18\x01 \x01(\x0e\x32$.citadel.options.v1.GraphqlOperation\x12\r\n\x05\x66ield\x18\x02 \x01(\t\"%\n\x0fRateLimitPolicy\x12\x12\n\ncost_field\x18\x01 \x01(\t*N\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_READER\x10\x01\x12\x0f\n\x0bROLE_WRITER\x10\x02\x12\x0e\n\nROLE_ADMIN\x10\x03*\x8c\x01\n\tCacheKind\x12\x1a\n\x16\x43\x41\x43HE_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43\x41\x43HE_KIND_EMBEDDING\x10\x01\x12\x15\n\x11\x43\x41\x43HE_KIND_SEARCH\x10\x02\x12\x17\n\x13\x43\x41\x43HE_KIND_METADATA\x10\x03\x12\x19\n\x11\x43\x41\x43HE_KIND_HEALTH\x10\x04\x1a\x02\x08\x01*\xb4\x01\n\x10GraphqlOperation\x12!\n\x1dGRAPHQL_OPERATION_UNSPECIFIED\x10\x00\x12\x1b\n\x17GRAPHQL_OPERATION_QUERY\x10\x01\x12\x1e\n\x1aGRAPHQL_OPERATION_MUTATION\x10\x02\x12\"\n\x1eGRAPHQL_OPERATION_SUBSCRIPTION\x10\x03\x12\x1c\n\x18GRAPHQL_OPERATION_HIDDEN\x10\x04:R\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0b\x32 .citadel.options.v1.AccessPolicy:P\n\x05\x63\x61\x63he\x12\x1e.google.protobuf.MethodOptions\x18\xba\x8e\x03 \x01(\x0b\x32\x1f.citadel.options.v1.CachePolicy:T\n\x07graphql\x12\x1e.google.protobuf.MethodOptions\x18\xbb\x8e\x03 \x01(\x0b\x32!.citadel.options.v1.GraphqlPolicy:Y\n\nrate_limit\x12\x1e.google.protobuf.MethodOptions\x18\xbc\x8e\x03 \x01(\x0b\x32#.citadel.options.v1.RateLimitPolicyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'citadel.options.v1.options_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROLE']._serialized_start=413
-  _globals['_ROLE']._serialized_end=491
-  _globals['_CACHEKIND']._serialized_start=494
-  _globals['_CACHEKIND']._serialized_end=630
-  _globals['_GRAPHQLOPERATION']._serialized_start=633
-  _globals['_GRAPHQLOPERATION']._serialized_end=813
+  _globals['_CACHEKIND'].values_by_name["CACHE_KIND_HEALTH"]._loaded_options = None
+  _globals['_CACHEKIND'].values_by_name["CACHE_KIND_HEALTH"]._serialized_options = b'\010\001'
+  _globals['_ROLE']._serialized_start=435
+  _globals['_ROLE']._serialized_end=513
+  _globals['_CACHEKIND']._serialized_start=516
+  _globals['_CACHEKIND']._serialized_end=656
+  _globals['_GRAPHQLOPERATION']._serialized_start=659
+  _globals['_GRAPHQLOPERATION']._serialized_end=839
   _globals['_ACCESSPOLICY']._serialized_start=90
   _globals['_ACCESSPOLICY']._serialized_end=170
-  _globals['_CACHEPOLICY']._serialized_start=172
-  _globals['_CACHEPOLICY']._serialized_end=283
-  _globals['_GRAPHQLPOLICY']._serialized_start=285
-  _globals['_GRAPHQLPOLICY']._serialized_end=372
-  _globals['_RATELIMITPOLICY']._serialized_start=374
-  _globals['_RATELIMITPOLICY']._serialized_end=411
+  _globals['_CACHEPOLICY']._serialized_start=173
+  _globals['_CACHEPOLICY']._serialized_end=305
+  _globals['_GRAPHQLPOLICY']._serialized_start=307
+  _globals['_GRAPHQLPOLICY']._serialized_end=394
+  _globals['_RATELIMITPOLICY']._serialized_start=396
+  _globals['_RATELIMITPOLICY']._serialized_end=433
 # @@protoc_insertion_point(module_scope)

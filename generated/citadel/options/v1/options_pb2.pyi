@@ -60,14 +60,16 @@ class AccessPolicy(_message.Message):
     def __init__(self, role: _Optional[_Union[Role, str]] = ..., collection_field: _Optional[str] = ...) -> None: ...
 
 class CachePolicy(_message.Message):
-    __slots__ = ("kind", "ttl_seconds", "invalidates_collection")
+    __slots__ = ("kind", "ttl_seconds", "invalidates_collection", "model_field")
     KIND_FIELD_NUMBER: _ClassVar[int]
     TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     INVALIDATES_COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_FIELD_NUMBER: _ClassVar[int]
     kind: CacheKind
     ttl_seconds: int
     invalidates_collection: bool
-    def __init__(self, kind: _Optional[_Union[CacheKind, str]] = ..., ttl_seconds: _Optional[int] = ..., invalidates_collection: _Optional[bool] = ...) -> None: ...
+    model_field: str
+    def __init__(self, kind: _Optional[_Union[CacheKind, str]] = ..., ttl_seconds: _Optional[int] = ..., invalidates_collection: _Optional[bool] = ..., model_field: _Optional[str] = ...) -> None: ...
 
 class GraphqlPolicy(_message.Message):
     __slots__ = ("operation", "field")

@@ -36,7 +36,12 @@ class CacheKind(betterproto2.Enum):
 
     EMBEDDING = 1
     """
-    Embeddings of input text (default 3600 s).
+    Embeddings of input text (default 3600 s). Cached one text at a time, not as
+    whole responses: the response cache leaves such a method alone, and the
+    gateway's embedding service keeps each text's embedding under the tenant,
+    what the model name resolves to and normalize, for the configured embedding
+    TTL, so a call with some known texts sends only the others to the model.
+    The method's ttl_seconds must be zero.
     """
 
     SEARCH = 2
@@ -51,7 +56,8 @@ class CacheKind(betterproto2.Enum):
 
     HEALTH = 4
     """
-    Health and status reads (default 60 s).
+    Retired: no RPC declares it and it has no default TTL. It stays because
+    removing an enum value breaks the contract (buf breaking).
     """
 
     @classmethod
@@ -216,6 +222,17 @@ class CachePolicy(betterproto2.Message):
     Set on writes: when the method succeeds, the version of the collection
     named by the access policy's collection_field is bumped, so no cached
     read of that collection is served again.
+    """
+
+    model_field: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+    """
+    Name of a top-level string field of the request that names an embedding
+    model the answer depends on (SearchVectors' "model", used with query_text).
+    The cache key includes what that name resolves to now (the model's
+    backends and dimension; empty names the default model), so re-pointing a
+    model never serves answers computed with the old one. Empty when the
+    answer depends on no model. A name that is not a string field of the
+    request fails gateway start-up.
     """
 
 
