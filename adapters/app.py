@@ -6,6 +6,7 @@
     /healthz, /readyz  probes
     /metrics           Prometheus metrics
     /assets/...        Swagger UI, GraphiQL and our page scripts, all served locally
+    /<pkg>.<Service>/<Method>   gRPC-Web (grpc_web.py) and Connect (connect.py), by Content-Type
 
 Everything is derived from the gateway's method specs when the app is created. REST requests
 go straight to the REST router (no Starlette routing on the hot path); a path that no binding
@@ -33,10 +34,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 from citadel.adapters import graphql_ws, openapi
+from citadel.adapters.connect import ConnectApp, is_connect
 from citadel.adapters.cors import CorsPolicy, with_cors
 from citadel.adapters.descriptions import Descriptions
 from citadel.adapters.graphql_app import GraphqlApp, GraphqlLimits
 from citadel.adapters.graphql_schema import build_schema
+from citadel.adapters.grpc_web import GrpcWebApp, is_grpc_web
 from citadel.adapters.rest import RestRouter, not_found
 from citadel.server.chain import Chain
 from citadel.server.config import Settings
@@ -58,14 +61,54 @@ def page(name: str) -> str:
     return (STATIC / name).read_text(encoding="utf-8").replace("{title}", TITLE)
 
 
-class HttpApp:
-    """ASGI entry point: REST bindings first, then the fixed pages; both behind the CORS policy
-    when one is configured (adapters/cors.py), so it covers every route on the port."""
+class RpcPaths:
+    """gRPC-Web and Connect on the gRPC paths (/package.Service/Method), chosen by Content-Type;
+    any other path goes to `rest`. REST paths never start with a package name, so what REST pays
+    for this is one dict lookup."""
 
-    def __init__(self, rest: RestRouter, pages: Starlette, cors: CorsPolicy | None = None) -> None:
+    def __init__(self, rest, grpc_web: GrpcWebApp, connect: ConnectApp) -> None:
+        self.rest = rest
+        self.grpc_web = grpc_web
+        self.connect = connect
+        self.paths = frozenset(grpc_web.specs)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["path"] not in self.paths:
+            await self.rest(scope, receive, send)
+            return
+        content_type = ""
+        for name, value in scope["headers"]:
+            if name.lower() == b"content-type":
+                content_type = value.decode("latin-1").partition(";")[0].strip().lower()
+        if is_grpc_web(content_type):
+            await self.grpc_web(scope, receive, send)
+        elif is_connect(scope["method"], content_type):
+            await self.connect(scope, receive, send)
+        else:
+            body = (
+                f"Content-Type {content_type!r}: {scope['path']} serves gRPC-Web (application/grpc-web*) "
+                "and Connect (application/proto, application/json, application/connect+proto|json); "
+                "native gRPC is on the gRPC port"
+            ).encode()
+            headers = [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            await send({"type": "http.response.start", "status": 415, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+
+class HttpApp:
+    """ASGI entry point: gRPC-Web and Connect on the gRPC paths, REST bindings, then the fixed
+    pages; all behind the CORS policy when one is configured (adapters/cors.py), so it covers
+    every route on the port."""
+
+    def __init__(
+        self, rest: RestRouter, pages: Starlette, cors: CorsPolicy | None = None, rpc: RpcPaths | None = None
+    ) -> None:
         self.rest = rest
         self.pages = pages
-        self._http = with_cors(rest, cors)
+        self._http = with_cors(rest if rpc is None else rpc, cors)
         self._other = with_cors(pages, cors)  # WebSockets (GraphQL subscriptions), lifespan
 
     async def __call__(self, scope, receive, send) -> None:
@@ -144,4 +187,7 @@ def create_app(
     )
     pages.router.default = not_found
     rest = RestRouter(specs, chain, settings.rest_body_bytes, settings.rest_response_bytes, fallback=pages)
-    return HttpApp(rest, pages, settings.parsed.cors)
+    by_path = {spec.path: spec for spec in specs}
+    limits = (settings.rest_body_bytes, settings.rest_response_bytes)
+    rpc = RpcPaths(rest, GrpcWebApp(by_path, chain, *limits), ConnectApp(by_path, chain, *limits))
+    return HttpApp(rest, pages, settings.parsed.cors, rpc)

@@ -26,8 +26,17 @@ from citadel.adapters.errors import status_json
 # A browser's Origin header: scheme://host[:port], nothing after it.
 _ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/?#\s]+$")
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}
-# Reply headers a page may read besides the CORS-safelisted ones.
-EXPOSED = "x-request-id, retry-after, cache-status, grpc-status, grpc-message"
+# Reply headers a page may read besides the CORS-safelisted ones (gRPC-Web and Connect
+# clients read the status and the content encodings from these).
+EXPOSED = (
+    "x-request-id, retry-after, cache-status, grpc-status, grpc-message, grpc-status-details-bin, "
+    "connect-content-encoding, connect-accept-encoding"
+)
+# Request headers gRPC-Web and Connect clients send on every call: allowed in a preflight
+# whatever server.cors_allow_headers lists, or no browser client of either could call.
+RPC_REQUEST_HEADERS = frozenset(
+    {"connect-protocol-version", "connect-timeout-ms", "grpc-timeout", "x-grpc-web", "x-user-agent"}
+)
 
 
 @dataclass(frozen=True)
@@ -64,7 +73,7 @@ class CorsPolicy:
         return cls(
             origins=frozenset(o.lower() for o in origins),
             methods=tuple(dict.fromkeys(m.upper() for m in methods)),
-            headers=frozenset(h.lower() for h in headers),
+            headers=frozenset(h.lower() for h in headers) | RPC_REQUEST_HEADERS,
             max_age_seconds=settings.cors_max_age_seconds,
         )
 
