@@ -1,0 +1,225 @@
+"""The Connect protocol on port 8000, spoken raw with httpx against a real gateway: unary in
+proto3 JSON and binary proto, Connect-Protocol-Version, Connect-Timeout-Ms deadlines, each
+error code's HTTP status and JSON error body, GET refused for RPCs not marked side-effect free,
+server streams with their end-of-stream envelope, and auth refused before the body is read."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import struct
+
+import grpc
+import httpx
+import pytest
+from google.rpc import error_details_pb2
+
+from citadel.adapters.connect import code_name
+from citadel.adapters.errors import HTTP_STATUS
+from tests.adapters.conftest import MAX_MESSAGE_BYTES
+from tests.adapters.echo import SERVICE_NAME, echo_pb2
+from tests.security.conftest import Secured, start_secured
+
+# The Connect spec's table (connectrpc.com/docs/protocol#error-codes), written out here.
+CONNECT_HTTP_STATUS = {
+    "canceled": 499,
+    "unknown": 500,
+    "invalid_argument": 400,
+    "deadline_exceeded": 504,
+    "not_found": 404,
+    "already_exists": 409,
+    "permission_denied": 403,
+    "resource_exhausted": 429,
+    "failed_precondition": 400,
+    "aborted": 409,
+    "out_of_range": 400,
+    "unimplemented": 501,
+    "internal": 500,
+    "unavailable": 503,
+    "data_loss": 500,
+    "unauthenticated": 401,
+}
+JSON_HEADERS = {"content-type": "application/json", "connect-protocol-version": "1"}
+
+
+def envelopes(body: bytes) -> list[tuple[int, bytes]]:
+    out = []
+    while body:
+        flags, length = struct.unpack_from(">BI", body)
+        out.append((flags, body[5 : 5 + length]))
+        body = body[5 + length :]
+    return out
+
+
+def test_unary_json(http):
+    reply = http.post(
+        f"/{SERVICE_NAME}/Echo",
+        json={"id": "cj", "count": "1099511627776", "color": "COLOR_BLUE"},
+        headers=JSON_HEADERS,
+    )
+    assert reply.status_code == 200 and reply.headers["content-type"] == "application/json"
+    body = reply.json()
+    assert body["request"] == {"id": "cj", "count": "1099511627776", "color": "COLOR_BLUE"}
+    assert body["protocol"] == "connect"
+    assert reply.headers["x-echo-protocol"] == "connect"
+
+
+def test_unary_proto(http):
+    request = echo_pb2.EchoRequest(id="cp", embedding=[0.25])
+    reply = http.post(
+        f"/{SERVICE_NAME}/Echo",
+        content=request.SerializeToString(),
+        headers={"content-type": "application/proto"},
+    )
+    assert reply.status_code == 200 and reply.headers["content-type"] == "application/proto"
+    echoed = echo_pb2.EchoResponse.FromString(reply.content)
+    assert echoed.request.id == "cp" and list(echoed.request.embedding) == [0.25]
+
+
+def test_metadata_and_timeout_reach_the_call(http):
+    headers = {**JSON_HEADERS, "x-team": "green", "connect-timeout-ms": "4000"}
+    body = http.post(f"/{SERVICE_NAME}/Echo", json={}, headers=headers).json()
+    assert body["metadata"]["x-team"] == "green"
+    assert not any(k.startswith("connect-") for k in body["metadata"])
+    assert 0 < body["deadlineSeconds"] <= 4
+
+
+def test_timeout_is_deadline_exceeded(http):
+    headers = {**JSON_HEADERS, "connect-timeout-ms": "200"}
+    reply = http.post(f"/{SERVICE_NAME}/Raise", json={"sleepMs": 3000}, headers=headers)
+    assert reply.status_code == 504 and reply.json()["code"] == "deadline_exceeded"
+
+
+@pytest.mark.parametrize("code", [c for c in grpc.StatusCode if c is not grpc.StatusCode.OK])
+def test_each_error_code_has_the_specs_http_status(http, code):
+    reply = http.post(
+        f"/{SERVICE_NAME}/Raise", json={"code": code.name, "message": "said so"}, headers=JSON_HEADERS
+    )
+    body = reply.json()
+    assert body["code"] == code_name(code)
+    assert reply.status_code == CONNECT_HTTP_STATUS[body["code"]] == HTTP_STATUS[code]
+    assert body["message"] == "said so"
+    (detail,) = body["details"]
+    assert detail["type"] == "google.rpc.RequestInfo"
+    info = error_details_pb2.RequestInfo.FromString(base64.b64decode(detail["value"] + "=="))
+    assert info.request_id == reply.headers["x-request-id"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "content", "says"),
+    [
+        ({"connect-protocol-version": "2"}, b"{}", "Connect-Protocol-Version"),
+        ({"connect-timeout-ms": "soon"}, b"{}", "Connect-Timeout-Ms"),
+        ({"connect-timeout-ms": "12345678901"}, b"{}", "at most 10 digits"),
+        ({}, b'{"small": "many"}', "small"),
+        ({}, b"{not json", "JSON"),
+    ],
+)
+def test_bad_requests_are_invalid_argument_naming_the_problem(http, headers, content, says):
+    reply = http.post(
+        f"/{SERVICE_NAME}/Echo", content=content, headers={"content-type": "application/json", **headers}
+    )
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["code"] == "invalid_argument" and says in reply.json()["message"]
+
+
+def test_compressed_request_is_unimplemented(http):
+    headers = {**JSON_HEADERS, "content-encoding": "gzip"}
+    reply = http.post(f"/{SERVICE_NAME}/Echo", content=b"{}", headers=headers)
+    assert reply.status_code == 501 and reply.json()["code"] == "unimplemented"
+
+
+def test_body_over_the_limit_names_the_setting(http):
+    reply = http.post(
+        f"/{SERVICE_NAME}/Echo",
+        content=b"0" * (MAX_MESSAGE_BYTES + 1),
+        headers={"content-type": "application/proto"},
+    )
+    assert reply.status_code == 429 and reply.json()["code"] == "resource_exhausted"
+    assert "limits.rest_body_bytes" in reply.json()["message"]
+
+
+def test_get_is_refused_for_rpcs_not_marked_side_effect_free(http):
+    """No RPC of EchoService is marked idempotency_level = NO_SIDE_EFFECTS."""
+    reply = http.get(f"/{SERVICE_NAME}/Echo", params={"connect": "v1", "encoding": "json", "message": "{}"})
+    assert reply.status_code == 405 and reply.headers["allow"] == "POST"
+
+
+def test_streaming_content_type_on_a_unary_rpc_is_415(http):
+    reply = http.post(
+        f"/{SERVICE_NAME}/Echo", content=b"", headers={"content-type": "application/connect+json"}
+    )
+    assert reply.status_code == 415
+
+
+def stream(http, to: int, as_json: bool = True, **extra) -> list[tuple[int, bytes]]:
+    if as_json:
+        payload = json.dumps({"to": to, **extra}).encode()
+    else:
+        payload = echo_pb2.CountRequest(to=to, **extra).SerializeToString()
+    body = struct.pack(">BI", 0, len(payload)) + payload
+    media = "application/connect+json" if as_json else "application/connect+proto"
+    reply = http.post(f"/{SERVICE_NAME}/Count", content=body, headers={"content-type": media})
+    assert reply.status_code == 200 and reply.headers["content-type"] == media
+    return envelopes(reply.content)
+
+
+def test_stream_json_to_its_end(http):
+    got = stream(http, 4)
+    assert [json.loads(m)["n"] for f, m in got[:-1]] == [1, 2, 3, 4]
+    assert [f for f, m in got] == [0, 0, 0, 0, 2]
+    end = json.loads(got[-1][1])
+    assert "error" not in end and end["metadata"]["x-request-id"]
+
+
+def test_stream_proto_to_its_end(http):
+    got = stream(http, 3, as_json=False)
+    assert [echo_pb2.CountResponse.FromString(m).n for f, m in got[:-1]] == [1, 2, 3]
+    assert got[-1][0] == 2
+
+
+def test_stream_failing_part_way_ends_with_the_error(http):
+    got = stream(http, 5, as_json=False, fail_code="ABORTED", fail_after=1)
+    assert len(got) == 2
+    end = json.loads(got[-1][1])
+    assert end["error"]["code"] == "aborted" and end["error"]["message"] == "failed after 1 items"
+
+
+def test_stream_refused_before_its_first_message_is_still_200_with_the_error(http):
+    got = stream(http, -1)
+    ((flags, end),) = got
+    assert flags == 2 and json.loads(end)["error"]["code"] == "invalid_argument"
+
+
+@pytest.fixture(scope="module")
+def secured_gateway(tmp_path_factory):
+    gateway = start_secured(tmp_path_factory.mktemp("connect-secured"))
+    yield gateway
+    gateway.proc.stop()
+
+
+def test_auth_refusal_comes_before_the_body_is_read(secured_gateway: Secured):
+    """Headers promise 50 MB that never come: the refusal answers from the headers alone."""
+    head = (
+        "POST /citadel.vector.v1.VectorService/ListCollections HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{secured_gateway.proc.http_port}\r\n"
+        "Content-Type: application/proto\r\nContent-Length: 50000000\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", secured_gateway.proc.http_port), timeout=10) as sock:
+        sock.sendall(head.encode())
+        answer = sock.recv(65536).decode("latin-1")
+    assert answer.startswith("HTTP/1.1 401") and '"code":"unauthenticated"' in answer
+
+
+def test_bearer_key_is_accepted_and_roles_apply(secured_gateway: Secured):
+    with httpx.Client(base_url=secured_gateway.proc.http_url, timeout=30) as http:
+        path = "/citadel.vector.v1.VectorService/ListCollections"
+        ok = http.post(path, json={}, headers={**JSON_HEADERS, **secured_gateway.headers("reader")})
+        create = http.post(
+            "/citadel.vector.v1.VectorService/CreateCollection",
+            json={"collection": {"name": "connect-denied", "dimension": 3}},
+            headers={**JSON_HEADERS, **secured_gateway.headers("reader")},
+        )
+    assert ok.status_code == 200, ok.text
+    assert create.status_code == 403 and create.json()["code"] == "permission_denied"
