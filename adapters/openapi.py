@@ -3,7 +3,9 @@
 Schemas describe the proto3 JSON forms the REST adapter reads and writes (64-bit integers as
 strings, enums by name, Timestamp as date-time, `repeated float` as an array or base64
 float32). Field behaviours map to `required` (REQUIRED), `readOnly` (OUTPUT_ONLY) and
-`writeOnly` (INPUT_ONLY). Output is deterministic: `render` sorts keys, so the copy
+`writeOnly` (INPUT_ONLY). What the servicers refuse beyond the types is stated too (see
+"Rules" below), read from the validators' own constants, so a client or a fuzzer that keeps to
+the document is not refused a 400. Output is deterministic: `render` sorts keys, so the copy
 `make generate` writes under generated/ is byte-reproducible and drift-checked.
 """
 
@@ -17,13 +19,18 @@ from google.api import field_behavior_pb2
 from google.protobuf import descriptor
 from google.rpc import status_pb2
 
-from citadel.adapters import query
+from citadel.adapters import json_codec, query
 from citadel.adapters.bindings import Binding, bindings_for
 from citadel.adapters.descriptions import Descriptions, summary
 from citadel.adapters.json_codec import FD, WELL_KNOWN, WRAPPERS, is_float_list, is_map, real_oneof
 from citadel.adapters.streaming import NDJSON, SSE
+from citadel.batch.v1 import batch_service_pb2
 from citadel.server.auth.principal import ROLE_NAMES
 from citadel.server.methods import MethodSpec
+from citadel.server.servicers import batch as batch_servicer
+from citadel.server.servicers import validation as check
+from citadel.server.servicers import vector as vector_servicer
+from citadel.server.store.base import RESERVED_PAYLOAD_KEY
 
 STATUS = status_pb2.Status.DESCRIPTOR
 _REF = "#/components/schemas/"
@@ -33,7 +40,13 @@ _INT64 = {"type": "string", "pattern": "^-?[0-9]+$", "format": "int64"}
 _UINT64 = {"type": "string", "pattern": "^[0-9]+$", "format": "uint64"}
 _SCALARS: dict[int, dict[str, Any]] = {
     FD.TYPE_DOUBLE: {"type": "number", "format": "double"},
-    FD.TYPE_FLOAT: {"type": "number", "format": "float"},
+    # JSON numbers past float32's range are refused (json_codec), not rounded to infinity.
+    FD.TYPE_FLOAT: {
+        "type": "number",
+        "format": "float",
+        "minimum": -json_codec._FLOAT32_MAX,
+        "maximum": json_codec._FLOAT32_MAX,
+    },
     FD.TYPE_INT64: _INT64,
     FD.TYPE_SINT64: _INT64,
     FD.TYPE_SFIXED64: _INT64,
@@ -73,7 +86,150 @@ _WELL_KNOWN_SCHEMAS: dict[str, dict[str, Any]] = {
 FLOATS_BASE64 = {
     "type": "string",
     "contentEncoding": "base64",
+    # A whole number of float32s: 12 bytes are 16 characters; 4 or 8 more end in 6 or 11 and
+    # their padding, which may be left out (json_codec.bytes_from_base64 pads).
+    "pattern": "^(?:[A-Za-z0-9+/]{16})*(?:[A-Za-z0-9+/]{6}(?:==)?|[A-Za-z0-9+/]{11}=?)?$"
+    "|^(?:[A-Za-z0-9_-]{16})*(?:[A-Za-z0-9_-]{6}(?:==)?|[A-Za-z0-9_-]{11}=?)?$",
     "description": "The values as base64 of little-endian float32 (4 bytes each).",
+}
+
+# -- Rules: what the servicers refuse beyond the proto types ---------------------------------
+#
+# Each value comes from the constant the validator checks against (server/servicers/), so the
+# two cannot drift; tests/adapters/test_openapi_rules.py sends values just inside and just
+# outside each one to a real gateway. Limits that are settings (limits.embed_texts_per_call,
+# limits.vectors_per_upsert ...) are not here: the document is the same whatever the config.
+# The right home for most of these would be a field option in options.proto
+# ((citadel.options.v1.field) = {max_length: ..., pattern: ...}), read by the servicers too.
+
+
+def _anchored(pattern: str) -> str:
+    return f"^(?:{pattern})$"
+
+
+# Python's whitespace, spelled out: what str.strip() removes (a blank text is refused), in a form
+# every regex dialect reads the same way (ECMA's \s and Python's differ).
+_SPACE = "".join(f"\\u{c:04x}" for c in range(0x10000) if chr(c).isspace())
+NOT_BLANK = f"[^{_SPACE}]"
+EMPTY_OR_NOT_BLANK = f"^$|{NOT_BLANK}"
+
+COLLECTION_NAME = {"pattern": _anchored(check._NAME.pattern)}
+VECTOR_ID = {"minLength": 1, "maxLength": check.MAX_ID_LENGTH}
+METADATA_PATH = {
+    "pattern": _anchored(check._PATH.pattern),
+    "not": {"pattern": f'^"?{RESERVED_PAYLOAD_KEY}'},
+}
+
+
+def _page(maximum: int) -> dict[str, Any]:
+    """check.bounded: 0 takes the default, otherwise 1..maximum."""
+    return {"minimum": 0, "maximum": maximum}
+
+
+_V = "citadel.vector.v1."
+_B = "citadel.batch.v1."
+# Keywords added to a field's schema, by the field's full name. On a repeated field, `items`
+# is merged into the item schema; `minItems` on a `repeated float` also asks its base64 form
+# for at least one value.
+FIELD_RULES: dict[str, dict[str, Any]] = {
+    _V + "Collection.dimension": {"minimum": 1, "maximum": check.MAX_DIMENSION},
+    _V + "Collection.description": {"maxLength": vector_servicer.MAX_DESCRIPTION},
+    _V + "IndexedField.key": METADATA_PATH,
+    _V + "FieldCondition.key": METADATA_PATH,
+    _V + "Vector.id": VECTOR_ID,
+    _V + "Vector.embedding": {"minItems": 1},
+    _V + "Vector.metadata": {"propertyNames": {"not": {"pattern": f"^{RESERVED_PAYLOAD_KEY}"}}},
+    _V + "GetVectorRequest.id": VECTOR_ID,
+    _V + "VectorIds.ids": {"minItems": 1, "items": VECTOR_ID},
+    _V + "HasIdCondition.ids": {"minItems": 1, "items": VECTOR_ID},
+    _V + "StringList.values": {"minItems": 1},
+    _V + "IntegerList.values": {"minItems": 1},
+    _V + "ListCollectionsRequest.page_size": _page(vector_servicer.MAX_LIMIT),
+    _V + "ScrollVectorsRequest.page_size": _page(vector_servicer.MAX_LIMIT),
+    _V + "SearchVectorsRequest.limit": _page(vector_servicer.MAX_LIMIT),
+    _V + "SearchVectorsRequest.offset": {"maximum": vector_servicer.MAX_OFFSET},
+    _V + "SearchVectorsRequest.query_text": {"pattern": EMPTY_OR_NOT_BLANK},
+    _V + "GenerateEmbeddingRequest.text": {"pattern": EMPTY_OR_NOT_BLANK},
+    _V + "GenerateEmbeddingRequest.texts": {"items": {"pattern": NOT_BLANK}},
+    _B + "SubmitBatchJobRequest.items": {"maxItems": batch_servicer.MAX_INLINE_ITEMS},
+    _B + "SubmitBatchJobRequest.idempotency_key": {"maxLength": batch_servicer.MAX_KEY_LENGTH},
+    # batch.py checks ListBatchJobs' page size against a literal equal to vector.MAX_LIMIT;
+    # test_openapi_rules.py holds the two together.
+    _B + "ListBatchJobsRequest.page_size": _page(vector_servicer.MAX_LIMIT),
+}
+
+# Oneofs whose servicer refuses a request that sets none of their members (a proto oneof
+# cannot say so itself); any other oneof may be left empty.
+REQUIRED_ONEOFS = frozenset(
+    {_V + "DeleteVectorsRequest.selector", _V + "Condition.condition", _V + "Match.value"}
+)
+_EMBED = batch_service_pb2.Operation.Name(batch_service_pb2.OPERATION_EMBED)
+_HAS_CONDITIONS = "citadel.vector.v1.Filter.HasConditions"
+_HAS_TEST = "citadel.vector.v1.Condition.HasTest"
+# Rules across fields, by message: each is one more schema the object must match (`allOf`).
+MESSAGE_RULES: dict[str, list[dict[str, Any]]] = {
+    _V + "FieldCondition": [
+        {"required": ["key"]},
+        {"anyOf": [{"required": ["match"]}, {"required": ["range"]}]},
+    ],
+    _V + "Range": [{"anyOf": [{"required": [bound]} for bound in ("lt", "gt", "lte", "gte")]}],
+    # query_vector or query_text, not both; `model` names query_text's model only.
+    _V + "SearchVectorsRequest": [
+        {
+            "oneOf": [
+                {"required": ["queryVector"], "properties": {"queryVector": {"minItems": 1, "minLength": 1}}},
+                {"required": ["queryText"], "properties": {"queryText": {"minLength": 1}}},
+            ]
+        },
+        {
+            "if": {"required": ["queryVector"], "properties": {"queryVector": {"minItems": 1, "minLength": 1}}},
+            "then": {"properties": {"model": {"maxLength": 0}}},
+        },
+    ],
+    _V + "GenerateEmbeddingRequest": [
+        {
+            "oneOf": [
+                {"required": ["text"], "properties": {"text": {"minLength": 1}}},
+                {"required": ["texts"], "properties": {"texts": {"minItems": 1}}},
+            ]
+        }
+    ],
+    # A filter without conditions matches every vector: deleting by one needs allow_all.
+    _V + "DeleteVectorsRequest": [
+        {
+            "anyOf": [
+                {"not": {"required": ["filter"]}},
+                {"required": ["allowAll"], "properties": {"allowAll": {"const": True}}},
+                {"properties": {"filter": {"$ref": _REF + _HAS_CONDITIONS}}},
+            ]
+        }
+    ],
+    # Embed jobs keep their embeddings in the job and name no collection; the others need one.
+    _B + "SubmitBatchJobRequest": [
+        {
+            "if": {"required": ["operation"], "properties": {"operation": {"const": _EMBED}}},
+            "then": {"properties": {"collection": {"maxLength": 0}}},
+            "else": {"required": ["collection"], "properties": {"collection": COLLECTION_NAME}},
+        }
+    ],
+}
+# check.has_conditions: a field or id condition at some depth.
+RULE_SCHEMAS: dict[str, dict[str, Any]] = {
+    _HAS_CONDITIONS: {
+        "description": "A filter that tests something: a field or id condition, at any depth.",
+        "anyOf": [
+            {"required": [clause], "properties": {clause: {"contains": {"$ref": _REF + _HAS_TEST}}}}
+            for clause in ("must", "should", "mustNot")
+        ],
+    },
+    _HAS_TEST: {
+        "description": "A condition on a field or on ids, or a filter that has one.",
+        "anyOf": [
+            {"required": ["field"]},
+            {"required": ["hasId"]},
+            {"required": ["filter"], "properties": {"filter": {"$ref": _REF + _HAS_CONDITIONS}}},
+        ],
+    },
 }
 
 PARAMETERS = {
@@ -139,6 +295,15 @@ class OpenApiBuilder:
         self.docs = descriptions
         self.title = title
         self.schemas: dict[str, Any] = {}
+        # Fields naming a collection (the methods' access.collection_field) that must be set:
+        # they get the collection-name pattern. An optional one (SubmitBatchJob's) has a
+        # MESSAGE_RULES entry saying when it is needed.
+        self.collection_fields = set()
+        for spec in self.specs:
+            if spec.access.collection_field:
+                field = _field_at(spec.descriptor.input_type, spec.access.collection_field)
+                if _behaviors(field) & {field_behavior_pb2.REQUIRED, field_behavior_pb2.IDENTIFIER}:
+                    self.collection_fields.add(field.full_name)
 
     def build(self) -> dict[str, Any]:
         paths: dict[str, dict[str, Any]] = {}
@@ -209,7 +374,7 @@ class OpenApiBuilder:
                     wildcard += 1
                 continue
             field = _field_at(b.spec.descriptor.input_type, seg.field_path)
-            schema = dict(self._scalar_or_ref(field))
+            schema = self._rules(field, dict(self._scalar_or_ref(field)))
             pattern = "/".join(seg.segments)
             text = self._field_doc(field)
             if pattern != "*":
@@ -278,7 +443,7 @@ class OpenApiBuilder:
                     style="form", explode=True, schema={"type": "array", "items": self._scalar_or_ref(field)}
                 )
             else:
-                param["schema"] = self._scalar_or_ref(field)
+                param["schema"] = self._rules(field, dict(self._scalar_or_ref(field)))
             out.append(param)
 
     def _common_parameters(self, b: Binding) -> list[dict[str, Any]]:
@@ -357,20 +522,35 @@ class OpenApiBuilder:
             if field.name in exclude:
                 continue
             properties[field.json_name] = self._field_schema(field)
-            behaviors = field.GetOptions().Extensions[field_behavior_pb2.field_behavior]
-            if field_behavior_pb2.REQUIRED in behaviors:
+            if field_behavior_pb2.REQUIRED in _behaviors(field) or field.full_name in self.collection_fields:
                 required.append(field.json_name)
             oneof = real_oneof(field)
             if oneof is not None:
                 oneofs.setdefault(oneof.name, []).append(field.json_name)
-        schema: dict[str, Any] = {"type": "object", "properties": properties}
+        # Unknown fields are refused (json_codec), so the document says so.
+        schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
         text = self.docs.of(msg.full_name)
+        rules = []
         for oneof_name, members in oneofs.items():
-            text += f"\n\nAt most one of {', '.join(f'`{m}`' for m in members)} (oneof `{oneof_name}`)."
+            listed = ", ".join(f"`{m}`" for m in members)
+            one_each = [{"required": [m]} for m in members]
+            if f"{msg.full_name}.{oneof_name}" in REQUIRED_ONEOFS:
+                text += f"\n\nExactly one of {listed} (oneof `{oneof_name}`)."
+                rules.append({"oneOf": one_each})
+            else:
+                text += f"\n\nAt most one of {listed} (oneof `{oneof_name}`)."
+                rules.append({"oneOf": [*one_each, {"not": {"anyOf": one_each}}]})
+        for rule in MESSAGE_RULES.get(msg.full_name, ()):
+            rules.append(rule)
+            for ref in _refs(rule):
+                if ref in RULE_SCHEMAS:
+                    self.schemas.setdefault(ref, RULE_SCHEMAS[ref])
         if text.strip():
             schema["description"] = text.strip()
         if required:
             schema["required"] = required
+        if rules:
+            schema["allOf"] = rules
         return schema
 
     def _field_schema(self, field: descriptor.FieldDescriptor) -> dict[str, Any]:
@@ -386,15 +566,41 @@ class OpenApiBuilder:
             schema = {"type": "array", "items": self._scalar_or_ref(field)}
         else:
             schema = dict(self._scalar_or_ref(field))
+        schema = self._rules(field, schema)
         text = self._field_doc(field)
         if text:
             schema["description"] = text
-        behaviors = field.GetOptions().Extensions[field_behavior_pb2.field_behavior]
+        behaviors = _behaviors(field)
         if field_behavior_pb2.OUTPUT_ONLY in behaviors:
             schema["readOnly"] = True
         if field_behavior_pb2.INPUT_ONLY in behaviors:
             schema["writeOnly"] = True
         return schema
+
+    def _rules(self, field: descriptor.FieldDescriptor, schema: dict[str, Any]) -> dict[str, Any]:
+        """`schema` with what the servicers refuse: FIELD_RULES, the collection-name pattern,
+        and what REQUIRED means for the value (an enum other than its zero, a list with an
+        item; a REQUIRED string's rule is its own, as a batch item's empty id fails alone)."""
+        rules = dict(FIELD_RULES.get(field.full_name, {}))
+        if field.full_name in self.collection_fields:
+            rules.update(COLLECTION_NAME)
+        required = field_behavior_pb2.REQUIRED in _behaviors(field)
+        if required and field.is_repeated and not is_map(field):
+            rules.setdefault("minItems", 1)
+        if required and field.cpp_type == FD.CPPTYPE_ENUM and not field.is_repeated:
+            rules["not"] = {"const": field.enum_type.values_by_number[0].name}
+        if not rules:
+            return schema
+        if is_float_list(field):  # an array or base64: a count is a length in the latter
+            array, base64 = (dict(s) for s in schema["oneOf"])
+            if "minItems" in rules:
+                array["minItems"] = rules["minItems"]
+                base64["minLength"] = rules["minItems"]
+            return {**schema, "oneOf": [array, base64]}
+        if field.is_repeated and not is_map(field):
+            items = {**schema["items"], **rules.pop("items", {})}
+            return {**schema, **rules, "items": items}
+        return {**schema, **rules}
 
     def _scalar_or_ref(self, field: descriptor.FieldDescriptor) -> dict[str, Any]:
         if field.cpp_type == FD.CPPTYPE_ENUM:
@@ -432,6 +638,20 @@ def _field_at(msg: descriptor.Descriptor, path: str) -> descriptor.FieldDescript
     for name in parents:
         msg = msg.fields_by_name[name].message_type
     return msg.fields_by_name[leaf]
+
+
+def _behaviors(field: descriptor.FieldDescriptor) -> set[int]:
+    return set(field.GetOptions().Extensions[field_behavior_pb2.field_behavior])
+
+
+def _refs(value: Any) -> list[str]:
+    """Component names a schema refers to, at any depth."""
+    if isinstance(value, dict):
+        found = [value["$ref"].removeprefix(_REF)] if isinstance(value.get("$ref"), str) else []
+        return found + [r for v in value.values() for r in _refs(v)]
+    if isinstance(value, list):
+        return [r for v in value for r in _refs(v)]
+    return []
 
 
 def _has_float_list(msg: descriptor.Descriptor, seen: set[str]) -> bool:
