@@ -1,9 +1,9 @@
 """Builds the gateway from settings and runs it.
 
 Components start in dependency order, each with a timeout and a readiness check: store →
-Redis (cache, rate limits, queue) → model router and its health checks → job queue and batch
-workers → gRPC server → HTTP adapters. Shutdown is the reverse, with in-flight calls given the
-grace period to finish.
+Redis (cache, rate limits, queue) → model router and its health checks → job queue, embedding
+service and batch workers → gRPC server → HTTP adapters. Shutdown is the reverse, with
+in-flight calls given the grace period to finish.
 """
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ from citadel.server.chain import Chain
 from citadel.server.config import Settings
 from citadel.server.dependencies import DependencyWatcher
 from citadel.server.descriptors import SERVICES
+from citadel.server.embeddings.service import EmbeddingService
 from citadel.server.grpc_server import build_server
 from citadel.server.http_server import HttpServer
-from citadel.server.interceptors.cache import CacheInterceptor
-from citadel.server.interceptors.stack import build_stack
+from citadel.server.interceptors.stack import Stack, build_stack
 from citadel.server.jobs.factory import open_queue
 from citadel.server.jobs.queue import JobQueue
+from citadel.server.jobs.submit import JobSubmitter
 from citadel.server.jobs.worker import WorkerPool
 from citadel.server.lifecycle import Lifecycle
 from citadel.server.methods import MethodSpec, method_specs
@@ -86,6 +87,7 @@ class Gateway:
         self.workers: WorkerPool | None = None
         self.chain: Chain | None = None
         self.models: ModelRouter | None = None
+        self.embeddings: EmbeddingService | None = None
         self.health = health.aio.HealthServicer()
         self.lifecycle = Lifecycle(self.health, settings.startup_timeout_seconds)
         self._batch: BatchServicer | None = None
@@ -127,14 +129,14 @@ class Gateway:
                 detail=redis_client.redacted(s.redis_url),
                 required=not s.redis_optional,
             )
-        self.models = embeddings = await life.start(
+        self.models = models = await life.start(
             "models", self._start_models(), detail="embedding model router"
         )
         stack = build_stack(
             s,
             self.metrics,
             self.redis,
-            embeddings,
+            models.identity,
             self.tracing,
             cache_backend=self._shared.get("cache"),
             buckets=self._shared.get("buckets"),
@@ -142,12 +144,12 @@ class Gateway:
         log.info("where state lives: %s", _state_backends(s, self.redis, self._shared))
         self.jobs = await life.start(
             "jobs",
-            self._start_jobs(store, embeddings, stack.cache),
+            self._start_jobs(store, models, stack),
             detail=_queue_detail(s, self.redis, self._shared),
         )
         servicers = {
             "citadel.vector.v1.VectorService": VectorServicer(
-                store, embeddings, TextLimits.from_settings(s), max_upsert_vectors=s.vectors_per_upsert
+                store, self.embeddings, max_upsert_vectors=s.vectors_per_upsert
             ),
             "citadel.admin.v1.AdminService": AdminServicer(stack.cache, life, self.worker, s.workers),
             "citadel.batch.v1.BatchService": self._batch,
@@ -202,28 +204,28 @@ class Gateway:
             self.tracing.models(router)
         return router
 
-    async def _start_jobs(
-        self, store: VectorStore, embeddings: ModelRouter, cache: CacheInterceptor | None
-    ) -> JobQueue:
+    async def _start_jobs(self, store: VectorStore, models: ModelRouter, stack: Stack) -> JobQueue:
+        """The job queue, and what queues and runs jobs: the embedding service (a hybrid
+        model's over-budget request becomes a job), BatchService and the batch workers."""
         s = self.settings
         queue = self._shared.get("queue") or open_queue(s, self.redis)
         if self.tracing is not None:
             queue = self.tracing.queue(queue, self.redis)
         await queue.depth()  # the queue answers
-        submit_spec = next(m for m in self.specs if m.path == "/citadel.batch.v1.BatchService/SubmitBatchJob")
+        jobs = JobSubmitter(queue, s.jobs_chunk_size)
+        self.embeddings = EmbeddingService(models, TextLimits.from_settings(s), jobs, stack.text_cache)
+        on_write = stack.cache.invalidate if stack.cache is not None else None
         self.workers = WorkerPool(
             queue,
             store,
-            embeddings,
-            submit_spec,
+            self.embeddings,
             s.jobs_workers,
             s.jobs_lease_seconds,
             self.metrics,
-            TextLimits.from_settings(s),
-            on_write=cache.invalidate if cache is not None else None,
+            jobs.submitted,
+            on_write,
         )
-        self._batch = BatchServicer(queue, store, self.workers, s.jobs_chunk_size, embeddings)
-        embeddings.jobs = self._batch  # hybrid models queue large requests as batch jobs
+        self._batch = BatchServicer(queue, store, jobs, models)
         self.workers.start()
         return queue
 

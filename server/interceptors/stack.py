@@ -1,33 +1,36 @@
 """The interceptor stack, in order, built from settings:
-[tracing →] errors/deadline → telemetry → auth → rate limit → cache → servicer."""
+[tracing →] errors/deadline → telemetry → auth → rate limit → cache → servicer;
+and, on the same cache backend and counters, the embedding service's per-text cache."""
 
 from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
+from citadel.options.v1 import options_pb2
 from citadel.server.auth.api_keys import ApiKeyVerifier
 from citadel.server.auth.jwt_tokens import JwtVerifier
 from citadel.server.cache.base import CacheBackend
+from citadel.server.cache.counters import CacheCounters
 from citadel.server.cache.memory import MemoryCache
 from citadel.server.cache.redis_cache import RedisCache
 from citadel.server.chain import Interceptor
 from citadel.server.config import ConfigError, Settings
+from citadel.server.embeddings.text_cache import TextCache
 from citadel.server.interceptors.auth import AuthInterceptor
 from citadel.server.interceptors.cache import CacheInterceptor
 from citadel.server.interceptors.errors import ErrorsInterceptor
 from citadel.server.interceptors.rate_limit import RateLimitInterceptor
 from citadel.server.interceptors.telemetry import TelemetryInterceptor
 from citadel.server.metrics import Metrics
-from citadel.server.models.router import ModelRouter
 from citadel.server.ratelimit.buckets import BucketStore, InProcessBuckets
 from citadel.server.ratelimit.redis_buckets import RedisBuckets
 from citadel.server.redaction import redact_url
-from citadel.server.servicers.validation import TextLimits
 
 if TYPE_CHECKING:
     from citadel.server.tracing.provider import Tracing
@@ -39,19 +42,21 @@ log = logging.getLogger("citadel")
 class Stack:
     interceptors: list[Interceptor]
     cache: CacheInterceptor | None
+    text_cache: TextCache | None  # for the embedding service; None when caching is off
 
 
 def build_stack(
     settings: Settings,
     metrics: Metrics,
     redis: aioredis.Redis | None,
-    models: ModelRouter | None = None,
+    model_identity: Callable[[str], str] | None = None,
     tracing: Tracing | None = None,
     cache_backend: CacheBackend | None = None,
     buckets: BucketStore | None = None,
 ) -> Stack:
     """`cache_backend` and `buckets`, when given, are shared ones (the supervisor's, under
-    --workers); otherwise Redis's when configured, else this process's own."""
+    --workers); otherwise Redis's when configured, else this process's own.
+    `model_identity` is what a model name resolves to (cache option model_field)."""
     parsed = settings.parsed  # the sections as Settings.load parsed them
     try:
         auth = _auth(settings, metrics)
@@ -61,7 +66,7 @@ def build_stack(
         buckets = RedisBuckets(redis) if redis is not None else InProcessBuckets()
     if tracing is not None:
         buckets = tracing.buckets(buckets, redis)
-    cache = None
+    cache = text_cache = None
     if settings.cache_enabled:
         backend = cache_backend or (
             RedisCache(redis)
@@ -70,16 +75,16 @@ def build_stack(
         )
         if tracing is not None:
             backend = tracing.cache(backend, redis)
-        # Embedding keys follow what a model name resolves to; batch-job answers are not cached.
-        routing = {"model_identity": models.identity, "queues_as_job": models.queues_as_job} if models else {}
+        counters = CacheCounters(metrics, backend.name)
         cache = CacheInterceptor(
             backend,
             metrics,
             parsed.cache_ttls,
             store_identity=store_identity(settings),
-            text_limits=TextLimits.from_settings(settings),
-            **routing,
+            counters=counters,
+            **({"model_identity": model_identity} if model_identity else {}),
         )
+        text_cache = TextCache(backend, counters, parsed.cache_ttls[options_pb2.CACHE_KIND_EMBEDDING])
     interceptors: list[Interceptor] = [
         ErrorsInterceptor(),
         TelemetryInterceptor(metrics, settings.access_log),
@@ -90,7 +95,7 @@ def build_stack(
         interceptors.append(cache)
     if tracing is not None:
         interceptors.insert(0, tracing.interceptor())  # first: its span covers the whole call
-    return Stack(interceptors, cache)
+    return Stack(interceptors, cache, text_cache)
 
 
 def _auth(settings: Settings, metrics: Metrics) -> AuthInterceptor:

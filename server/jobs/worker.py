@@ -22,13 +22,11 @@ import grpc
 import numpy as np
 
 from citadel.batch.v1 import batch_service_pb2 as pb
-from citadel.server.auth.principal import Principal
-from citadel.server.chain import Call
 from citadel.server.degraded import Outage
+from citadel.server.embeddings.service import BULK, EmbeddingService
 from citadel.server.errors import ApiError
 from citadel.server.jobs.queue import JobQueue
 from citadel.server.jobs.record import Chunk, ChunkResult, ItemFailure, Job
-from citadel.server.methods import MethodSpec
 from citadel.server.metrics import Metrics
 from citadel.server.servicers import validation as check
 from citadel.server.servicers.convert import struct_to_dict
@@ -54,25 +52,24 @@ class WorkerPool:
         self,
         queue: JobQueue,
         store: VectorStore,
-        embeddings,
-        spec: MethodSpec,
+        embeddings: EmbeddingService,
         workers: int,
         lease_seconds: float,
         metrics: Metrics,
-        text_limits: check.TextLimits,
+        submitted: asyncio.Event | None = None,
         on_write: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._queue = queue
         self._store = store
         self._embeddings = embeddings
-        self._spec = spec  # the call batch work is done on behalf of (for deadlines and tenants)
         self._count = workers
         self._lease = lease_seconds
         self._metrics = metrics
-        self._text_limits = text_limits  # item texts: limits.embed_chars_per_text, as everywhere
         self._on_write = on_write  # invalidates cached reads of a collection the workers wrote to
         self._replica = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self._wake = asyncio.Event()
+        # Set when work was queued in this process (JobSubmitter.submitted): look now rather
+        # than at the next poll.
+        self._wake = submitted or asyncio.Event()
         self._stopping = False
         self._loops: list[asyncio.Task] = []
         self._working: dict[int, tuple[Chunk, asyncio.Task]] = {}
@@ -83,10 +80,6 @@ class WorkerPool:
         self._loops = [
             asyncio.create_task(self._loop(n), name=f"batch-worker-{n}") for n in range(self._count)
         ]
-
-    def notify(self) -> None:
-        """New work was queued here: look now rather than at the next poll."""
-        self._wake.set()
 
     async def stop(self, grace_seconds: float) -> None:
         self._stopping = True
@@ -178,7 +171,7 @@ class WorkerPool:
         failures: list[ItemFailure] = []
         good: list[pb.BatchItem] = []
         for item in items:
-            problem = _item_problem(job.operation, item, self._text_limits)
+            problem = _item_problem(job.operation, item, self._embeddings.check_text)
             if problem:
                 failures.append(ItemFailure(item.id, problem))
             else:
@@ -220,21 +213,18 @@ class WorkerPool:
         return ChunkResult(len(points), failures)
 
     async def _embed(self, job: Job, texts: list[str]) -> np.ndarray:
-        call = Call(
-            method=self._spec,
-            protocol="batch",
+        embedded = await self._embeddings.embed(
+            job.model,
+            texts,
+            normalize=job.normalize,
             deadline=time.monotonic() + self._lease * 0.8,  # finish well inside the lease
-            state={
-                "principal": Principal(
-                    subject=f"job:{job.id}", role=self._spec.access.role, tenant=job.tenant
-                )
-            },
+            tenant=job.tenant,
+            priority=BULK,
         )
-        _, vectors = await self._embeddings.embed(job.model, texts, job.normalize, call, priority="bulk")
-        return vectors
+        return embedded.vectors
 
 
-def _item_problem(operation: str, item: pb.BatchItem, limits: check.TextLimits) -> str:
+def _item_problem(operation: str, item: pb.BatchItem, check_text: Callable[[str, str], None]) -> str:
     """Why an item cannot be written, in `field: problem` form, or '' when it can. The item's
     own fields are named (`metadata.price: nan is not a finite number`); its id is beside it
     in the job's errors."""
@@ -244,7 +234,7 @@ def _item_problem(operation: str, item: pb.BatchItem, limits: check.TextLimits) 
         if operation in ("bulk_embed_upsert", "embed"):
             if not item.text:
                 return "text: is required"
-            check.embed_text("text", item.text, limits)
+            check_text("text", item.text)  # the embedding service's rules, as for every text
         elif not item.embedding:
             return "embedding: is required"
     except ApiError as e:

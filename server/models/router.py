@@ -14,13 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
-from typing import Protocol
 
 import grpc
 import numpy as np
 
-from citadel.server.chain import Call
 from citadel.server.errors import ApiError, invalid
 from citadel.server.models import patterns
 from citadel.server.models.backend import Backend, Skip
@@ -28,6 +25,7 @@ from citadel.server.models.balancer import make_strategy
 from citadel.server.models.breaker import CLOSED, HALF_OPEN, OPEN
 from citadel.server.models.catalog import BULK_ONLY, HYBRID, REALTIME, Catalog, ModelSpec
 from citadel.server.models.health import HealthChecker, OutlierDetector
+from citadel.server.models.limiter import REALTIME as REALTIME_PRIORITY
 from citadel.server.models.limiter import QueueFull
 from citadel.server.models.providers.base import BackendError, InputRejected
 from citadel.server.models.retry_budget import RetryBudget
@@ -46,23 +44,6 @@ CIRCUIT_ENUM = {
     HALF_OPEN: pb.CIRCUIT_STATE_HALF_OPEN,
 }
 MAX_PARALLEL_CHUNKS = 4
-
-
-class JobSubmitter(Protocol):
-    """Queues a hybrid model's over-budget GenerateEmbedding as a batch job (BatchService)."""
-
-    async def submit_embedding_job(
-        self, model: str, texts: list[str], normalize: bool, call: Call
-    ) -> str: ...
-
-
-@dataclass(frozen=True)
-class Generated:
-    """A GenerateEmbedding answer: the embeddings, or the id of the batch job holding them."""
-
-    model: str
-    vectors: np.ndarray | None = None
-    job_id: str = ""
 
 
 class ModelPool:
@@ -130,11 +111,10 @@ class ModelPool:
 
 
 class ModelRouter:
-    """Implements the servicer's Embeddings protocol over the catalog's models."""
+    """The catalog's models, each a pool of backends: the embedding service's way to a model."""
 
-    def __init__(self, catalog: Catalog, jobs: JobSubmitter | None = None) -> None:
+    def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
-        self.jobs = jobs  # wired by the gateway once the batch service exists
         self.pools = {name: ModelPool(spec, catalog) for name, spec in catalog.models.items()}
         self.health = HealthChecker(
             self.pools.values(), catalog.health_interval_seconds, catalog.resilience.replica_min_cosine
@@ -151,7 +131,7 @@ class ModelRouter:
             for b in pool.backends:
                 await b.provider.close()
 
-    # -- the Embeddings protocol -----------------------------------------------------
+    # -- models and embedding ------------------------------------------------------
 
     def pool(self, model: str) -> ModelPool:
         pool = self.pools.get(model or self.catalog.default)
@@ -166,51 +146,24 @@ class ModelRouter:
         pool = self.pools.get(model or self.catalog.default)
         return pool.identity() if pool is not None else model
 
-    def queues_as_job(self, model: str, count: int, urgent: bool) -> bool:
-        """Would GenerateEmbedding answer this with a batch job id rather than embeddings?"""
-        pool = self.pools.get(model or self.catalog.default)
-        return (
-            pool is not None
-            and pool.spec.pattern == HYBRID
-            and not urgent
-            and count > pool.spec.realtime_budget
-        )
-
-    async def generate(
-        self, model: str, texts: list[str], normalize: bool, urgent: bool, call: Call, field: str = "texts"
-    ) -> Generated:
-        pool = self.pool(model)
-        if patterns.decide(pool.spec, len(texts), urgent, "realtime") == patterns.JOB:
-            if self.jobs is None:
-                raise ApiError(
-                    grpc.StatusCode.FAILED_PRECONDITION,
-                    f"{field}: model {pool.name!r} queues requests of more than "
-                    f"{pool.spec.realtime_budget} texts as batch jobs, and batch jobs are not "
-                    "available on this gateway: send fewer texts, or set urgent",
-                )
-            return Generated(
-                pool.name, job_id=await self.jobs.submit_embedding_job(pool.name, texts, normalize, call)
-            )
-        name, vectors = await self.embed(model, texts, normalize, call, field=field)
-        return Generated(name, vectors)
-
     async def embed(
         self,
         model: str,
         texts: list[str],
         normalize: bool,
-        call: Call,
-        priority: str = "realtime",
+        deadline: float | None,
+        priority: str = REALTIME_PRIORITY,
         field: str = "texts",
     ) -> tuple[str, np.ndarray]:
+        """The model's resolved name and one row per text, in order, by `deadline` (a
+        time.monotonic() value; None allows the catalog's request timeout). Errors about the
+        input name `field` (`texts[3]`, or `field` itself for a single-text field)."""
         pool = self.pool(model)
         patterns.decide(pool.spec, len(texts), True, priority)  # refuses bulk-only in real time
         if not texts:
             return pool.name, np.zeros((0, pool.dimension), dtype=np.float32)
-        remaining = call.time_remaining()
-        deadline = time.monotonic() + (
-            self.catalog.request_timeout_seconds if remaining is None else remaining
-        )
+        if deadline is None:
+            deadline = time.monotonic() + self.catalog.request_timeout_seconds
         size = pool.chunk_size
         starts = range(0, len(texts), size)
         gate = asyncio.Semaphore(pool.parallel_chunks)

@@ -25,7 +25,7 @@ from citadel.server.errors import ApiError, invalid, not_found
 from citadel.server.jobs.changes import progress
 from citadel.server.jobs.queue import JobQueue
 from citadel.server.jobs.record import OPERATION_NAMES, STATE_NAMES, Job
-from citadel.server.jobs.worker import WorkerPool
+from citadel.server.jobs.submit import JobSubmitter
 from citadel.server.servicers import validation as check
 from citadel.server.store.base import VectorStore
 from citadel.server.tenancy import physical
@@ -50,13 +50,10 @@ class _Settings:
 
 
 class BatchServicer:
-    def __init__(
-        self, queue: JobQueue, store: VectorStore, workers: WorkerPool, chunk_size: int, models: Models
-    ) -> None:
+    def __init__(self, queue: JobQueue, store: VectorStore, jobs: JobSubmitter, models: Models) -> None:
         self._queue = queue
         self._store = store
-        self._workers = workers
-        self._chunk_size = chunk_size
+        self._jobs = jobs
         self._models = models
 
     async def SubmitBatchJob(
@@ -97,13 +94,6 @@ class BatchServicer:
             raise invalid("header", "the stream was empty")
         job, existing = await self._submit(call, header, checked, items)
         return pb.UploadBatchJobResponse(job=job.to_proto(), existing=existing)
-
-    async def submit_embedding_job(self, model: str, texts: list[str], normalize: bool, call: Call) -> str:
-        """How hybrid models queue a large GenerateEmbedding: an embed job, item ids 0..n-1."""
-        items = [pb.BatchItem(id=str(i), text=t) for i, t in enumerate(texts)]
-        settings = pb.UploadBatchJobHeader(operation=pb.OPERATION_EMBED, model=model, normalize=normalize)
-        job, _ = await self._submit(call, settings, _Settings("embed", ""), items)
-        return job.id
 
     async def _check_settings(
         self, call: Call, settings: pb.SubmitBatchJobRequest | pb.UploadBatchJobHeader, prefix: str
@@ -159,13 +149,7 @@ class BatchServicer:
             idempotency_key=settings.idempotency_key,
             normalize=settings.normalize,
         )
-        chunks = [
-            pb.BatchItemList(items=items[i : i + self._chunk_size])
-            for i in range(0, len(items), self._chunk_size)
-        ]
-        job, existing = await self._queue.submit(job, chunks)
-        self._workers.notify()
-        return job, existing
+        return await self._jobs.submit(job, items)
 
     async def GetBatchJob(self, request: pb.GetBatchJobRequest, call: Call) -> pb.GetBatchJobResponse:
         return pb.GetBatchJobResponse(job=(await self._own(call, request.id)).to_proto())

@@ -36,7 +36,7 @@ _PLAIN_KEY = re.compile(r"[\w-]+")
 @dataclass(frozen=True)
 class TextLimits:
     """What one request may ask a model to embed: limits.embed_texts_per_call and
-    limits.embed_chars_per_text, the same for GenerateEmbedding, query_text and batch items."""
+    limits.embed_chars_per_text, applied by the embedding service to every caller's texts."""
 
     texts_per_call: int
     chars_per_text: int
@@ -44,10 +44,6 @@ class TextLimits:
     @classmethod
     def from_settings(cls, settings) -> TextLimits:
         return cls(settings.embed_texts_per_call, settings.embed_chars_per_text)
-
-    def admit(self, texts: Sequence[str]) -> bool:
-        """Within both limits (what `embed_texts` accepts, blank texts aside)."""
-        return len(texts) <= self.texts_per_call and all(len(t) <= self.chars_per_text for t in texts)
 
 
 def valid_collection_name(name: str) -> bool:

@@ -1,7 +1,8 @@
 """VectorService: validates every request fully, then calls the store.
 
 Nothing here knows which protocol a call came from; the chain hands in the request message
-and the Call. A request that is invalid anywhere writes nothing.
+and the Call. A request that is invalid anywhere writes nothing. Texts become vectors in the
+embedding service (embeddings/service.py), given the call's deadline and tenant as values.
 """
 
 from __future__ import annotations
@@ -9,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from typing import Protocol
 
 import numpy as np
 
+from citadel.options.v1 import options_pb2
 from citadel.server import page_tokens
 from citadel.server.auth.principal import ANONYMOUS
+from citadel.server.cache import status
 from citadel.server.chain import Call
+from citadel.server.embeddings.service import CacheUse, EmbeddingService, Queued
 from citadel.server.errors import invalid, not_found
 from citadel.server.servicers import validation as check
 from citadel.server.servicers.convert import (
@@ -40,45 +43,15 @@ _CHECK_SLICE = 4096  # vectors checked between two turns of the event loop (~5-1
 SPEC_TTL_SECONDS = 2.0
 
 
-class Generated(Protocol):
-    model: str  # the model's resolved name
-    vectors: np.ndarray | None  # one row per text, in order; None when queued as a job
-    job_id: str  # set when a hybrid model queued the request as a batch job
-
-
-class Embeddings(Protocol):
-    async def embed(
-        self,
-        model: str,
-        texts: list[str],
-        normalize: bool,
-        call: Call,
-        priority: str = "realtime",
-        field: str = "texts",
-    ) -> tuple[str, np.ndarray]:
-        """Returns the model's resolved name and one row per text, in order; errors about the
-        input name `field` (`texts[3]`, or `field` itself for a single-text field)."""
-
-    async def generate(
-        self, model: str, texts: list[str], normalize: bool, urgent: bool, call: Call, field: str = "texts"
-    ) -> Generated:
-        """GenerateEmbedding under the model's integration pattern: embeddings or a job id."""
-
-    def list_models(self) -> pb.ListModelsResponse:
-        """Every model with its pattern and the live state of its backends."""
-
-
 class VectorServicer:
     def __init__(
         self,
         store: VectorStore,
-        embeddings: Embeddings,
-        text_limits: check.TextLimits,
+        embeddings: EmbeddingService | None,  # None: a servicer that is never sent texts
         max_upsert_vectors: int = 100_000,
     ) -> None:
         self._store = store
         self._embeddings = embeddings
-        self._text_limits = text_limits
         self._max_upsert_vectors = max_upsert_vectors  # limits.vectors_per_upsert
         # (tenant, collection name as the caller gave it) -> (when read, spec)
         self._specs: dict[tuple[str, str], tuple[float, CollectionSpec]] = {}
@@ -224,7 +197,7 @@ class VectorServicer:
         if request.query_vector and request.query_text:
             raise invalid("query_text", "set query_vector or query_text, not both")
         if request.query_text:
-            check.embed_text("query_text", request.query_text, self._text_limits)
+            self._embeddings.check_text("query_text", request.query_text)
         elif not request.query_vector:
             raise invalid("query_vector", "is required (or give query_text)")
         elif request.model:
@@ -288,24 +261,27 @@ class VectorServicer:
     ) -> pb.GenerateEmbeddingResponse:
         if request.text and request.texts:
             raise invalid("texts", "set text or texts, not both")
-        if request.text:
-            texts = [request.text]
-            check.embed_text("text", request.text, self._text_limits)
-        else:
-            texts = list(request.texts)
-            if not texts:
-                raise invalid("text", "is required (or give texts)")
-            check.embed_texts("texts", texts, self._text_limits)
+        if not request.text and not request.texts:
+            raise invalid("text", "is required (or give texts)")
+        texts, field = ([request.text], "text") if request.text else (list(request.texts), "texts")
         started = time.perf_counter()
-        field = "text" if request.text else "texts"
         result = await self._embeddings.generate(
-            request.model, texts, request.normalize, request.urgent, call, field=field
+            request.model,
+            texts,
+            normalize=request.normalize,
+            urgent=request.urgent,
+            deadline=call.deadline,
+            tenant=_tenant(call),
+            field=field,
+            cache=_text_cache_use(call),
         )
         elapsed_ms = (time.perf_counter() - started) * 1000
-        if result.vectors is None:
+        if isinstance(result, Queued):
             return pb.GenerateEmbeddingResponse(
                 model=result.model, job_id=result.job_id, processing_time_ms=elapsed_ms
             )
+        if result.cache:
+            call.response_metadata[status.CACHE_STATUS] = status.cache_status(result.cache)
         vectors = result.vectors
         response = pb.GenerateEmbeddingResponse(
             model=result.model, dimensions=int(vectors.shape[1]), processing_time_ms=elapsed_ms
@@ -325,13 +301,20 @@ class VectorServicer:
         self, request: pb.SearchVectorsRequest, spec: CollectionSpec, call: Call
     ) -> np.ndarray:
         """query_text embedded with `model`, which must make vectors of the collection's dimension."""
-        model, vectors = await self._embeddings.embed(
-            request.model, [request.query_text], False, call, field="query_text"
+        # No per-text cache: the search's answer is cached whole, keyed by what `model` resolves
+        # to (its cache option's model_field).
+        embedded = await self._embeddings.embed(
+            request.model,
+            [request.query_text],
+            deadline=call.deadline,
+            tenant=_tenant(call),
+            field="query_text",
         )
+        vectors = embedded.vectors
         if vectors.shape[1] != spec.dimension:
             raise invalid(
                 "model",
-                f"{model!r} makes {vectors.shape[1]}-dimensional embeddings but collection "
+                f"{embedded.model!r} makes {vectors.shape[1]}-dimensional embeddings but collection "
                 f"{request.collection!r} has dimension {spec.dimension}",
             )
         return vectors[0]
@@ -370,6 +353,14 @@ class VectorServicer:
 
 def _tenant(call: Call) -> str:
     return call.state.get("principal", ANONYMOUS).tenant
+
+
+def _text_cache_use(call: Call) -> CacheUse | None:
+    """Per-text caching for a method whose cache option says CACHE_KIND_EMBEDDING, counted under
+    the method; bypassed when the caller sent Cache-Control: no-cache."""
+    if call.method.cache.kind != options_pb2.CACHE_KIND_EMBEDDING:
+        return None
+    return CacheUse(call.method.path, bypass=status.asks_no_cache(call.metadata))
 
 
 def _offset(value: int) -> int:

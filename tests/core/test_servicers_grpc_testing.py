@@ -20,7 +20,6 @@ from citadel.server.chain import Call, Chain
 from citadel.server.descriptors import SERVICES
 from citadel.server.errors import ApiError
 from citadel.server.methods import method_specs
-from citadel.server.servicers.validation import TextLimits
 from citadel.server.servicers.vector import VectorServicer
 from citadel.server.store.edge import EdgeStore
 from citadel.vector.v1 import filter_pb2, resources_pb2
@@ -46,7 +45,7 @@ class Vectors:
 async def vectors(tmp_path):
     store = EdgeStore(tmp_path / "edge")
     # No model router: these tests send no texts to embed (GenerateEmbedding, query_text).
-    servicer = VectorServicer(store, embeddings=None, text_limits=TextLimits(8, 1000), max_upsert_vectors=5)
+    servicer = VectorServicer(store, embeddings=None, max_upsert_vectors=5)
     try:
         yield Vectors(Chain([], {"citadel.vector.v1.VectorService": servicer}))
     finally:

@@ -13,7 +13,6 @@ from citadel.server.chain import Call
 from citadel.server.descriptors import SERVICES
 from citadel.server.errors import ApiError
 from citadel.server.methods import method_specs
-from citadel.server.servicers.validation import TextLimits
 from citadel.server.servicers.vector import VectorServicer
 from citadel.server.store.base import CollectionInfo, CollectionSpec
 
@@ -37,7 +36,7 @@ def _call(tenant: str) -> Call:
 
 def test_cached_per_tenant_and_name():
     store = Store()
-    servicer = VectorServicer(store, None, TextLimits(128, 32_768))
+    servicer = VectorServicer(store, None)
 
     async def run():
         a = await servicer._spec(_call("t"), "collection", "docs")
@@ -52,7 +51,7 @@ def test_cached_per_tenant_and_name():
 
 def test_an_invalid_name_is_refused_even_when_its_physical_name_is_cached():
     store = Store()
-    servicer = VectorServicer(store, None, TextLimits(128, 32_768))
+    servicer = VectorServicer(store, None)
     asyncio.run(servicer._spec(_call("t"), "collection", "docs"))  # caches t.docs
     with pytest.raises(ApiError) as e:
         # The shared namespace naming another tenant's collection by its stored name.

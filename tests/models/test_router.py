@@ -1,5 +1,6 @@
-"""The router in process on the default catalog (the local model): pattern decisions without a
-batch service, bulk priority, deadlines, cache identities, and outlier ejection limits."""
+"""The router in process on the default catalog (the local model): bulk priority, deadlines
+(time.monotonic() values), cache identities, and outlier ejection limits. The real-time-or-job
+decision is the embedding service's (tests/embeddings/test_service.py)."""
 
 from __future__ import annotations
 
@@ -9,22 +10,15 @@ import time
 import grpc
 import pytest
 
-from citadel.server.chain import Call
-from citadel.server.descriptors import SERVICES
 from citadel.server.errors import ApiError
-from citadel.server.methods import method_specs
 from citadel.server.models.backend import Backend
 from citadel.server.models.catalog import BackendSpec, Resilience, parse_catalog
 from citadel.server.models.health import OutlierDetector
 from citadel.server.models.router import ModelRouter
 
-SPEC = next(m for m in method_specs(SERVICES) if m.name == "GenerateEmbedding")
 
-
-def call(seconds: float | None = 30.0) -> Call:
-    return Call(
-        method=SPEC, protocol="grpc", deadline=None if seconds is None else time.monotonic() + seconds
-    )
+def deadline(seconds: float | None = 30.0) -> float | None:
+    return None if seconds is None else time.monotonic() + seconds
 
 
 def run(coro):
@@ -38,29 +32,14 @@ def run(coro):
     return asyncio.run(with_router())
 
 
-def test_hybrid_over_budget_without_a_batch_service_is_a_failed_precondition():
-    async def scenario(router):
-        with pytest.raises(ApiError) as e:
-            await router.generate("hermes", ["t"] * 33, False, False, call())
-        assert e.value.code == grpc.StatusCode.FAILED_PRECONDITION
-        assert e.value.message.startswith("texts: model 'hermes' queues requests of more than 32 texts")
-        assert "batch jobs are not available" in e.value.message
-        urgent = await router.generate("hermes", ["t"] * 33, False, True, call())
-        assert urgent.vectors.shape == (33, 384) and not urgent.job_id
-        assert router.queues_as_job("hermes", 33, False) and not router.queues_as_job("hermes", 32, False)
-        assert not router.queues_as_job("phi3", 1000, False) and not router.queues_as_job("nope", 99, False)
-
-    run(scenario)
-
-
 def test_bulk_priority_serves_bulk_only_models():
     async def scenario(router):
         with pytest.raises(ApiError) as e:
-            await router.embed("deepseek", ["a"], False, call())
+            await router.embed("deepseek", ["a"], False, deadline())
         assert e.value.code == grpc.StatusCode.FAILED_PRECONDITION
-        name, vectors = await router.embed("deepseek", ["a", "b"], False, call(), priority="bulk")
+        name, vectors = await router.embed("deepseek", ["a", "b"], False, deadline(), priority="bulk")
         assert name == "deepseek" and vectors.shape == (2, 384)
-        name, vectors = await router.embed("", [], False, call(None))
+        name, vectors = await router.embed("", [], False, deadline(None))
         assert name == "general" and vectors.shape == (0, 384)
 
     run(scenario)
@@ -69,7 +48,7 @@ def test_bulk_priority_serves_bulk_only_models():
 def test_a_spent_deadline_is_deadline_exceeded():
     async def scenario(router):
         with pytest.raises(ApiError) as e:
-            await router.embed("phi3", ["a"], False, call(-1))
+            await router.embed("phi3", ["a"], False, deadline(-1))
         assert e.value.code == grpc.StatusCode.DEADLINE_EXCEEDED and "'phi3'" in e.value.message
 
     run(scenario)
