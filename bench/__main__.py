@@ -30,6 +30,7 @@ from bench.context import BenchContext
 SECTIONS = [
     "core",
     "protocols",
+    "rpc_web",
     "interceptors",
     "models",
     "jobs",
