@@ -71,7 +71,9 @@ def deadline_of(headers: dict[str, str], now: float | None = None) -> float | No
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"X-Request-Timeout header: {request_timeout!r} is not a positive number of seconds",
             )
-        timeouts.append(seconds)
+        # No longer than grpc-timeout can say (8 digits of hours): a larger float would
+        # overflow the event loop's clock arithmetic.
+        timeouts.append(min(seconds, 99_999_999 * 3600.0))
     return now + min(timeouts) if timeouts else None
 
 

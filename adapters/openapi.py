@@ -36,8 +36,9 @@ STATUS = status_pb2.Status.DESCRIPTOR
 _REF = "#/components/schemas/"
 _PARAM_REF = "#/components/parameters/"
 
-_INT64 = {"type": "string", "pattern": "^-?[0-9]+$", "format": "int64"}
-_UINT64 = {"type": "string", "pattern": "^[0-9]+$", "format": "uint64"}
+# Written as strings; read as strings or JSON integers.
+_INT64 = {"type": ["string", "integer"], "pattern": "^-?[0-9]+$", "format": "int64"}
+_UINT64 = {"type": ["string", "integer"], "pattern": "^[0-9]+$", "minimum": 0, "format": "uint64"}
 _SCALARS: dict[int, dict[str, Any]] = {
     FD.TYPE_DOUBLE: {"type": "number", "format": "double"},
     # JSON numbers past float32's range are refused (json_codec), not rounded to infinity.
@@ -103,6 +104,15 @@ FLOATS_BASE64 = {
 # ((citadel.options.v1.field) = {max_length: ..., pattern: ...}), read by the servicers too.
 
 
+def _set(name: str) -> dict[str, Any]:
+    """The field `name` is set: present and not null (null is "not set" in proto3 JSON)."""
+    return {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+
+
+def _set_as(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": [name], "properties": {name: {"not": {"type": "null"}, **schema}}}
+
+
 def _anchored(pattern: str) -> str:
     return f"^(?:{pattern})$"
 
@@ -158,6 +168,13 @@ FIELD_RULES: dict[str, dict[str, Any]] = {
     _B + "ListBatchJobsRequest.page_size": _page(vector_servicer.MAX_LIMIT),
 }
 
+# Lists that must hold an item though the proto does not say REQUIRED: left out, they are empty.
+NEEDED = frozenset(
+    {_V + "VectorIds.ids", _V + "HasIdCondition.ids", _V + "StringList.values", _V + "IntegerList.values"}
+)
+# REQUIRED fields a request may still leave out: a batch item without an id fails alone, listed
+# in the job's errors, as every bad item does.
+CHECKED_LATER = frozenset({_B + "BatchItem.id"})
 # Oneofs whose servicer refuses a request that sets none of their members (a proto oneof
 # cannot say so itself); any other oneof may be left empty.
 REQUIRED_ONEOFS = frozenset(
@@ -169,28 +186,28 @@ _HAS_TEST = "citadel.vector.v1.Condition.HasTest"
 # Rules across fields, by message: each is one more schema the object must match (`allOf`).
 MESSAGE_RULES: dict[str, list[dict[str, Any]]] = {
     _V + "FieldCondition": [
-        {"required": ["key"]},
-        {"anyOf": [{"required": ["match"]}, {"required": ["range"]}]},
+        _set("key"),
+        {"anyOf": [_set("match"), _set("range")]},
     ],
-    _V + "Range": [{"anyOf": [{"required": [bound]} for bound in ("lt", "gt", "lte", "gte")]}],
+    _V + "Range": [{"anyOf": [_set(bound) for bound in ("lt", "gt", "lte", "gte")]}],
     # query_vector or query_text, not both; `model` names query_text's model only.
     _V + "SearchVectorsRequest": [
         {
             "oneOf": [
-                {"required": ["queryVector"], "properties": {"queryVector": {"minItems": 1, "minLength": 1}}},
-                {"required": ["queryText"], "properties": {"queryText": {"minLength": 1}}},
+                _set_as("queryVector", {"minItems": 1, "minLength": 1}),
+                _set_as("queryText", {"minLength": 1}),
             ]
         },
         {
-            "if": {"required": ["queryVector"], "properties": {"queryVector": {"minItems": 1, "minLength": 1}}},
+            "if": _set_as("queryVector", {"minItems": 1, "minLength": 1}),
             "then": {"properties": {"model": {"maxLength": 0}}},
         },
     ],
     _V + "GenerateEmbeddingRequest": [
         {
             "oneOf": [
-                {"required": ["text"], "properties": {"text": {"minLength": 1}}},
-                {"required": ["texts"], "properties": {"texts": {"minItems": 1}}},
+                _set_as("text", {"minLength": 1}),
+                _set_as("texts", {"minItems": 1}),
             ]
         }
     ],
@@ -198,8 +215,8 @@ MESSAGE_RULES: dict[str, list[dict[str, Any]]] = {
     _V + "DeleteVectorsRequest": [
         {
             "anyOf": [
-                {"not": {"required": ["filter"]}},
-                {"required": ["allowAll"], "properties": {"allowAll": {"const": True}}},
+                {"not": _set("filter")},
+                _set_as("allowAll", {"const": True}),
                 {"properties": {"filter": {"$ref": _REF + _HAS_CONDITIONS}}},
             ]
         }
@@ -207,9 +224,9 @@ MESSAGE_RULES: dict[str, list[dict[str, Any]]] = {
     # Embed jobs keep their embeddings in the job and name no collection; the others need one.
     _B + "SubmitBatchJobRequest": [
         {
-            "if": {"required": ["operation"], "properties": {"operation": {"const": _EMBED}}},
+            "if": _set_as("operation", {"enum": [_EMBED, batch_service_pb2.OPERATION_EMBED]}),
             "then": {"properties": {"collection": {"maxLength": 0}}},
-            "else": {"required": ["collection"], "properties": {"collection": COLLECTION_NAME}},
+            "else": _set_as("collection", COLLECTION_NAME),
         }
     ],
 }
@@ -218,16 +235,16 @@ RULE_SCHEMAS: dict[str, dict[str, Any]] = {
     _HAS_CONDITIONS: {
         "description": "A filter that tests something: a field or id condition, at any depth.",
         "anyOf": [
-            {"required": [clause], "properties": {clause: {"contains": {"$ref": _REF + _HAS_TEST}}}}
+            _set_as(clause, {"contains": {"$ref": _REF + _HAS_TEST}})
             for clause in ("must", "should", "mustNot")
         ],
     },
     _HAS_TEST: {
         "description": "A condition on a field or on ids, or a filter that has one.",
         "anyOf": [
-            {"required": ["field"]},
-            {"required": ["hasId"]},
-            {"required": ["filter"], "properties": {"filter": {"$ref": _REF + _HAS_CONDITIONS}}},
+            _set("field"),
+            _set("hasId"),
+            _set_as("filter", {"$ref": _REF + _HAS_CONDITIONS}),
         ],
     },
 }
@@ -353,8 +370,20 @@ class OpenApiBuilder:
             },
         }
         if b.body:
-            op["requestBody"] = {"content": {"application/json": {"schema": self._body_schema(b)}}}
+            schema = self._body_schema(b)
+            op["requestBody"] = {"content": {"application/json": {"schema": schema}}}
+            if self._needs_fields(schema):  # no body is the empty message, refused as `{}` is
+                op["requestBody"]["required"] = True
         return op
+
+    def _needs_fields(self, schema: dict[str, Any]) -> bool:
+        """Whether an object schema refuses `{}`: it requires a field, directly or by a rule."""
+        if "$ref" in schema:
+            schema = self.schemas.get(schema["$ref"].removeprefix(_REF), {})
+        rules = schema.get("allOf", [])
+        return bool(schema.get("required")) or any(
+            "oneOf" in r and all(alt.get("required") for alt in r["oneOf"]) for r in rules
+        )
 
     def _path_parameters(self, b: Binding) -> list[dict[str, Any]]:
         out = []
@@ -521,9 +550,14 @@ class OpenApiBuilder:
         for field in msg.fields:
             if field.name in exclude:
                 continue
-            properties[field.json_name] = self._field_schema(field)
-            if field_behavior_pb2.REQUIRED in _behaviors(field) or field.full_name in self.collection_fields:
+            schema = self._field_schema(field)
+            if (
+                field_behavior_pb2.REQUIRED in _behaviors(field) and field.full_name not in CHECKED_LATER
+            ) or field.full_name in self.collection_fields | NEEDED:
                 required.append(field.json_name)
+            else:  # null is "not set" in proto3 JSON
+                schema = _nullable(schema)
+            properties[field.json_name] = schema
             oneof = real_oneof(field)
             if oneof is not None:
                 oneofs.setdefault(oneof.name, []).append(field.json_name)
@@ -533,7 +567,7 @@ class OpenApiBuilder:
         rules = []
         for oneof_name, members in oneofs.items():
             listed = ", ".join(f"`{m}`" for m in members)
-            one_each = [{"required": [m]} for m in members]
+            one_each = [_set(m) for m in members]
             if f"{msg.full_name}.{oneof_name}" in REQUIRED_ONEOFS:
                 text += f"\n\nExactly one of {listed} (oneof `{oneof_name}`)."
                 rules.append({"oneOf": one_each})
@@ -588,7 +622,8 @@ class OpenApiBuilder:
         if required and field.is_repeated and not is_map(field):
             rules.setdefault("minItems", 1)
         if required and field.cpp_type == FD.CPPTYPE_ENUM and not field.is_repeated:
-            rules["not"] = {"const": field.enum_type.values_by_number[0].name}
+            zero = field.enum_type.values_by_number[0]
+            rules["not"] = {"enum": [zero.name, zero.number]}
         if not rules:
             return schema
         if is_float_list(field):  # an array or base64: a count is a length in the latter
@@ -622,9 +657,10 @@ class OpenApiBuilder:
             lines = [self.docs.of(name)] if self.docs.of(name) else []
             for v in enum.values:
                 lines.append(f"- `{v.name}`: {self.docs.of(f'{name}.{v.name}')}".rstrip(": "))
+            lines.append("Requests may give the number instead of the name.")
             self.schemas[name] = {
-                "type": "string",
-                "enum": [v.name for v in enum.values],
+                "type": ["string", "integer"],
+                "enum": [v.name for v in enum.values] + [v.number for v in enum.values],
                 "description": "\n".join(lines),
             }
         return name
@@ -638,6 +674,20 @@ def _field_at(msg: descriptor.Descriptor, path: str) -> descriptor.FieldDescript
     for name in parents:
         msg = msg.fields_by_name[name].message_type
     return msg.fields_by_name[leaf]
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` that also admits null."""
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        return {**schema, "type": [kind, "null"]}
+    if isinstance(kind, list):
+        return schema if "null" in kind else {**schema, "type": [*kind, "null"]}
+    if "$ref" in schema or "oneOf" in schema:
+        value = {k: v for k, v in schema.items() if k in ("$ref", "oneOf")}
+        rest = {k: v for k, v in schema.items() if k not in ("$ref", "oneOf")}
+        return {**rest, "anyOf": [value, {"type": "null"}]}
+    return schema  # any JSON value (google.protobuf.Value): null included
 
 
 def _behaviors(field: descriptor.FieldDescriptor) -> set[int]:
