@@ -55,8 +55,10 @@ def test_served_openapi_documents_the_test_service_from_its_comments(http):
     assert set(stream) == {"application/x-ndjson", "text/event-stream"}
     schemas = doc["components"]["schemas"]
     request = schemas["citadel.testing.v1.EchoRequest"]
-    assert request["properties"]["count"]["type"] == "string"  # int64 as a string
-    assert request["properties"]["embedding"]["oneOf"][1]["contentEncoding"] == "base64"
+    # int64: written as a string, read as a string or a number; null is "not set"
+    assert request["properties"]["count"]["type"] == ["string", "integer", "null"]
+    floats = request["properties"]["embedding"]["anyOf"][0]  # or null
+    assert floats["oneOf"][1]["contentEncoding"] == "base64"
     assert "At most one of `choiceText`, `choiceNumber`, `choiceNested`" in request["description"]
     assert schemas["citadel.testing.v1.Color"]["enum"] == ["COLOR_UNSPECIFIED", "COLOR_BLUE", "COLOR_GREEN"]
     collection = schemas["citadel.vector.v1.Collection"]
