@@ -60,7 +60,8 @@ def test_served_openapi_documents_the_test_service_from_its_comments(http):
     floats = request["properties"]["embedding"]["anyOf"][0]  # or null
     assert floats["oneOf"][1]["contentEncoding"] == "base64"
     assert "At most one of `choiceText`, `choiceNumber`, `choiceNested`" in request["description"]
-    assert schemas["citadel.testing.v1.Color"]["enum"] == ["COLOR_UNSPECIFIED", "COLOR_BLUE", "COLOR_GREEN"]
+    # by name, or by number in requests
+    assert schemas["citadel.testing.v1.Color"]["enum"] == ["COLOR_UNSPECIFIED", "COLOR_BLUE", "COLOR_GREEN", 0, 1, 2]
     collection = schemas["citadel.vector.v1.Collection"]
     assert collection["properties"]["vectorCount"]["readOnly"] is True  # OUTPUT_ONLY
     assert "dimension" in collection["required"]  # REQUIRED
