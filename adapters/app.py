@@ -34,6 +34,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 from citadel.adapters import graphql_ws, openapi
+from citadel.adapters.compression import gzip_responses
 from citadel.adapters.connect import ConnectApp, is_connect
 from citadel.adapters.cors import CorsPolicy, with_cors
 from citadel.adapters.descriptions import Descriptions
@@ -189,5 +190,8 @@ def create_app(
     rest = RestRouter(specs, chain, settings.rest_body_bytes, settings.rest_response_bytes, fallback=pages)
     by_path = {spec.path: spec for spec in specs}
     limits = (settings.rest_body_bytes, settings.rest_response_bytes)
-    rpc = RpcPaths(rest, GrpcWebApp(by_path, chain, *limits), ConnectApp(by_path, chain, *limits))
+    # REST, GraphQL and the pages (the router's fallback) gzip large replies; gRPC-Web and
+    # Connect negotiate compression in their own terms.
+    compressed = gzip_responses(rest, settings.gzip_min_bytes)
+    rpc = RpcPaths(compressed, GrpcWebApp(by_path, chain, *limits), ConnectApp(by_path, chain, *limits))
     return HttpApp(rest, pages, settings.parsed.cors, rpc)

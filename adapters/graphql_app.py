@@ -51,6 +51,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from citadel.adapters import metadata
+from citadel.adapters.compression import RequestDecoder
 from citadel.adapters.errors import HTTP_STATUS, HttpError, http_status
 from citadel.adapters.graphql_documents import DocumentCache
 from citadel.adapters.graphql_schema import GraphqlContext
@@ -298,13 +299,19 @@ async def _read(request: Request, limit: int) -> tuple[str, Any, str | None]:
 
 
 async def _body(request: Request, limit: int) -> bytes:
+    """The body, within `limit` bytes as sent and, for a gzip one, decompressed as well."""
+    decoder = RequestDecoder.for_headers(
+        metadata.header_map(request.scope["headers"]), limit, lambda: too_large("request body", limit)
+    )
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise too_large("request body", limit)
-        chunks.append(chunk)
+        chunks.append(chunk if decoder is None else decoder.feed(chunk))
+    if decoder is not None:
+        decoder.finish()
     return b"".join(chunks)
 
 

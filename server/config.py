@@ -77,6 +77,8 @@ class Settings:
     )
     cors_allow_methods: list = _s("server.cors_allow_methods", factory=lambda: ["GET", "POST", "DELETE"])
     cors_max_age_seconds: int = _s("server.cors_max_age_seconds", 600)  # how long browsers keep a preflight
+    # Port 8000's replies of at least this many bytes are gzip-compressed for clients that accept it.
+    gzip_min_bytes: int = _s("server.gzip_min_bytes", 1024)
     # [store]
     engine: str = _s("store.engine", "auto")  # embedded engine: auto | edge | qdrant-local
     qdrant_url: str = _s("store.qdrant_url", "")  # Qdrant server or cluster; empty: embedded
@@ -229,6 +231,7 @@ class Settings:
             raise ConfigError(f"store.engine: {self.engine!r} is not one of {', '.join(KNOWN_ENGINES)}")
         for key, value, low in (
             ("server.workers", self.workers, 1),
+            ("server.gzip_min_bytes", self.gzip_min_bytes, 0),
             ("jobs.workers", self.jobs_workers, 1),
             ("jobs.chunk_size", self.jobs_chunk_size, 1),
             ("jobs.lease_seconds", self.jobs_lease_seconds, 1),
