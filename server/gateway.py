@@ -222,8 +222,8 @@ class Gateway:
             s.jobs_workers,
             s.jobs_lease_seconds,
             self.metrics,
-            jobs.submitted,
-            on_write,
+            submitted=jobs.submitted,
+            on_write=on_write,
         )
         self._batch = BatchServicer(queue, store, jobs, models)
         self.workers.start()
