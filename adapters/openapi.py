@@ -114,7 +114,9 @@ def _set_as(name: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _anchored(pattern: str) -> str:
-    return f"^(?:{pattern})$"
+    """A whole-string match in every dialect: Python's `$` also matches before a final newline
+    (so a generator may append one), the lookahead does not."""
+    return f"^(?:{pattern})(?![\\s\\S])"
 
 
 # Python's whitespace, spelled out: what str.strip() removes (a blank text is refused), in a form
