@@ -28,12 +28,15 @@ def gateway(tmp_path_factory):
             "CITADEL_LOG_LEVEL": "WARNING",
         },
     ).start()
-    with httpx.Client(base_url=proc.http_url, timeout=30.0) as client:
-        client.post("/v1/collections", json={"name": NAME, "dimension": DIMENSION, "distance": "DISTANCE_DOT"}).raise_for_status()
-        vectors = [{"id": f"v{i}", "embedding": [i / 100 + j / 1000 for j in range(DIMENSION)]} for i in range(20)]
-        client.post(f"/v1/collections/{NAME}/vectors:upsert", json={"vectors": vectors}).raise_for_status()
-    yield proc
-    proc.stop()
+    try:  # stopped even when seeding fails
+        with httpx.Client(base_url=proc.http_url, timeout=30.0) as client:
+            collection = {"name": NAME, "dimension": DIMENSION, "distance": "DISTANCE_DOT"}
+            client.post("/v1/collections", json=collection).raise_for_status()
+            vectors = [{"id": f"v{i}", "embedding": [i / 100 + j / 1000 for j in range(DIMENSION)]} for i in range(20)]
+            client.post(f"/v1/collections/{NAME}/vectors:upsert", json={"vectors": vectors}).raise_for_status()
+        yield proc
+    finally:
+        proc.stop()
 
 
 @pytest.fixture(scope="module")

@@ -20,12 +20,13 @@ def http(tmp_path_factory):
     proc = GatewayProcess(
         tmp_path_factory.mktemp("openapi-rules") / "data", env={"CITADEL_LOG_LEVEL": "WARNING"}
     ).start()
-    with httpx.Client(base_url=proc.http_url, timeout=30.0) as client:
-        client.post(
-            "/v1/collections", json={"name": NAME, "dimension": 2, "distance": "DISTANCE_DOT"}
-        ).raise_for_status()
-        yield client
-    proc.stop()
+    try:  # stopped even when seeding fails
+        with httpx.Client(base_url=proc.http_url, timeout=30.0) as client:
+            collection = {"name": NAME, "dimension": 2, "distance": "DISTANCE_DOT"}
+            client.post("/v1/collections", json=collection).raise_for_status()
+            yield client
+    finally:
+        proc.stop()
 
 
 @pytest.fixture(scope="module")
