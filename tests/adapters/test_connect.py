@@ -20,6 +20,7 @@ from citadel.adapters.errors import HTTP_STATUS
 from tests.adapters.conftest import MAX_MESSAGE_BYTES
 from tests.adapters.echo import SERVICE_NAME, echo_pb2
 from tests.security.conftest import Secured, start_secured
+from tests.support.raw_http import read_response
 
 # The Connect spec's table (connectrpc.com/docs/protocol#error-codes), written out here.
 CONNECT_HTTP_STATUS = {
@@ -208,7 +209,7 @@ def test_auth_refusal_comes_before_the_body_is_read(secured_gateway: Secured):
     )
     with socket.create_connection(("127.0.0.1", secured_gateway.proc.http_port), timeout=10) as sock:
         sock.sendall(head.encode())
-        answer = sock.recv(65536).decode("latin-1")
+        answer = read_response(sock)
     assert answer.startswith("HTTP/1.1 401") and '"code":"unauthenticated"' in answer
 
 
@@ -223,3 +224,39 @@ def test_bearer_key_is_accepted_and_roles_apply(secured_gateway: Secured):
         )
     assert ok.status_code == 200, ok.text
     assert create.status_code == 403 and create.json()["code"] == "permission_denied"
+
+
+def test_get_serves_rpcs_marked_side_effect_free_in_json_and_base64_proto(http):
+    """The product's reads are marked idempotency_level = NO_SIDE_EFFECTS: a Connect GET serves
+    them, the message in the query string (JSON, or URL-safe base64 of the binary form)."""
+    from citadel.vector.v1 import resources_pb2
+    from citadel.vector.v1 import vector_service_pb2 as pb
+
+    created = http.post(
+        "/citadel.vector.v1.VectorService/CreateCollection",
+        json={"collection": {"name": "connect-get", "dimension": 2, "distance": "DISTANCE_COSINE"}},
+        headers=JSON_HEADERS,
+    )
+    assert created.status_code == 200, created.text
+    path = "/citadel.vector.v1.VectorService/GetCollection"
+    as_json = http.get(
+        path, params={"connect": "v1", "encoding": "json", "message": '{"name": "connect-get"}'}
+    )
+    assert as_json.status_code == 200, as_json.text
+    assert as_json.json()["collection"]["name"] == "connect-get"
+    binary = base64.urlsafe_b64encode(pb.GetCollectionRequest(name="connect-get").SerializeToString())
+    as_proto = http.get(
+        path,
+        params={"connect": "v1", "encoding": "proto", "base64": "1", "message": binary.decode().rstrip("=")},
+    )
+    assert as_proto.status_code == 200, as_proto.text
+    reply = pb.GetCollectionResponse.FromString(as_proto.content)
+    assert reply.collection.distance == resources_pb2.DISTANCE_COSINE
+    missing = http.get(path, params={"connect": "v1", "encoding": "json", "message": '{"name": "nope-x"}'})
+    assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+    # A write is never served by GET.
+    write = http.get(
+        "/citadel.vector.v1.VectorService/DeleteCollection",
+        params={"connect": "v1", "encoding": "json", "message": '{"name": "connect-get"}'},
+    )
+    assert write.status_code == 405
