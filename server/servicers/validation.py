@@ -23,7 +23,9 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 # double quotes) joined by '.', each maybe followed by [] or [N]. The store rejects others,
 # so they are refused here, naming the field, rather than failing inside the store.
 _KEY = r'(?:[\w-]+|"[^"\\]*")'
-_PATH = re.compile(rf"{_KEY}(?:\[\d*\])*(?:\.{_KEY}(?:\[\d*\])*)*")
+# An array index of at most 9 digits: Qdrant refuses one past 64 bits as an invalid path.
+_INDEX = r"(?:\[[0-9]{0,9}\])"
+_PATH = re.compile(rf"{_KEY}{_INDEX}*(?:\.{_KEY}{_INDEX}*)*")
 MAX_ID_LENGTH = 256
 MAX_DIMENSION = 65536
 MAX_FILTER_DEPTH = 8

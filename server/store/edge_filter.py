@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import qdrant_edge as edge
 
+from citadel.server.errors import invalid
 from citadel.server.store.base import FieldKind
 from citadel.server.store.point_ids import point_id
 from citadel.server.store.qdrant_filter import range_bounds
@@ -37,10 +38,13 @@ def _condition(c: filter_pb2.Condition):
 
 def _field(fc: filter_pb2.FieldCondition):
     parts = []
-    if fc.HasField("match"):
-        parts.append(edge.FieldCondition(key=fc.key, match=_match(fc.match)))
-    if fc.HasField("range"):
-        parts.append(edge.FieldCondition(key=fc.key, range=edge.RangeFloat(**range_bounds(fc.range))))
+    try:
+        if fc.HasField("match"):
+            parts.append(edge.FieldCondition(key=fc.key, match=_match(fc.match)))
+        if fc.HasField("range"):
+            parts.append(edge.FieldCondition(key=fc.key, range=edge.RangeFloat(**range_bounds(fc.range))))
+    except ValueError as e:  # a path the validator let through but the engine refuses
+        raise invalid("filter", f"key {fc.key[:100]!r}: {str(e)[:200]}") from None
     # A match and a range on one key must both hold.
     return parts[0] if len(parts) == 1 else edge.Filter(must=parts)
 
