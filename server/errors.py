@@ -2,11 +2,16 @@
 
 Every protocol maps it from here: the gRPC server aborts with it, the REST adapter turns
 it into an HTTP status and a google.rpc.Status body, GraphQL into extensions.code.
+
+The vocabulary is grpc-interceptor's exception hierarchy: ApiError is a GrpcException, and a
+servicer may raise any of that package's exceptions (`NotFound("...")`, `InvalidArgument`...),
+which the errors interceptor turns into an ApiError, so every protocol answers it the same.
 """
 
 from __future__ import annotations
 
 import grpc
+from grpc_interceptor.exceptions import GrpcException
 
 # Messages echo the caller's values (`name: 'xxx...' is not valid`). gRPC sends the message
 # percent-encoded in a trailer, and clients drop the whole status past 8 KiB of metadata, so a
@@ -24,12 +29,13 @@ def clip(message: str) -> str:
     return f"{head} …[{len(message) - len(head) - len(tail)} characters cut]… {tail}"
 
 
-class ApiError(Exception):
+class ApiError(GrpcException):
     """A failure the caller can act on: status code plus a message that names the field."""
 
     def __init__(self, code: grpc.StatusCode, message: str) -> None:
         message = clip(message)
-        super().__init__(message)
+        super().__init__(details=message, status_code=code)
+        Exception.__init__(self, message)  # str(error) is the message, as for any exception
         self.code = code
         self.message = message
 

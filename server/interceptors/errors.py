@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 import grpc
+from grpc_interceptor.exceptions import GrpcException
 from redis import exceptions as redis_errors
 
 from citadel.server.chain import Call, Handler, Reply
@@ -33,8 +34,8 @@ REDIS_OUTAGES = (
 
 def failure_code(error: BaseException) -> grpc.StatusCode:
     """The status a failure is answered with (telemetry counts it under the same code)."""
-    if isinstance(error, ApiError):
-        return error.code
+    if isinstance(error, GrpcException):
+        return error.status_code
     if isinstance(error, TimeoutError):
         return grpc.StatusCode.DEADLINE_EXCEEDED
     if isinstance(error, REDIS_OUTAGES):
@@ -45,6 +46,8 @@ def failure_code(error: BaseException) -> grpc.StatusCode:
 def as_api_error(error: Exception, call: Call) -> ApiError:
     """What the caller is told of a failure, whatever raised it and wherever (a unary call, or
     a stream after its first item): the one translation, so every protocol says the same."""
+    if isinstance(error, GrpcException) and not isinstance(error, ApiError):
+        error = ApiError(error.status_code, error.details)  # grpc-interceptor's vocabulary
     if isinstance(error, ApiError):
         # Stores and servicers name stored collections; the caller sees its own names.
         tenant = getattr(call.state.get("principal"), "tenant", "")

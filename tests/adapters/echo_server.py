@@ -17,6 +17,7 @@ from pathlib import Path
 
 import grpc
 from google.protobuf import empty_pb2
+from grpc_interceptor.exceptions import GrpcException
 
 from citadel.server import logs
 from citadel.server.chain import Call
@@ -69,7 +70,9 @@ class EchoServicer:
         if request.sleep_ms:
             await asyncio.sleep(request.sleep_ms / 1000)
         if code != grpc.StatusCode.OK:
-            raise ApiError(code, request.message)
+            # grpc-interceptor's exception, as a servicer may raise it: the chain answers it the
+            # same on every protocol (the parity tests compare them).
+            raise GrpcException(details=request.message, status_code=code)
         return echo_pb2.RaiseResponse(message=request.message)
 
     async def Count(self, request, call: Call):
@@ -80,7 +83,7 @@ class EchoServicer:
         async def numbers():
             for n in range(1, request.to + 1):
                 if fail is not None and n > request.fail_after:
-                    raise ApiError(fail, f"failed after {request.fail_after} items")
+                    raise GrpcException(details=f"failed after {request.fail_after} items", status_code=fail)
                 if request.interval_ms:
                     await asyncio.sleep(request.interval_ms / 1000)
                 yield echo_pb2.CountResponse(n=n, big=n * 10**12, vector=[n, n / 2])
