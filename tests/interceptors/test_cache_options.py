@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf import descriptor_pb2, message_factory
 
 from citadel.options.v1 import options_pb2
 from citadel.server.cache.memory import MemoryCache
@@ -18,6 +18,7 @@ from citadel.server.interceptors.cache import CacheInterceptor
 from citadel.server.methods import PolicyError, method_specs
 from citadel.server.metrics import Metrics
 from citadel.vector.v1 import vector_service_pb2 as pb
+from tests.support.descriptor_pools import pool_with_options
 
 SPECS = {s.name: s for s in method_specs(SERVICES)}
 SEARCH = SPECS["SearchVectors"]
@@ -62,11 +63,7 @@ def test_a_search_by_text_misses_once_its_model_name_resolves_elsewhere():
 def _spec(kind: int, model_field: str = "", ttl_seconds: int = 0):
     """A one-method service with the given cache option, in a descriptor pool of its own; its
     request has a string `model`, a repeated string `models` and an int32 `count`."""
-    pool = descriptor_pool.DescriptorPool()
-    for module in (descriptor_pb2, options_pb2):
-        proto = descriptor_pb2.FileDescriptorProto()
-        module.DESCRIPTOR.CopyToProto(proto)
-        pool.Add(proto)
+    pool = pool_with_options()
     f = descriptor_pb2.FileDescriptorProto(
         name="cache_test.proto", package="cache.test", dependency=["citadel/options/v1/options.proto"]
     )

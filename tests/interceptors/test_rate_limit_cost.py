@@ -8,7 +8,7 @@ import asyncio
 import grpc
 import pytest
 import redis.asyncio as aioredis
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf import descriptor_pb2, message_factory
 
 from citadel.options.v1 import options_pb2
 from citadel.server.chain import Call, Chain
@@ -20,6 +20,7 @@ from citadel.server.metrics import Metrics
 from citadel.server.ratelimit.buckets import InProcessBuckets, Limit, parse_limits
 from citadel.server.ratelimit.redis_buckets import RedisBuckets
 from citadel.vector.v1 import vector_service_pb2 as pb
+from tests.support.descriptor_pools import pool_with_options
 
 SPECS = {s.name: s for s in method_specs(SERVICES)}
 
@@ -83,11 +84,7 @@ def test_a_call_with_many_texts_takes_one_token_per_text():
 
 def _spec_with_cost_field(name: str, client_streaming: bool = False):
     """A one-method service whose rate_limit option names `name`, in a pool of its own."""
-    pool = descriptor_pool.DescriptorPool()
-    for module in (descriptor_pb2, options_pb2):
-        proto = descriptor_pb2.FileDescriptorProto()
-        module.DESCRIPTOR.CopyToProto(proto)
-        pool.Add(proto)
+    pool = pool_with_options()
     f = descriptor_pb2.FileDescriptorProto(
         name="cost_test.proto", package="cost.test", dependency=["citadel/options/v1/options.proto"]
     )
