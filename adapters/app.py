@@ -189,9 +189,9 @@ def create_app(
     pages.router.default = not_found
     rest = RestRouter(specs, chain, settings.rest_body_bytes, settings.rest_response_bytes, fallback=pages)
     by_path = {spec.path: spec for spec in specs}
-    limits = (settings.rest_body_bytes, settings.rest_response_bytes)
+    limits = (settings.rest_body_bytes, settings.rest_response_bytes, settings.gzip_min_bytes)
     # REST, GraphQL and the pages (the router's fallback) gzip large replies; gRPC-Web and
-    # Connect negotiate compression in their own terms.
+    # Connect negotiate compression in their own terms (same threshold).
     compressed = gzip_responses(rest, settings.gzip_min_bytes)
     rpc = RpcPaths(compressed, GrpcWebApp(by_path, chain, *limits), ConnectApp(by_path, chain, *limits))
     return HttpApp(rest, pages, settings.parsed.cors, rpc)

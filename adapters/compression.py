@@ -178,3 +178,37 @@ class RequestDecoder:
 
 def _bad_gzip(reason) -> HttpError:
     return HttpError(grpc.StatusCode.INVALID_ARGUMENT, f"request body is not valid gzip: {reason}", 400)
+
+
+# gRPC-Web and Connect: the encodings they negotiate in their own headers, message by message.
+SUPPORTED_ENCODINGS = ("gzip", "identity")
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    """`data` as one gzip member (level 6, no timestamp: the same input gives the same bytes)."""
+    return gzip.compress(data, compresslevel=6, mtime=0)
+
+
+def message_encoding(value: str, header: str) -> str:
+    """`gzip` or `identity` from a protocol's encoding header (grpc-encoding,
+    Connect-Content-Encoding, the `compression` query parameter) named `header`; any other
+    value is UNIMPLEMENTED listing the supported ones, as both protocols ask."""
+    encoding = value.strip().lower() or "identity"
+    if encoding == "x-gzip":
+        encoding = "gzip"
+    if encoding not in SUPPORTED_ENCODINGS:
+        raise HttpError(
+            grpc.StatusCode.UNIMPLEMENTED,
+            f"{header} {encoding[:40]!r} is not supported: send {' or '.join(SUPPORTED_ENCODINGS)}",
+            415,
+        )
+    return encoding
+
+
+def gunzip_within(data: bytes, limit: int, too_large: Callable[[], Exception]) -> bytes:
+    """One whole gzip payload (a compressed message) inflated step by step, refused with
+    `too_large()` as soon as it passes `limit` bytes: a zip bomb costs no more than the limit."""
+    decoder = RequestDecoder(limit, too_large)
+    out = decoder.feed(data)
+    decoder.finish()
+    return out

@@ -12,9 +12,16 @@ Streams: Content-Type application/connect+proto or application/connect+json; the
 `Connect-Protocol-Version`, when sent, must be 1. `Connect-Timeout-Ms` (or `grpc-timeout`) sets
 the deadline. A unary error is the Connect JSON error body ({"code": "not_found", "message": ...,
 "details": [...]}) with the HTTP status the spec maps to its code (not_found → 404 ...; the same
-table as REST's); a stream's error is in its end-of-stream envelope. Compression is not
-negotiated: compressed requests are refused as unimplemented. Bodies are bounded by
+table as REST's); a stream's error is in its end-of-stream envelope. Bodies are bounded by
 limits.rest_body_bytes, replies by limits.rest_response_bytes.
+
+Compression (gzip or identity; anything else is `unimplemented` naming them): a unary request
+body may be sent with Content-Encoding (a GET's message with `compression=gzip`), a stream's
+request envelope flagged compressed with Connect-Content-Encoding; either is inflated within
+limits.rest_body_bytes counted on the inflated size. Replies of at least server.gzip_min_bytes
+are gzip-compressed when the client takes gzip: unary by Content-Encoding (Accept-Encoding, or
+else the request's own encoding, as the spec infers), streams envelope by envelope, the
+end-of-stream one included (Connect-Accept-Encoding, or else Connect-Content-Encoding).
 """
 
 from __future__ import annotations
@@ -30,11 +37,18 @@ from google.protobuf import descriptor_pb2
 from google.rpc import error_details_pb2
 
 from citadel.adapters import json_codec, metadata, streaming
+from citadel.adapters.compression import (
+    SUPPORTED_ENCODINGS,
+    accepts_gzip,
+    gzip_bytes,
+    message_encoding,
+)
 from citadel.adapters.envelopes import (
     BodyRequest,
     KnownMessage,
     encode_message,
-    envelope,
+    maybe_compressed_envelope,
+    message_inflater,
     pump_stream,
     rpc_metadata,
     single_envelope,
@@ -51,6 +65,7 @@ UNARY_TYPES = {"application/proto": False, "application/json": True}
 STREAM_TYPES = {"application/connect+proto": False, "application/connect+json": True}
 _MAX_TIMEOUT_DIGITS = 10  # the spec's bound on Connect-Timeout-Ms
 _REQUEST_INFO = "google.rpc.RequestInfo"
+_ACCEPTED = ",".join(e for e in SUPPORTED_ENCODINGS if e != "identity").encode()
 
 
 def is_connect(method: str, content_type: str) -> bool:
@@ -89,12 +104,18 @@ class ConnectApp:
     """ASGI app serving the Connect protocol for the specs it is given, looked up by path."""
 
     def __init__(
-        self, specs: dict[str, MethodSpec], chain: Chain, max_body_bytes: int, max_response_bytes: int
+        self,
+        specs: dict[str, MethodSpec],
+        chain: Chain,
+        max_body_bytes: int,
+        max_response_bytes: int,
+        gzip_min_bytes: int,
     ):
         self.specs = specs  # gRPC path -> spec
         self._handlers: dict[str, Handler] = {path: chain.handler_for(spec) for path, spec in specs.items()}
         self.max_body_bytes = max_body_bytes  # limits.rest_body_bytes
         self.max_response_bytes = max_response_bytes  # limits.rest_response_bytes
+        self.gzip_min_bytes = gzip_min_bytes  # server.gzip_min_bytes
 
     async def __call__(self, scope, receive, send) -> None:
         spec = self.specs[scope["path"]]
@@ -111,11 +132,10 @@ class ConnectApp:
             raise ApiError(
                 grpc.StatusCode.INVALID_ARGUMENT, f"Connect-Protocol-Version header: {version!r} is not 1"
             )
-        if headers.get("content-encoding", "identity") != "identity":
-            raise ApiError(
-                grpc.StatusCode.UNIMPLEMENTED,
-                f"Content-Encoding {headers['content-encoding']!r}: only identity is accepted",
-            )
+        # An encoding nobody can inflate is refused before the chain runs.
+        if spec.server_streaming:
+            message_encoding(headers.get("connect-content-encoding", ""), "Connect-Content-Encoding")
+        message_encoding(headers.get("content-encoding", ""), "Content-Encoding")
         call = Call(method=spec, protocol="connect", metadata=rpc_metadata(headers))
         call.request_id = metadata.request_id_of(headers) or call.request_id
         call.deadline = deadline_of(headers)
@@ -127,12 +147,16 @@ class ConnectApp:
         if scope["method"] == "GET":
             return self._from_query(spec, scope)
         if stream:
+            encoding = message_encoding(
+                headers.get("connect-content-encoding", ""), "Connect-Content-Encoding"
+            )
+            inflate = message_inflater(encoding, self.max_body_bytes)
             return BodyRequest(
                 spec,
                 receive,
                 headers,
                 self.max_body_bytes,
-                lambda body: single_envelope(body, "Connect request body"),
+                lambda body: single_envelope(body, "Connect request body", inflate),
                 as_json,
             )
         return BodyRequest(spec, receive, headers, self.max_body_bytes, lambda body: body, as_json)
@@ -145,8 +169,7 @@ class ConnectApp:
             raise ApiError(
                 grpc.StatusCode.INVALID_ARGUMENT, f"encoding: {encoding!r} is not one of 'proto', 'json'"
             )
-        if params.get("compression", "identity") != "identity":
-            raise ApiError(grpc.StatusCode.UNIMPLEMENTED, "compression: only identity is accepted")
+        compression = message_encoding(params.get("compression", ""), "compression parameter")
         raw = params.get("message", "")
         if len(raw) > self.max_body_bytes:
             raise ApiError(
@@ -160,7 +183,8 @@ class ConnectApp:
                 raise ApiError(grpc.StatusCode.INVALID_ARGUMENT, "message: not URL-safe base64") from None
         else:
             payload = raw.encode("utf-8", "surrogateescape")
-        return KnownMessage(spec, payload, encoding == "json")
+        inflate = message_inflater(compression, self.max_body_bytes)
+        return KnownMessage(spec, payload, encoding == "json", inflate)
 
     async def _unary(self, spec: MethodSpec, content_type: str, scope, receive, send, headers) -> None:
         call: Call | None = None
@@ -196,11 +220,13 @@ class ConnectApp:
             await self._unary_error(send, error, call, headers)
             return
         media = b"application/json" if as_json else b"application/proto"
-        out = [
-            (b"content-type", media),
-            (b"content-length", str(len(payload)).encode()),
-            *_call_headers(call),
-        ]
+        out = [(b"content-type", media), (b"accept-encoding", _ACCEPTED), *_call_headers(call)]
+        if len(payload) >= self.gzip_min_bytes:
+            out.append((b"vary", b"Accept-Encoding"))
+            if _unary_takes_gzip(scope, headers):
+                payload = gzip_bytes(payload)
+                out.append((b"content-encoding", b"gzip"))
+        out.append((b"content-length", str(len(payload)).encode()))
         await send({"type": "http.response.start", "status": 200, "headers": out})
         await send({"type": "http.response.body", "body": payload})
 
@@ -237,21 +263,48 @@ class ConnectApp:
             error = ApiError(grpc.StatusCode.INTERNAL, f"internal error (request id {request_id})")
         request_id = call.request_id if call else metadata.request_id_of(headers) or new_request_id()
 
+        compress_from = self.gzip_min_bytes if _stream_takes_gzip(headers) else None
+
         def frame_item(item) -> bytes:
-            return envelope(0, encode_message(item, as_json, self.max_response_bytes))
+            payload = encode_message(item, as_json, self.max_response_bytes)
+            return maybe_compressed_envelope(0, payload, compress_from)
 
         def frame_end(failure: ApiError | None) -> bytes:
             end: dict = {"metadata": {"x-request-id": [request_id]}}
             if failure is not None:
                 end["error"] = error_json(failure, request_id)
-            return envelope(END_STREAM, json_codec.dumps(end))
+            return maybe_compressed_envelope(END_STREAM, json_codec.dumps(end), compress_from)
 
-        start = [(b"content-type", content_type.encode()), *(_call_headers(call) if call else [])]
+        start = [
+            (b"content-type", content_type.encode()),
+            (b"connect-accept-encoding", _ACCEPTED),
+            *(_call_headers(call) if call else []),
+        ]
+        if compress_from is not None:
+            start.append((b"connect-content-encoding", b"gzip"))
         await send({"type": "http.response.start", "status": 200, "headers": start})
         if error is not None or head is streaming.END:
             await send({"type": "http.response.body", "body": frame_end(error)})
             return
         await pump_stream(send, receive, call, reply, head, frame_item, frame_end)
+
+
+def _unary_takes_gzip(scope, headers: dict[str, str]) -> bool:
+    """Accept-Encoding when sent, else whatever encoding the request itself used (the spec's
+    inference; a GET's is its `compression` parameter)."""
+    if "accept-encoding" in headers:
+        return accepts_gzip(headers["accept-encoding"])
+    if scope["method"] == "GET":
+        params = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        return params.get("compression", "").strip().lower() in ("gzip", "x-gzip")
+    return headers.get("content-encoding", "").strip().lower() in ("gzip", "x-gzip")
+
+
+def _stream_takes_gzip(headers: dict[str, str]) -> bool:
+    """Connect-Accept-Encoding when sent, else the request's Connect-Content-Encoding."""
+    if "connect-accept-encoding" in headers:
+        return accepts_gzip(headers["connect-accept-encoding"])
+    return headers.get("connect-content-encoding", "").strip().lower() in ("gzip", "x-gzip")
 
 
 def _call_headers(call: Call) -> list[tuple[bytes, bytes]]:

@@ -21,6 +21,7 @@ import grpc
 from google.protobuf import message
 
 from citadel.adapters import json_codec, streaming
+from citadel.adapters.compression import RequestDecoder, gunzip_within, gzip_bytes
 from citadel.server.chain import Call, PendingRequest
 from citadel.server.errors import ApiError
 from citadel.server.grpc_server import decode as decode_proto
@@ -58,6 +59,22 @@ def envelope(flags: int, payload: bytes) -> bytes:
     return HEADER.pack(flags, len(payload)) + payload
 
 
+def maybe_compressed_envelope(flags: int, payload: bytes, compress_from: int | None) -> bytes:
+    """An envelope whose payload is gzip-compressed (flag 0x01) when it is at least
+    `compress_from` bytes (server.gzip_min_bytes); None: the client takes no compression."""
+    if compress_from is not None and len(payload) >= compress_from:
+        return envelope(flags | COMPRESSED, gzip_bytes(payload))
+    return envelope(flags, payload)
+
+
+def message_inflater(encoding: str, limit: int) -> Callable[[bytes], bytes] | None:
+    """How a request message flagged compressed in `encoding` is inflated, within `limit`
+    (limits.rest_body_bytes, applied to the inflated size); None for identity."""
+    if encoding == "identity":
+        return None
+    return lambda payload: gunzip_within(payload, limit, lambda: body_too_large(limit))
+
+
 def rpc_metadata(headers: dict[str, str]) -> dict[str, str]:
     """Call metadata from the request headers, as a gRPC server sees a client's: every header
     but the protocol's own, keys lower-case; binary (`-bin`) ones left out as grpc_call does."""
@@ -87,37 +104,50 @@ def response_too_large(limit: int) -> ApiError:
 
 async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
     """The whole request body, refused as soon as it is known to exceed `limit`: by its
-    Content-Length before reading anything, else while reading."""
+    Content-Length before reading anything, else while reading. A body sent with
+    `Content-Encoding: gzip` is inflated as it arrives, the limit holding for both sizes; an
+    empty one is not inflated (Connect forbids it)."""
     declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise body_too_large(limit)
+    decoder = RequestDecoder.for_headers(headers, limit, lambda: body_too_large(limit))
     body = bytearray()
+    received = 0
     more = True
     while more:
         event = await receive()
         if event["type"] == "http.disconnect":
             raise ApiError(grpc.StatusCode.CANCELLED, "client disconnected")
-        body += event.get("body", b"")
+        chunk = event.get("body", b"")
+        received += len(chunk)
+        if received > limit:
+            raise body_too_large(limit)
+        body += chunk if decoder is None else decoder.feed(chunk)
         if len(body) > limit:
             raise body_too_large(limit)
         more = event.get("more_body", False)
+    if decoder is not None and received:
+        decoder.finish()
     return bytes(body)
 
 
-def single_envelope(body: bytes, what: str) -> bytes:
-    """The payload of the one uncompressed message envelope a unary or server-streaming request
-    carries. `what` names the body in errors ("gRPC-Web request body")."""
+def single_envelope(body: bytes, what: str, inflate: Callable[[bytes], bytes] | None = None) -> bytes:
+    """The payload of the one message envelope a unary or server-streaming request carries.
+    `what` names the body in errors ("gRPC-Web request body"); `inflate` decompresses a payload
+    flagged compressed with the encoding the request's headers named (None: identity, where
+    the flag is an error)."""
     if len(body) < HEADER.size:
         raise ApiError(
             grpc.StatusCode.INVALID_ARGUMENT, f"{what}: {len(body)} bytes, less than an envelope header"
         )
     flags, length = HEADER.unpack_from(body)
-    if flags & COMPRESSED:
+    if flags & COMPRESSED and inflate is None:
         raise ApiError(
-            grpc.StatusCode.UNIMPLEMENTED,
-            f"{what}: compressed messages are not accepted (send them uncompressed)",
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"{what}: the message is flagged compressed but the request names no encoding "
+            "(send the encoding header, e.g. gzip, or clear the flag)",
         )
-    if flags:
+    if flags & ~COMPRESSED:
         raise ApiError(
             grpc.StatusCode.INVALID_ARGUMENT, f"{what}: envelope flags {flags:#04x} on a request message"
         )
@@ -127,7 +157,8 @@ def single_envelope(body: bytes, what: str) -> bytes:
             f"{what}: the envelope says {length} bytes but {len(body) - HEADER.size} follow it "
             "(exactly one message is expected)",
         )
-    return body[HEADER.size :]
+    payload = body[HEADER.size :]
+    return inflate(payload) if flags & COMPRESSED else payload
 
 
 async def decode_message(spec: MethodSpec, payload: bytes, as_json: bool) -> message.Message:
@@ -186,17 +217,28 @@ class BodyRequest(PendingRequest):
 
 
 class KnownMessage(PendingRequest):
-    """A request whose bytes are already at hand (a Connect GET's query), decoded after auth."""
+    """A request whose bytes are already at hand (a Connect GET's query), inflated (`inflate`,
+    when compressed) and decoded after auth."""
 
-    __slots__ = ("spec", "payload", "as_json")
+    __slots__ = ("spec", "payload", "as_json", "inflate")
 
-    def __init__(self, spec: MethodSpec, payload: bytes, as_json: bool) -> None:
+    def __init__(
+        self,
+        spec: MethodSpec,
+        payload: bytes,
+        as_json: bool,
+        inflate: Callable[[bytes], bytes] | None = None,
+    ) -> None:
         self.spec = spec
         self.payload = payload
         self.as_json = as_json
+        self.inflate = inflate
 
     async def resolve(self) -> message.Message:
-        return await decode_message(self.spec, self.payload, self.as_json)
+        payload = self.payload
+        if self.inflate is not None and payload:  # an empty message is never inflated (Connect)
+            payload = self.inflate(payload)
+        return await decode_message(self.spec, payload, self.as_json)
 
 
 async def pump_stream(

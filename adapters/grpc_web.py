@@ -13,6 +13,16 @@ is "trailers-only": grpc-status and grpc-message are response headers and the bo
 Deadlines come from `grpc-timeout`, credentials from `Authorization` (or `x-api-key`); every
 header that is not the protocol's own is call metadata. Bodies are bounded by
 limits.rest_body_bytes, replies by limits.rest_response_bytes.
+
+Compression, gzip or identity (another `grpc-encoding` is UNIMPLEMENTED, and every reply
+lists the accepted ones in `grpc-accept-encoding`, as PROTOCOL-HTTP2.md asks): a request
+message flagged compressed (0x01) is inflated per `grpc-encoding`, and a whole body sent with
+`Content-Encoding: gzip` (PROTOCOL-WEB.md's full-body compression) is inflated as it arrives,
+both within limits.rest_body_bytes counted on the inflated size. A client that lists gzip in
+`grpc-accept-encoding` gets `grpc-encoding: gzip` and every message of at least
+server.gzip_min_bytes compressed (the trailer frame stays plain); otherwise a unary reply of at
+least that size is compressed whole by `Content-Encoding` when `Accept-Encoding` allows it, as
+browsers decode it themselves.
 """
 
 from __future__ import annotations
@@ -26,10 +36,13 @@ from urllib.parse import quote
 import grpc
 
 from citadel.adapters import metadata, streaming
+from citadel.adapters.compression import SUPPORTED_ENCODINGS, accepts_gzip, gzip_bytes, message_encoding
 from citadel.adapters.envelopes import (
     BodyRequest,
     encode_message,
     envelope,
+    maybe_compressed_envelope,
+    message_inflater,
     pump_stream,
     rpc_metadata,
     single_envelope,
@@ -53,6 +66,7 @@ _CONTENT_TYPES = {
 _BASE64_CHUNK = re.compile(rb"[^=]*=*")
 # grpc-message is percent-encoded outside printable ASCII, '%' included (PROTOCOL-HTTP2.md).
 _MESSAGE_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
+_ACCEPTED = ",".join(SUPPORTED_ENCODINGS).encode()
 
 
 def is_grpc_web(content_type: str) -> bool:
@@ -76,12 +90,18 @@ class GrpcWebApp:
     """ASGI app serving gRPC-Web for the specs it is given, looked up by path."""
 
     def __init__(
-        self, specs: dict[str, MethodSpec], chain: Chain, max_body_bytes: int, max_response_bytes: int
+        self,
+        specs: dict[str, MethodSpec],
+        chain: Chain,
+        max_body_bytes: int,
+        max_response_bytes: int,
+        gzip_min_bytes: int,
     ):
         self.specs = specs  # gRPC path -> spec
         self._handlers: dict[str, Handler] = {path: chain.handler_for(spec) for path, spec in specs.items()}
         self.max_body_bytes = max_body_bytes  # limits.rest_body_bytes
         self.max_response_bytes = max_response_bytes  # limits.rest_response_bytes
+        self.gzip_min_bytes = gzip_min_bytes  # server.gzip_min_bytes
 
     async def __call__(self, scope, receive, send) -> None:
         spec = self.specs[scope["path"]]
@@ -101,12 +121,17 @@ class GrpcWebApp:
                 raise ApiError(
                     grpc.StatusCode.UNIMPLEMENTED, f"gRPC-Web calls are POST, not {scope['method']}"
                 )
+            # An encoding nobody can inflate is refused before the chain runs.
+            inflate = message_inflater(
+                message_encoding(headers.get("grpc-encoding", ""), "grpc-encoding"), self.max_body_bytes
+            )
+            message_encoding(headers.get("content-encoding", ""), "Content-Encoding")
             call = Call(method=spec, protocol="grpc-web", metadata=rpc_metadata(headers))
             call.request_id = metadata.request_id_of(headers) or call.request_id
             call.deadline = metadata.deadline_of(headers)
 
             def unwrap(body: bytes) -> bytes:
-                return single_envelope(_decode_text(body) if text else body, "gRPC-Web request body")
+                return single_envelope(_decode_text(body) if text else body, "gRPC-Web request body", inflate)
 
             pending = BodyRequest(spec, receive, headers, self.max_body_bytes, unwrap, as_json=False)
             reply = await self._handlers[spec.path](call, pending)
@@ -128,13 +153,23 @@ class GrpcWebApp:
         def encoded(framed: bytes) -> bytes:
             return base64.b64encode(framed) if text else framed
 
+        compress_from = self.gzip_min_bytes if accepts_gzip(headers.get("grpc-accept-encoding", "")) else None
+
         def message_frame(item) -> bytes:
-            return envelope(0, encode_message(item, False, self.max_response_bytes))
+            return maybe_compressed_envelope(
+                0, encode_message(item, False, self.max_response_bytes), compress_from
+            )
 
         def trailer_frame(error: ApiError | None) -> bytes:
             return envelope(TRAILERS, _trailer_block(call, error))
 
-        start_headers = [(b"content-type", reply_type.encode()), *_call_headers(call)]
+        start_headers = [
+            (b"content-type", reply_type.encode()),
+            (b"grpc-accept-encoding", _ACCEPTED),
+            *_call_headers(call),
+        ]
+        if compress_from is not None:
+            start_headers.append((b"grpc-encoding", b"gzip"))
         if not spec.server_streaming:
             try:
                 framed = message_frame(reply)
@@ -142,6 +177,12 @@ class GrpcWebApp:
                 await self._trailers_only(send, reply_type, call, e, headers)
                 return
             body = encoded(framed + trailer_frame(None))  # one base64 run in text mode
+            if compress_from is None and len(body) >= self.gzip_min_bytes:
+                start_headers.append((b"vary", b"Accept-Encoding"))
+                if accepts_gzip(headers.get("accept-encoding", "")):
+                    body = gzip_bytes(body)
+                    start_headers.append((b"content-encoding", b"gzip"))
+            start_headers.append((b"content-length", str(len(body)).encode()))
             await send({"type": "http.response.start", "status": 200, "headers": start_headers})
             await send({"type": "http.response.body", "body": body})
             return
@@ -166,6 +207,7 @@ class GrpcWebApp:
             (b"content-type", reply_type.encode()),
             (b"grpc-status", str(code.value[0]).encode()),
             (b"grpc-message", _message_header(text).encode()),
+            (b"grpc-accept-encoding", _ACCEPTED),
             (b"content-length", b"0"),
         ]
         out += _call_headers(call) if call else [(b"x-request-id", request_id.encode())]
