@@ -1,11 +1,14 @@
 """gRPC-Web on port 8000, spoken raw with httpx against a real gateway: envelope framing in
 binary and base64 text mode, status in the trailer frame, trailers-only errors in headers,
 grpc-timeout deadlines, server streaming to its end or its failure, metadata and auth (refused
-before the body is read), and the body limit naming its setting."""
+before the body is read), the body limit naming its setting, and compression (grpc-encoding
+messages and Content-Encoding bodies inflated within that limit; replies compressed over
+server.gzip_min_bytes per grpc-accept-encoding, or whole by Accept-Encoding)."""
 
 from __future__ import annotations
 
 import base64
+import gzip
 import socket
 import struct
 from urllib.parse import unquote
@@ -14,7 +17,7 @@ import httpx
 import pytest
 
 from citadel.vector.v1 import vector_service_pb2
-from tests.adapters.conftest import MAX_MESSAGE_BYTES
+from tests.adapters.conftest import MAX_MESSAGE_BYTES, EchoGatewayProcess
 from tests.adapters.echo import SERVICE_NAME, echo_pb2
 from tests.security.conftest import Secured, start_secured
 from tests.support.raw_http import read_response
@@ -214,3 +217,125 @@ def test_bearer_key_is_accepted(secured_gateway: Secured):
         )
     assert reply.status_code == 200 and trailers(frames(reply.content)[-1][1])["grpc-status"] == "0"
     assert refused.headers["grpc-status"] == "16"
+
+
+def test_compressed_request_message_is_inflated(http):
+    packed = gzip.compress(echo_pb2.EchoRequest(id="squeezed-web").SerializeToString())
+    reply = http.post(
+        f"/{SERVICE_NAME}/Echo",
+        content=frame(packed, flags=1),
+        headers={"content-type": BINARY, "grpc-encoding": "gzip"},
+    )
+    (flags, message), _ = frames(reply.content)
+    assert echo_pb2.EchoResponse.FromString(message).request.id == "squeezed-web"
+    assert "grpc-encoding" not in echo_pb2.EchoResponse.FromString(message).metadata
+
+
+def test_gzip_body_is_inflated(http):
+    """PROTOCOL-WEB.md's full-body compression: Content-Encoding on the whole request."""
+    body = gzip.compress(frame(echo_pb2.EchoRequest(id="whole-body").SerializeToString()))
+    reply = http.post(
+        f"/{SERVICE_NAME}/Echo", content=body, headers={"content-type": BINARY, "content-encoding": "gzip"}
+    )
+    (_, message), _ = frames(reply.content)
+    assert echo_pb2.EchoResponse.FromString(message).request.id == "whole-body"
+
+
+@pytest.mark.parametrize("whole_body", [False, True])
+def test_zip_bomb_is_refused_naming_the_limit(http, whole_body):
+    """4 MB of payload in a few KB of gzip, as a compressed message or a compressed body."""
+    inner = echo_pb2.EchoRequest(payload=bytes(4 * MAX_MESSAGE_BYTES)).SerializeToString()
+    if whole_body:
+        body, headers = gzip.compress(frame(inner)), {"content-encoding": "gzip"}
+    else:
+        body, headers = frame(gzip.compress(inner), flags=1), {"grpc-encoding": "gzip"}
+    assert len(body) < MAX_MESSAGE_BYTES // 100
+    reply = http.post(f"/{SERVICE_NAME}/Echo", content=body, headers={"content-type": BINARY, **headers})
+    assert reply.headers["grpc-status"] == "8"
+    assert f"limits.rest_body_bytes ({MAX_MESSAGE_BYTES} bytes)" in unquote(reply.headers["grpc-message"])
+
+
+def test_unknown_encoding_is_unimplemented_listing_the_accepted_ones(http):
+    reply = call(http, "Echo", echo_pb2.EchoRequest(), headers={"grpc-encoding": "snappy"})
+    assert reply.headers["grpc-status"] == "12"
+    assert "gzip" in unquote(reply.headers["grpc-message"])
+    assert "gzip" in reply.headers["grpc-accept-encoding"]
+
+
+def test_reply_messages_compressed_over_the_threshold_when_accepted(http):
+    """server.gzip_min_bytes is 1024 here; the reply echoes a 5,000-byte payload."""
+    request = echo_pb2.EchoRequest(id="big", payload=b"p" * 5000)
+    reply = call(
+        http, "Echo", request, headers={"grpc-accept-encoding": "gzip", "accept-encoding": "identity"}
+    )
+    assert reply.headers["grpc-encoding"] == "gzip" and "content-encoding" not in reply.headers
+    (flags, message), (trailer_flags, trailer) = frames(reply.content)
+    assert (flags, trailer_flags) == (1, 0x80) and len(message) < 1024
+    assert echo_pb2.EchoResponse.FromString(gzip.decompress(message)).request.payload == b"p" * 5000
+    assert trailers(trailer)["grpc-status"] == "0"
+    # Text mode: the same compressed frame inside the base64.
+    text = call(
+        http,
+        "Echo",
+        request,
+        content_type=TEXT,
+        headers={"grpc-accept-encoding": "gzip", "accept-encoding": "identity"},
+    )
+    (flags, message), _ = frames(base64.b64decode(text.content))
+    assert flags == 1 and echo_pb2.EchoResponse.FromString(gzip.decompress(message)).request.id == "big"
+
+
+def test_reply_not_compressed_when_not_accepted_or_under_the_threshold(http):
+    big = echo_pb2.EchoRequest(payload=b"p" * 5000)
+    plain = call(http, "Echo", big, headers={"accept-encoding": "identity"})
+    assert "grpc-encoding" not in plain.headers and "content-encoding" not in plain.headers
+    assert frames(plain.content)[0][0] == 0
+    small = call(http, "Echo", echo_pb2.EchoRequest(id="s"), headers={"grpc-accept-encoding": "gzip"})
+    assert frames(small.content)[0][0] == 0
+
+
+def test_unary_reply_compressed_whole_by_accept_encoding(http):
+    """Without grpc-accept-encoding, a browser's Accept-Encoding: gzip gets the whole body
+    compressed (it decodes it itself), the frames inside plain."""
+    big = echo_pb2.EchoRequest(payload=b"q" * 5000)
+    with http.stream(
+        "POST",
+        f"/{SERVICE_NAME}/Echo",
+        content=frame(big.SerializeToString()),
+        headers={"content-type": BINARY, "accept-encoding": "gzip"},
+    ) as reply:
+        raw = b"".join(reply.iter_raw())
+        assert reply.headers["content-encoding"] == "gzip" and "Accept-Encoding" in reply.headers["vary"]
+    (flags, message), (trailer_flags, _) = frames(gzip.decompress(raw))
+    assert (flags, trailer_flags) == (0, 0x80) and len(raw) < 1024
+    assert echo_pb2.EchoResponse.FromString(message).request.payload == b"q" * 5000
+
+
+@pytest.fixture(scope="module")
+def squeezing(tmp_path_factory):
+    """A gateway whose threshold (16 bytes) is below a Count message."""
+    proc = EchoGatewayProcess(
+        tmp_path_factory.mktemp("grpc-web-gzip") / "data",
+        env={"CITADEL_GZIP_MIN_BYTES": "16", "CITADEL_LOG_LEVEL": "WARNING"},
+    ).start()
+    try:
+        with httpx.Client(base_url=proc.http_url, timeout=30.0) as client:
+            yield client
+    finally:
+        proc.stop()
+
+
+@pytest.mark.parametrize("content_type", [BINARY, TEXT])
+def test_stream_messages_compressed_one_by_one(squeezing, content_type):
+    reply = call(
+        squeezing, "Count", echo_pb2.CountRequest(to=3), content_type, {"grpc-accept-encoding": "gzip"}
+    )
+    assert reply.headers["grpc-encoding"] == "gzip"
+    body = decode_text(reply.content) if content_type == TEXT else reply.content
+    got = frames(body)
+    assert [f for f, m in got] == [1, 1, 1, 0x80]
+    assert [echo_pb2.CountResponse.FromString(gzip.decompress(m)).n for f, m in got[:-1]] == [1, 2, 3]
+    assert trailers(got[-1][1])["grpc-status"] == "0"
+    plain = call(squeezing, "Count", echo_pb2.CountRequest(to=2), content_type, {"accept-encoding": "gzip"})
+    body = decode_text(plain.content) if content_type == TEXT else plain.content
+    assert [f for f, m in frames(body)] == [0, 0, 0x80]  # streams are never compressed whole
