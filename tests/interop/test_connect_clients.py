@@ -2,7 +2,8 @@
 over both its Connect (JSON and binary) and gRPC-Web transports, and @connectrpc/connect-web in
 headless Chromium on a page from another loopback origin (CORS), both over code that
 @bufbuild/protoc-gen-es generates from proto/ with buf at test time. Each runs create, upsert,
-search, a NOT_FOUND and a WatchBatchJob stream to its end."""
+search, a NOT_FOUND and a WatchBatchJob stream to its end; connect-node once more with gzip
+both ways."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from tests.adapters.test_cors import PageServer, page_server
 from tests.conftest import require_binary
 from tests.security.conftest import Secured, start_secured
 from tests.support.chromium import chromium_dom
+from tests.support.gateway_process import GatewayProcess
 
 HERE = Path(__file__).parent / "connect"
 ROOT = HERE.parents[2]
@@ -90,6 +92,39 @@ def test_connect_node_over_connect_and_grpc_web(gateway, client_project):
     out = json.loads(done.stdout.strip().splitlines()[-1])
     for protocol in ("connect", "grpcWeb", "connectBinary"):
         check_calls(out[protocol], protocol)
+
+
+@pytest.fixture(scope="module")
+def compressing_gateway(tmp_path_factory) -> Iterator[GatewayProcess]:
+    """server.gzip_min_bytes = 0: every reply the client accepts gzip for is compressed."""
+    proc = GatewayProcess(
+        tmp_path_factory.mktemp("connect-gzip") / "data", env={"CITADEL_GZIP_MIN_BYTES": "0"}
+    ).start()
+    yield proc
+    proc.stop()
+
+
+def test_connect_node_with_gzip_both_ways(compressing_gateway, client_project):
+    """Requests gzip-compressed by connect-node (no threshold), replies compressed by the
+    gateway: unary bodies, stream envelopes (end of stream included) and gRPC-Web messages, all
+    read by the stock client."""
+    node = require_binary("node", "apt-get install -y nodejs npm")
+    done = subprocess.run(
+        [node, "node-client.mjs", compressing_gateway.http_url, "gzip"],
+        cwd=client_project,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    for protocol in ("connect", "grpcWeb", "connectBinary"):
+        check_calls(out[protocol], protocol)
+    assert set(out["replyEncodings"]) >= {
+        "content-encoding: gzip",
+        "connect-content-encoding: gzip",
+        "grpc-encoding: gzip",
+    }, out["replyEncodings"]
 
 
 @pytest.fixture(scope="module")
