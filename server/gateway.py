@@ -149,7 +149,10 @@ class Gateway:
         )
         servicers = {
             "citadel.vector.v1.VectorService": VectorServicer(
-                store, self.embeddings, max_upsert_vectors=s.vectors_per_upsert
+                store,
+                self.embeddings,
+                max_upsert_vectors=s.vectors_per_upsert,
+                min_cosine=s.parsed.catalog.resilience.replica_min_cosine,
             ),
             "citadel.admin.v1.AdminService": AdminServicer(stack.cache, life, self.worker, s.workers),
             "citadel.batch.v1.BatchService": self._batch,

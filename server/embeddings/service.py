@@ -74,6 +74,15 @@ class EmbeddingService:
         """What `model` resolves to now; cached answers that depend on a model key on it."""
         return self._router.identity(model)
 
+    @property
+    def texts_per_call(self) -> int:
+        """limits.embed_texts_per_call: most texts one real-time call embeds."""
+        return self._limits.texts_per_call
+
+    def resolve(self, model: str) -> str:
+        """The name `model` resolves to ("" is the default model); NOT_FOUND when not served."""
+        return self._router.pool(model).name
+
     def list_models(self) -> pb.ListModelsResponse:
         """Every model with its pattern and the live state of its backends."""
         return self._router.list_models()

@@ -74,7 +74,12 @@ def set_timestamp(ts: timestamp_pb2.Timestamp, seconds: float) -> None:
     ts.nanos = nanos
 
 
-def collection_message(info: CollectionInfo | CollectionSpec, name: str) -> resources_pb2.Collection:
+def collection_message(
+    info: CollectionInfo | CollectionSpec,
+    name: str,
+    fingerprint_state: int = resources_pb2.FINGERPRINT_STATE_UNSPECIFIED,
+    fingerprint_detail: str = "",
+) -> resources_pb2.Collection:
     """The collection as the caller knows it: `name` is its tenant-visible name."""
     spec = info.spec if isinstance(info, CollectionInfo) else info
     c = resources_pb2.Collection(
@@ -86,16 +91,30 @@ def collection_message(info: CollectionInfo | CollectionSpec, name: str) -> reso
             resources_pb2.IndexedField(key=k, type=FIELD_TYPE_ENUMS[t]) for k, t in spec.indexed_fields
         ],
         created_at=timestamp(spec.created_at),
+        embedding_model=spec.embedding_model,
+        fingerprint_state=fingerprint_state,
+        fingerprint_detail=fingerprint_detail,
+        store_text=spec.store_text,
     )
     if isinstance(info, CollectionInfo):
         c.vector_count = info.vector_count
     return c
 
 
-def vector_message(point: Point, collection: str) -> resources_pb2.Vector:
+def vector_message(point: Point, collection: str, with_text: bool = True) -> resources_pb2.Vector:
     v = resources_pb2.Vector(id=point.id, collection=collection, created_at=timestamp(point.created_at))
     if point.vector is not None:
         v.embedding.extend(point.vector)
     if point.metadata is not None:
         v.metadata.update(point.metadata)
+    set_embedding_source(v, point, with_text)
     return v
+
+
+def set_embedding_source(message, point: Point, with_text: bool) -> None:
+    """Text, model and embedding time onto a Vector or ScoredVector, in place."""
+    if with_text and point.text is not None:
+        message.text = point.text
+    if point.embedding_model:
+        message.embedding_model = point.embedding_model
+        set_timestamp(message.embedded_at, point.embedded_at)

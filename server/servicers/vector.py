@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import time
 
+import grpc
 import numpy as np
 
 from citadel.options.v1 import options_pb2
@@ -18,13 +19,15 @@ from citadel.server import page_tokens
 from citadel.server.auth.principal import ANONYMOUS
 from citadel.server.cache import status
 from citadel.server.chain import Call
+from citadel.server.embeddings.fingerprint import Fingerprints, as_fingerprint
 from citadel.server.embeddings.service import CacheUse, EmbeddingService, Queued
-from citadel.server.errors import invalid, not_found
+from citadel.server.errors import ApiError, invalid, not_found
 from citadel.server.servicers import validation as check
 from citadel.server.servicers.convert import (
     DISTANCE_NAMES,
     FIELD_TYPE_NAMES,
     collection_message,
+    set_embedding_source,
     set_timestamp,
     struct_to_dict,
     vector_message,
@@ -49,9 +52,11 @@ class VectorServicer:
         store: VectorStore,
         embeddings: EmbeddingService | None,  # None: a servicer that is never sent texts
         max_upsert_vectors: int = 100_000,
+        min_cosine: float = 0.98,  # models.resilience.replica_min_cosine
     ) -> None:
         self._store = store
         self._embeddings = embeddings
+        self._fingerprints = Fingerprints(embeddings, min_cosine) if embeddings is not None else None
         self._max_upsert_vectors = max_upsert_vectors  # limits.vectors_per_upsert
         # (tenant, collection name as the caller gave it) -> (when read, spec)
         self._specs: dict[tuple[str, str], tuple[float, CollectionSpec]] = {}
@@ -63,7 +68,7 @@ class VectorServicer:
     ) -> pb.CreateCollectionResponse:
         c = request.collection
         name = self._physical(call, "collection.name", c.name)
-        if not 1 <= c.dimension <= check.MAX_DIMENSION:
+        if not 1 <= c.dimension <= check.MAX_DIMENSION and not (c.embedding_model and c.dimension == 0):
             raise invalid(
                 "collection.dimension", f"must be between 1 and {check.MAX_DIMENSION}, got {c.dimension}"
             )
@@ -89,15 +94,21 @@ class VectorServicer:
             description=c.description,
             indexed_fields=tuple((f.key, FIELD_TYPE_NAMES[f.type]) for f in c.indexed_fields),
             created_at=time.time(),
+            store_text=c.store_text if c.HasField("store_text") else True,
         )
+        state = resources_pb2.FINGERPRINT_STATE_UNSPECIFIED
+        if c.embedding_model:  # the request is valid: now spend the model's probe call
+            spec = await self._bound(spec, c.embedding_model, call)
+            state = resources_pb2.FINGERPRINT_STATE_MATCHES
         await self._store.create_collection(spec)
         self._specs.pop((_tenant(call), c.name), None)
-        return pb.CreateCollectionResponse(collection=collection_message(spec, c.name))
+        return pb.CreateCollectionResponse(collection=collection_message(spec, c.name, state))
 
     async def GetCollection(self, request: pb.GetCollectionRequest, call: Call) -> pb.GetCollectionResponse:
         name = self._physical(call, "name", request.name)
         info = await self._store.get_collection(name)
-        return pb.GetCollectionResponse(collection=collection_message(info, request.name))
+        state, detail = await self._fingerprint_state(info.spec, call)
+        return pb.GetCollectionResponse(collection=collection_message(info, request.name, state, detail))
 
     async def ListCollections(
         self, request: pb.ListCollectionsRequest, call: Call
@@ -112,8 +123,12 @@ class VectorServicer:
         mine = ((visible(tenant, s.name), s) for s in await self._store.list_collections())
         named = sorted((n, s) for n, s in mine if n is not None and n > after)
         page = named[:size]
+        collections = []
+        for n, s in page:
+            state, detail = await self._fingerprint_state(s, call)
+            collections.append(collection_message(s, n, state, detail))
         return pb.ListCollectionsResponse(
-            collections=[collection_message(s, n) for n, s in page],
+            collections=collections,
             next_page_token=page_tokens.encode(page[-1][0]) if len(named) > size else "",
         )
 
@@ -132,6 +147,7 @@ class VectorServicer:
         if not request.HasField("vector"):
             raise invalid("vector", "is required")
         point = self._point("vector", request.vector, spec)
+        await self._embed_texts([point], ["vector"], spec, request.collection, call)
         await self._store.upsert(spec.name, [point])
         stored = await self._store.retrieve(spec.name, [point.id])
         return pb.InsertVectorResponse(vector=vector_message(stored[0], request.collection))
@@ -157,6 +173,9 @@ class VectorServicer:
                 raise invalid(f"vectors[{i}].id", f"{point.id!r} repeats vectors[{first_index[point.id]}].id")
             first_index[point.id] = i
             points.append(point)
+        await self._embed_texts(
+            points, [f"vectors[{i}]" for i in range(len(points))], spec, request.collection, call
+        )
         await self._store.upsert(spec.name, points)
         return pb.UpsertVectorsResponse(upserted_count=len(points))
 
@@ -198,6 +217,7 @@ class VectorServicer:
             raise invalid("query_text", "set query_vector or query_text, not both")
         if request.query_text:
             self._embeddings.check_text("query_text", request.query_text)
+            self._check_query_model(request, spec)
         elif not request.query_vector:
             raise invalid("query_vector", "is required (or give query_text)")
         elif request.model:
@@ -233,6 +253,8 @@ class VectorServicer:
                 r.embedding.extend(point.vector)
             if point.metadata is not None:
                 r.metadata.update(point.metadata)
+            if point.text is not None or point.embedding_model:
+                set_embedding_source(r, point, request.with_text)
         return response
 
     async def ScrollVectors(self, request: pb.ScrollVectorsRequest, call: Call) -> pb.ScrollVectorsResponse:
@@ -246,7 +268,7 @@ class VectorServicer:
             request.with_metadata,
         )
         return pb.ScrollVectorsResponse(
-            vectors=[vector_message(p, request.collection) for p in page.points],
+            vectors=[vector_message(p, request.collection, request.with_text) for p in page.points],
             next_page_token=page.next_token,
         )
 
@@ -303,8 +325,10 @@ class VectorServicer:
         """query_text embedded with `model`, which must make vectors of the collection's dimension."""
         # No per-text cache: the search's answer is cached whole, keyed by what `model` resolves
         # to (its cache option's model_field).
+        if spec.embedding_model:
+            await self._require_same_space(spec, request.collection, call)
         embedded = await self._embeddings.embed(
-            request.model,
+            request.model or spec.embedding_model,
             [request.query_text],
             deadline=call.deadline,
             tenant=_tenant(call),
@@ -337,11 +361,139 @@ class VectorServicer:
         return spec
 
     def _point(self, field: str, v: resources_pb2.Vector, spec: CollectionSpec) -> Point:
+        """The checked point; one given by text has no vector yet (`_embed_texts` adds it)."""
         vid = check.vector_id(f"{field}.id", v.id)
-        values = check.embedding_values(f"{field}.embedding", v.embedding, spec.dimension, spec.name)
+        if v.text:
+            if self._embeddings is None:
+                raise invalid(f"{field}.text", "is not accepted here: this gateway embeds no text")
+            self._embeddings.check_text(f"{field}.text", v.text)
+        values = None
+        if v.embedding or not v.text:
+            values = check.embedding_values(f"{field}.embedding", v.embedding, spec.dimension, spec.name)
+        elif not spec.embedding_model:
+            raise invalid(
+                f"{field}.text",
+                f"can stand in for the embedding only in a collection bound to a model, and "
+                f"{spec.name!r} is not: give embedding, or create the collection with embedding_model",
+            )
         metadata = struct_to_dict(v.metadata)
         check.metadata(f"{field}.metadata", metadata)
-        return Point(id=vid, vector=values, metadata=metadata)
+        # A caller's own vector keeps no model: recorded as given, the caller's responsibility.
+        return Point(id=vid, vector=values, metadata=metadata, text=v.text or None)
+
+    async def _embed_texts(
+        self, points: list[Point], fields: list[str], spec: CollectionSpec, visible_name: str, call: Call
+    ) -> None:
+        """Embeds, with the collection's model, the points given by text, in place; drops the
+        texts after when the collection keeps none."""
+        todo = [i for i, p in enumerate(points) if p.vector is None]
+        if todo:
+            await self._embed_points(points, todo, fields, spec, visible_name, call)
+        if not spec.store_text:
+            for point in points:
+                point.text = None
+
+    async def _embed_points(
+        self,
+        points: list[Point],
+        todo: list[int],
+        fields: list[str],
+        spec: CollectionSpec,
+        visible_name: str,
+        call: Call,
+    ) -> None:
+        if len(todo) > self._embeddings.texts_per_call:
+            raise invalid(
+                f"{fields[todo[0]].split('[')[0]}",
+                f"has {len(todo)} vectors given by text; limits.embed_texts_per_call is "
+                f"{self._embeddings.texts_per_call}: send them in several calls, or as a batch job "
+                "(BatchService.SubmitBatchJob)",
+            )
+        await self._require_same_space(spec, visible_name, call)
+        texts = [points[i].text for i in todo]
+        embedded = await self._embeddings.embed(
+            spec.embedding_model,
+            texts,
+            deadline=call.deadline,
+            tenant=_tenant(call),
+            field=fields[todo[0]] + ".text" if len(todo) == 1 else "vectors.text",
+            cache=CacheUse(call.method.path, bypass=status.asks_no_cache(call.metadata)),
+        )
+        if embedded.vectors.shape[1] != spec.dimension:
+            raise self._space_error(
+                spec, visible_name, f"it now makes {embedded.vectors.shape[1]}-dimensional embeddings"
+            )
+        now = time.time()
+        for row, i in zip(embedded.vectors, todo, strict=True):
+            point = points[i]
+            point.vector = row.tolist()
+            point.embedding_model = spec.embedding_model
+            point.embedded_at = now
+
+    async def _bound(self, spec: CollectionSpec, model: str, call: Call) -> CollectionSpec:
+        """`spec` bound to `model`: its resolved name, dimension and fingerprint."""
+        if self._fingerprints is None:
+            raise invalid("collection.embedding_model", "is not accepted here: this gateway embeds no text")
+        resolved, probes = await self._fingerprints.take(model, deadline=call.deadline, tenant=_tenant(call))
+        made = int(probes.shape[1])
+        if spec.dimension not in (0, made):
+            raise invalid(
+                "collection.dimension",
+                f"is {spec.dimension} but model {resolved!r} makes {made}-dimensional embeddings: "
+                "leave it 0 to take the model's",
+            )
+        return dataclasses.replace(
+            spec, dimension=made, embedding_model=resolved, fingerprint=as_fingerprint(probes)
+        )
+
+    async def _fingerprint_state(self, spec: CollectionSpec, call: Call) -> tuple[int, str]:
+        """What GetCollection / ListCollections say of a bound collection's model now."""
+        if not spec.embedding_model:
+            return resources_pb2.FINGERPRINT_STATE_UNSPECIFIED, ""
+        if self._fingerprints is None:
+            return resources_pb2.FINGERPRINT_STATE_UNCHECKED, "this gateway embeds no text"
+        try:
+            why = await self._fingerprints.check(
+                spec.embedding_model, spec.fingerprint, deadline=call.deadline, tenant=_tenant(call)
+            )
+        except ApiError as e:  # the model is down or unknown now: say so, the collection is fine
+            return resources_pb2.FINGERPRINT_STATE_UNCHECKED, e.message
+        if why:
+            return resources_pb2.FINGERPRINT_STATE_MISMATCH, why
+        return resources_pb2.FINGERPRINT_STATE_MATCHES, ""
+
+    async def _require_same_space(self, spec: CollectionSpec, visible_name: str, call: Call) -> None:
+        """FAILED_PRECONDITION when the bound model no longer answers like its fingerprint."""
+        why = await self._fingerprints.check(
+            spec.embedding_model, spec.fingerprint, deadline=call.deadline, tenant=_tenant(call)
+        )
+        if why:
+            raise self._space_error(spec, visible_name, why)
+
+    @staticmethod
+    def _space_error(spec: CollectionSpec, visible_name: str, why: str) -> ApiError:
+        model = spec.embedding_model
+        return ApiError(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            f"collection {visible_name!r} was embedded with model {model!r}, whose backends now "
+            f"answer in another embedding space ({why}): its stored vectors no longer compare with "
+            f"new embeddings of {model!r}. Re-embed the collection with a batch job "
+            f"(BatchService.SubmitBatchJob, operation OPERATION_REEMBED), or point {model!r} back at "
+            "the model it was made with",
+        )
+
+    def _check_query_model(self, request: pb.SearchVectorsRequest, spec: CollectionSpec) -> None:
+        """A bound collection is searched by text with its own model only."""
+        if not spec.embedding_model or not request.model:
+            return
+        asked = self._embeddings.resolve(request.model)
+        if asked != spec.embedding_model:
+            raise ApiError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"model: collection {request.collection!r} is bound to model {spec.embedding_model!r}; "
+                f"query_text embedded with {asked!r} would be compared in another embedding space: "
+                f"leave model empty or name {spec.embedding_model!r}",
+            )
 
     @staticmethod
     def _filter(request):

@@ -32,6 +32,12 @@ class CollectionSpec:
     description: str = ""
     indexed_fields: tuple[tuple[str, FieldKind], ...] = ()
     created_at: float = 0.0  # unix seconds
+    # Model binding: the resolved model name ("" when not bound), and its fingerprint, the
+    # model's vectors for embeddings/fingerprint.py's probe texts when the collection was
+    # created (compared by cosine, not hashed: backends of one model differ in the last bits).
+    embedding_model: str = ""
+    fingerprint: tuple[tuple[float, ...], ...] = ()
+    store_text: bool = True  # keep vectors' source text
 
 
 @dataclass(frozen=True)
@@ -46,11 +52,25 @@ class Point:
     vector: list[float] | None
     metadata: dict | None
     created_at: float = 0.0  # unix seconds of the last write
+    text: str | None = None  # stored source text
+    embedding_model: str = ""  # the model that embedded `text`; "": the caller gave the vector
+    embedded_at: float = 0.0  # unix seconds; 0 when the caller gave the vector
 
     def __reduce__(self):
         # Under --workers every search result crosses a process boundary: a tuple pickles
         # several times faster than a dataclass's state dict.
-        return (Point, (self.id, self.vector, self.metadata, self.created_at))
+        return (
+            Point,
+            (
+                self.id,
+                self.vector,
+                self.metadata,
+                self.created_at,
+                self.text,
+                self.embedding_model,
+                self.embedded_at,
+            ),
+        )
 
 
 @dataclass

@@ -110,6 +110,10 @@ def load(path: Path) -> EdgeCollection | None:
         description=raw["description"],
         indexed_fields=tuple((k, t) for k, t in raw["indexed_fields"]),
         created_at=raw["created_at"],
+        # Absent in collections created before model binding: unbound, text kept.
+        embedding_model=raw.get("embedding_model", ""),
+        fingerprint=tuple(tuple(v) for v in raw.get("fingerprint", ())),
+        store_text=raw.get("store_text", True),
     )
     for stale in path.glob("shard-*"):
         if stale.name != raw["shard"]:
@@ -120,7 +124,12 @@ def load(path: Path) -> EdgeCollection | None:
 
 def write_meta(path: Path, spec: CollectionSpec, shard_dir: str) -> None:
     """Replaces collection.json atomically and durably (write, fsync, rename, fsync dir)."""
-    raw = {**asdict(spec), "indexed_fields": [list(f) for f in spec.indexed_fields], "shard": shard_dir}
+    raw = {
+        **asdict(spec),
+        "indexed_fields": [list(f) for f in spec.indexed_fields],
+        "fingerprint": [list(v) for v in spec.fingerprint],
+        "shard": shard_dir,
+    }
     tmp = path / f"{META}.tmp"
     with open(tmp, "w") as f:
         json.dump(raw, f)

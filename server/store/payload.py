@@ -1,5 +1,6 @@
 """The payload layout every store writes: the user's metadata, plus our own entry under the
-reserved key (the original id, which a uuid5 point id cannot give back, and the write time).
+reserved key (the original id, which a uuid5 point id cannot give back, the write time, and for
+embedded text: the text, the model and when).
 
 Both engines share it, so a collection's points read the same whichever engine wrote them.
 """
@@ -13,10 +14,13 @@ from citadel.server.store.base import RESERVED_PAYLOAD_KEY, Page, Point
 
 
 def to_payload(point: Point, now: float) -> dict:
-    return {
-        **(point.metadata or {}),
-        RESERVED_PAYLOAD_KEY: {"id": point.id, "created_at": point.created_at or now},
-    }
+    ours: dict = {"id": point.id, "created_at": point.created_at or now}
+    if point.text is not None:
+        ours["text"] = point.text
+    if point.embedding_model:  # absent: the caller gave the vector (recorded by its absence)
+        ours["model"] = point.embedding_model
+        ours["embedded_at"] = point.embedded_at
+    return {**(point.metadata or {}), RESERVED_PAYLOAD_KEY: ours}
 
 
 def to_point(payload: dict | None, vector: Iterable[float] | None, with_metadata: bool) -> Point:
@@ -27,6 +31,9 @@ def to_point(payload: dict | None, vector: Iterable[float] | None, with_metadata
         vector=list(vector) if vector is not None else None,
         metadata=payload if with_metadata else None,
         created_at=float(ours.get("created_at", 0.0)),
+        text=ours.get("text"),
+        embedding_model=ours.get("model", ""),
+        embedded_at=float(ours.get("embedded_at", 0.0)),
     )
 
 

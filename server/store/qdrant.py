@@ -1,8 +1,9 @@
 """VectorStore on qdrant-client: embedded local mode in the data dir, or a Qdrant server or
 cluster when a URL is given. Both go through AsyncQdrantClient, so there is one code path.
 
-Collection settings Qdrant does not know (description, indexed fields, creation time) are
-kept in Qdrant's own collection metadata, so replicas of the gateway share them.
+Collection settings Qdrant does not know (description, indexed fields, creation time, the
+bound model and its fingerprint) are kept in Qdrant's own collection metadata, so replicas of
+the gateway share them, and no reserved point skews counts, scrolls or searches.
 """
 
 from __future__ import annotations
@@ -85,6 +86,9 @@ class QdrantStore:
                     "description": spec.description,
                     "indexed_fields": [list(f) for f in spec.indexed_fields],
                     "created_at": spec.created_at,
+                    "embedding_model": spec.embedding_model,
+                    "fingerprint": [list(v) for v in spec.fingerprint],
+                    "store_text": spec.store_text,
                 }
             },
         )
@@ -244,4 +248,7 @@ def _spec(name: str, info: models.CollectionInfo) -> CollectionSpec:
         description=ours.get("description", ""),
         indexed_fields=tuple((k, t) for k, t in ours.get("indexed_fields", [])),
         created_at=float(ours.get("created_at", 0.0)),
+        embedding_model=ours.get("embedding_model", ""),
+        fingerprint=tuple(tuple(v) for v in ours.get("fingerprint", ())),
+        store_text=ours.get("store_text", True),
     )

@@ -26,6 +26,13 @@ class FieldType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FIELD_TYPE_INTEGER: _ClassVar[FieldType]
     FIELD_TYPE_FLOAT: _ClassVar[FieldType]
     FIELD_TYPE_BOOL: _ClassVar[FieldType]
+
+class FingerprintState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FINGERPRINT_STATE_UNSPECIFIED: _ClassVar[FingerprintState]
+    FINGERPRINT_STATE_MATCHES: _ClassVar[FingerprintState]
+    FINGERPRINT_STATE_MISMATCH: _ClassVar[FingerprintState]
+    FINGERPRINT_STATE_UNCHECKED: _ClassVar[FingerprintState]
 DISTANCE_UNSPECIFIED: Distance
 DISTANCE_COSINE: Distance
 DISTANCE_DOT: Distance
@@ -35,6 +42,10 @@ FIELD_TYPE_KEYWORD: FieldType
 FIELD_TYPE_INTEGER: FieldType
 FIELD_TYPE_FLOAT: FieldType
 FIELD_TYPE_BOOL: FieldType
+FINGERPRINT_STATE_UNSPECIFIED: FingerprintState
+FINGERPRINT_STATE_MATCHES: FingerprintState
+FINGERPRINT_STATE_MISMATCH: FingerprintState
+FINGERPRINT_STATE_UNCHECKED: FingerprintState
 
 class IndexedField(_message.Message):
     __slots__ = ("key", "type")
@@ -45,7 +56,7 @@ class IndexedField(_message.Message):
     def __init__(self, key: _Optional[str] = ..., type: _Optional[_Union[FieldType, str]] = ...) -> None: ...
 
 class Collection(_message.Message):
-    __slots__ = ("name", "dimension", "distance", "description", "indexed_fields", "vector_count", "created_at")
+    __slots__ = ("name", "dimension", "distance", "description", "indexed_fields", "vector_count", "created_at", "embedding_model", "fingerprint_state", "fingerprint_detail", "store_text")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
     DISTANCE_FIELD_NUMBER: _ClassVar[int]
@@ -53,6 +64,10 @@ class Collection(_message.Message):
     INDEXED_FIELDS_FIELD_NUMBER: _ClassVar[int]
     VECTOR_COUNT_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_MODEL_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINT_STATE_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINT_DETAIL_FIELD_NUMBER: _ClassVar[int]
+    STORE_TEXT_FIELD_NUMBER: _ClassVar[int]
     name: str
     dimension: int
     distance: Distance
@@ -60,32 +75,48 @@ class Collection(_message.Message):
     indexed_fields: _containers.RepeatedCompositeFieldContainer[IndexedField]
     vector_count: int
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., dimension: _Optional[int] = ..., distance: _Optional[_Union[Distance, str]] = ..., description: _Optional[str] = ..., indexed_fields: _Optional[_Iterable[_Union[IndexedField, _Mapping]]] = ..., vector_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    embedding_model: str
+    fingerprint_state: FingerprintState
+    fingerprint_detail: str
+    store_text: bool
+    def __init__(self, name: _Optional[str] = ..., dimension: _Optional[int] = ..., distance: _Optional[_Union[Distance, str]] = ..., description: _Optional[str] = ..., indexed_fields: _Optional[_Iterable[_Union[IndexedField, _Mapping]]] = ..., vector_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., embedding_model: _Optional[str] = ..., fingerprint_state: _Optional[_Union[FingerprintState, str]] = ..., fingerprint_detail: _Optional[str] = ..., store_text: _Optional[bool] = ...) -> None: ...
 
 class Vector(_message.Message):
-    __slots__ = ("id", "embedding", "metadata", "collection", "created_at")
+    __slots__ = ("id", "embedding", "metadata", "collection", "created_at", "text", "embedding_model", "embedded_at")
     ID_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_MODEL_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDED_AT_FIELD_NUMBER: _ClassVar[int]
     id: str
     embedding: _containers.RepeatedScalarFieldContainer[float]
     metadata: _struct_pb2.Struct
     collection: str
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., embedding: _Optional[_Iterable[float]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., collection: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    text: str
+    embedding_model: str
+    embedded_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., embedding: _Optional[_Iterable[float]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., collection: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., text: _Optional[str] = ..., embedding_model: _Optional[str] = ..., embedded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ScoredVector(_message.Message):
-    __slots__ = ("id", "score", "embedding", "metadata", "created_at")
+    __slots__ = ("id", "score", "embedding", "metadata", "created_at", "text", "embedding_model", "embedded_at")
     ID_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_MODEL_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDED_AT_FIELD_NUMBER: _ClassVar[int]
     id: str
     score: float
     embedding: _containers.RepeatedScalarFieldContainer[float]
     metadata: _struct_pb2.Struct
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., score: _Optional[float] = ..., embedding: _Optional[_Iterable[float]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    text: str
+    embedding_model: str
+    embedded_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., score: _Optional[float] = ..., embedding: _Optional[_Iterable[float]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., text: _Optional[str] = ..., embedding_model: _Optional[str] = ..., embedded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -153,7 +153,7 @@ class DeleteVectorsResponse(_message.Message):
     def __init__(self, deleted_count: _Optional[int] = ...) -> None: ...
 
 class SearchVectorsRequest(_message.Message):
-    __slots__ = ("collection", "query_vector", "limit", "filter", "offset", "score_threshold", "with_embedding", "with_metadata", "exact", "query_text", "model")
+    __slots__ = ("collection", "query_vector", "limit", "filter", "offset", "score_threshold", "with_embedding", "with_metadata", "exact", "query_text", "model", "with_text")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     QUERY_VECTOR_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
@@ -165,6 +165,7 @@ class SearchVectorsRequest(_message.Message):
     EXACT_FIELD_NUMBER: _ClassVar[int]
     QUERY_TEXT_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    WITH_TEXT_FIELD_NUMBER: _ClassVar[int]
     collection: str
     query_vector: _containers.RepeatedScalarFieldContainer[float]
     limit: int
@@ -176,7 +177,8 @@ class SearchVectorsRequest(_message.Message):
     exact: bool
     query_text: str
     model: str
-    def __init__(self, collection: _Optional[str] = ..., query_vector: _Optional[_Iterable[float]] = ..., limit: _Optional[int] = ..., filter: _Optional[_Union[_filter_pb2.Filter, _Mapping]] = ..., offset: _Optional[int] = ..., score_threshold: _Optional[float] = ..., with_embedding: _Optional[bool] = ..., with_metadata: _Optional[bool] = ..., exact: _Optional[bool] = ..., query_text: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
+    with_text: bool
+    def __init__(self, collection: _Optional[str] = ..., query_vector: _Optional[_Iterable[float]] = ..., limit: _Optional[int] = ..., filter: _Optional[_Union[_filter_pb2.Filter, _Mapping]] = ..., offset: _Optional[int] = ..., score_threshold: _Optional[float] = ..., with_embedding: _Optional[bool] = ..., with_metadata: _Optional[bool] = ..., exact: _Optional[bool] = ..., query_text: _Optional[str] = ..., model: _Optional[str] = ..., with_text: _Optional[bool] = ...) -> None: ...
 
 class SearchVectorsResponse(_message.Message):
     __slots__ = ("results", "query_time_ms")
@@ -187,20 +189,22 @@ class SearchVectorsResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[_resources_pb2.ScoredVector, _Mapping]]] = ..., query_time_ms: _Optional[float] = ...) -> None: ...
 
 class ScrollVectorsRequest(_message.Message):
-    __slots__ = ("collection", "filter", "page_size", "page_token", "with_embedding", "with_metadata")
+    __slots__ = ("collection", "filter", "page_size", "page_token", "with_embedding", "with_metadata", "with_text")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     WITH_EMBEDDING_FIELD_NUMBER: _ClassVar[int]
     WITH_METADATA_FIELD_NUMBER: _ClassVar[int]
+    WITH_TEXT_FIELD_NUMBER: _ClassVar[int]
     collection: str
     filter: _filter_pb2.Filter
     page_size: int
     page_token: str
     with_embedding: bool
     with_metadata: bool
-    def __init__(self, collection: _Optional[str] = ..., filter: _Optional[_Union[_filter_pb2.Filter, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., with_embedding: _Optional[bool] = ..., with_metadata: _Optional[bool] = ...) -> None: ...
+    with_text: bool
+    def __init__(self, collection: _Optional[str] = ..., filter: _Optional[_Union[_filter_pb2.Filter, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., with_embedding: _Optional[bool] = ..., with_metadata: _Optional[bool] = ..., with_text: _Optional[bool] = ...) -> None: ...
 
 class ScrollVectorsResponse(_message.Message):
     __slots__ = ("vectors", "next_page_token")

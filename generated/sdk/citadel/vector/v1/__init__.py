@@ -20,6 +20,7 @@ __all__ = (
     "FieldCondition",
     "FieldType",
     "Filter",
+    "FingerprintState",
     "GenerateEmbeddingRequest",
     "GenerateEmbeddingResponse",
     "GetCollectionRequest",
@@ -205,6 +206,51 @@ class FieldType(betterproto2.Enum):
         }
 
 
+class FingerprintState(betterproto2.Enum):
+    """
+    Whether a bound collection's model still answers in the space its vectors were made in.
+    """
+
+    UNSPECIFIED = 0
+    """
+    Not bound to a model.
+    """
+
+    MATCHES = 1
+    """
+    The model's backends answer the probe texts as they did when the collection was created.
+    """
+
+    MISMATCH = 2
+    """
+    The model's backends now answer in another embedding space (the model was re-pointed):
+    text searches and text writes are refused until the collection is re-embedded.
+    """
+
+    UNCHECKED = 3
+    """
+    The model could not be asked just now (down, or over the caller's deadline).
+    """
+
+    @classmethod
+    def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
+        return {
+            0: "FINGERPRINT_STATE_UNSPECIFIED",
+            1: "FINGERPRINT_STATE_MATCHES",
+            2: "FINGERPRINT_STATE_MISMATCH",
+            3: "FINGERPRINT_STATE_UNCHECKED",
+        }
+
+    @classmethod
+    def betterproto_renamed_proto_names_to_value(cls) -> dict[str, int]:
+        return {
+            "FINGERPRINT_STATE_UNSPECIFIED": 0,
+            "FINGERPRINT_STATE_MATCHES": 1,
+            "FINGERPRINT_STATE_MISMATCH": 2,
+            "FINGERPRINT_STATE_UNCHECKED": 3,
+        }
+
+
 class IntegrationPattern(betterproto2.Enum):
     """
     How a model is meant to be used.
@@ -263,7 +309,8 @@ class Collection(betterproto2.Message):
 
     dimension: "int" = betterproto2.field(2, betterproto2.TYPE_UINT32)
     """
-    Number of values in every vector of the collection, 1 to 65536.
+    Number of values in every vector of the collection, 1 to 65536; 0 (or the model's)
+    when embedding_model is set.
     """
 
     distance: "Distance" = betterproto2.field(3, betterproto2.TYPE_ENUM, default_factory=lambda: Distance(0))
@@ -291,6 +338,31 @@ class Collection(betterproto2.Message):
     )
     """
     When the collection was created.
+    """
+
+    embedding_model: "str" = betterproto2.field(8, betterproto2.TYPE_STRING)
+    """
+    The embedding model the collection is bound to; empty: not bound. Set only at creation:
+    the dimension then comes from the model (0), or must equal the model's. Writes may give
+    `text` instead of `embedding`, and searches by query_text use this model.
+    """
+
+    fingerprint_state: "FingerprintState" = betterproto2.field(
+        9, betterproto2.TYPE_ENUM, default_factory=lambda: FingerprintState(0)
+    )
+    """
+    Whether the bound model still answers as it did when the collection was created.
+    """
+
+    fingerprint_detail: "str" = betterproto2.field(10, betterproto2.TYPE_STRING)
+    """
+    Why the fingerprint does not match or could not be checked; empty otherwise.
+    """
+
+    store_text: "bool | None" = betterproto2.field(11, betterproto2.TYPE_BOOL, optional=True)
+    """
+    Keep each vector's source text (default true); false embeds text without storing it,
+    for privacy or size.
     """
 
 
@@ -374,7 +446,8 @@ class CreateCollectionRequest(betterproto2.Message):
 
     collection: "Collection | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
     """
-    The collection to create: name, dimension and distance are required.
+    The collection to create: name and distance are required, and the dimension unless
+    embedding_model is set (then it comes from the model).
     """
 
 
@@ -1078,6 +1151,23 @@ class ScoredVector(betterproto2.Message):
     When this id was last written.
     """
 
+    text: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+    """
+    The stored source text, when the request asked for it (with_text).
+    """
+
+    embedding_model: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
+    """
+    The model that made the embedding; empty when the caller gave the values itself.
+    """
+
+    embedded_at: "datetime.datetime | None" = betterproto2.field(
+        8, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+    """
+    When the gateway embedded the text; unset when the caller gave the values itself.
+    """
+
 
 default_message_pool.register_message("citadel.vector.v1", "ScoredVector", ScoredVector)
 
@@ -1116,6 +1206,11 @@ class ScrollVectorsRequest(betterproto2.Message):
     with_metadata: "bool" = betterproto2.field(6, betterproto2.TYPE_BOOL)
     """
     Return each vector's metadata.
+    """
+
+    with_text: "bool" = betterproto2.field(7, betterproto2.TYPE_BOOL)
+    """
+    Return each vector's stored source text.
     """
 
 
@@ -1200,7 +1295,14 @@ class SearchVectorsRequest(betterproto2.Message):
 
     model: "str" = betterproto2.field(11, betterproto2.TYPE_STRING)
     """
-    Model for query_text; empty uses the default model. Its dimension must match the collection's.
+    Model for query_text; empty uses the collection's model when it is bound, else the
+    default model. Its dimension must match the collection's; a bound collection refuses
+    any other model (FAILED_PRECONDITION).
+    """
+
+    with_text: "bool" = betterproto2.field(12, betterproto2.TYPE_BOOL)
+    """
+    Return each result's stored source text.
     """
 
 
@@ -1312,6 +1414,25 @@ class Vector(betterproto2.Message):
     )
     """
     When this id was last written.
+    """
+
+    text: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+    """
+    Source text. On write to a bound collection, give it instead of `embedding` to have it
+    embedded with the collection's model (at most limits.embed_chars_per_text characters);
+    kept unless the collection's store_text is false, and returned when asked.
+    """
+
+    embedding_model: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
+    """
+    The model that made the embedding; empty when the caller gave the values itself.
+    """
+
+    embedded_at: "datetime.datetime | None" = betterproto2.field(
+        8, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+    """
+    When the gateway embedded `text`; unset when the caller gave the values itself.
     """
 
 
