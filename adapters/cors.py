@@ -30,12 +30,22 @@ _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}
 # clients read the status and the content encodings from these).
 EXPOSED = (
     "x-request-id, retry-after, cache-status, grpc-status, grpc-message, grpc-status-details-bin, "
-    "connect-content-encoding, connect-accept-encoding"
+    "grpc-encoding, grpc-accept-encoding, connect-content-encoding, connect-accept-encoding"
 )
 # Request headers gRPC-Web and Connect clients send on every call: allowed in a preflight
 # whatever server.cors_allow_headers lists, or no browser client of either could call.
 RPC_REQUEST_HEADERS = frozenset(
-    {"connect-protocol-version", "connect-timeout-ms", "grpc-timeout", "x-grpc-web", "x-user-agent"}
+    {
+        "connect-protocol-version",
+        "connect-timeout-ms",
+        "connect-content-encoding",
+        "connect-accept-encoding",
+        "grpc-timeout",
+        "grpc-encoding",
+        "grpc-accept-encoding",
+        "x-grpc-web",
+        "x-user-agent",
+    }
 )
 
 

@@ -32,6 +32,8 @@ class PageServer:
 
     def __init__(self) -> None:
         self.html = ""
+        self.posted: bytes = b""  # what the page last POSTed back to its own origin
+        self.reported = threading.Event()
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.origin = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -52,6 +54,12 @@ class PageServer:
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                site.posted = self.rfile.read(int(self.headers.get("content-length", "0")))
+                self.send_response(204)
+                self.end_headers()
+                site.reported.set()
 
             def log_message(self, *args) -> None:  # quiet test output
                 return
@@ -229,3 +237,25 @@ def test_without_origins_configured_nothing_is_added(tmp_path):
 def test_bad_cors_settings_stop_start_up_naming_the_key(env, message):
     with pytest.raises(ConfigError, match=message):
         Settings.from_env(env)
+
+
+def test_preflight_allows_what_grpc_web_and_connect_clients_send(cors_gateway, allowed_site):
+    """Browser clients of the two RPC protocols send these on every call, compression
+    negotiation included, and read the encodings and status back."""
+    url = f"{cors_gateway.proc.http_url}/citadel.vector.v1.VectorService/SearchVectors"
+    sent = "connect-protocol-version, connect-timeout-ms, connect-content-encoding, connect-accept-encoding, "
+    sent += "grpc-timeout, grpc-encoding, grpc-accept-encoding, x-grpc-web, x-user-agent, authorization"
+    asks = {"access-control-request-method": "POST", "access-control-request-headers": sent}
+    allowed = httpx.options(url, headers={"origin": allowed_site.origin, **asks})
+    assert allowed.status_code == 204, allowed.text
+    granted = {h.strip() for h in allowed.headers["access-control-allow-headers"].split(",")}
+    assert {h.strip() for h in sent.split(",")} <= granted
+    reply = httpx.get(
+        f"{cors_gateway.proc.http_url}/v1/collections",
+        headers={"origin": allowed_site.origin, **cors_gateway.headers("reader")},
+    )
+    assert reply.status_code == 200, reply.text
+    exposed = {h.strip() for h in reply.headers.get("access-control-expose-headers", "").split(",")}
+    assert {"grpc-status", "grpc-message", "grpc-encoding", "connect-content-encoding"} <= exposed, (
+        reply.headers
+    )

@@ -1,6 +1,6 @@
 // The browser page's script (bundled by esbuild): the same calls with @connectrpc/connect-web
 // over Connect and gRPC-Web against the gateway named in window.CITADEL, results written into
-// <pre id="out"> as JSON for the test to read from the DOM.
+// <pre id="out"> and POSTed as JSON to the page's own origin, where the test reads them.
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { runCalls } from "./calls.mjs";
 
@@ -9,6 +9,7 @@ const headers = key ? { authorization: `Bearer ${key}` } : {};
 const stamp = Date.now();
 const show = (value) => {
   document.getElementById("out").textContent = JSON.stringify(value);
+  return fetch(`${location.origin}/result`, { method: "POST", body: JSON.stringify(value) });
 };
 const out = {};
 try {
@@ -17,4 +18,4 @@ try {
 } catch (err) {
   out.failed = String(err);
 }
-show(out);
+await show(out);
