@@ -227,6 +227,7 @@ class Gateway:
             self.metrics,
             submitted=jobs.submitted,
             on_write=on_write,
+            min_cosine=s.parsed.catalog.resilience.replica_min_cosine,
         )
         self._batch = BatchServicer(queue, store, jobs, models)
         self.workers.start()

@@ -53,7 +53,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="embed-upsert: embed each text; upsert: store each embedding; "
         "auto (default): upsert when the first record has an embedding",
     )
-    ingest.add_argument("--model", default="", help="model for embed-upsert (default: the gateway's default)")
+    ingest.add_argument(
+        "--model",
+        default="",
+        help="model for embed-upsert (default: the collection's model when it is bound, else the gateway's default)",
+    )
+    ingest.add_argument(
+        "--no-store-text",
+        action="store_true",
+        help="embed the texts without keeping them with the vectors (privacy, size)",
+    )
     ingest.add_argument("--chunk-size", type=int, default=500, help="items per upload message (default 500)")
     ingest.add_argument(
         "--idempotency-key", default="", help="ingesting again with the same key reuses the job"
@@ -86,6 +95,8 @@ def run(args: argparse.Namespace, client: Client) -> int:
         model=args.model,
         idempotency_key=args.idempotency_key,
     )
+    if args.no_store_text:
+        header.store_text = False
 
     def requests() -> Iterator[pb.UploadBatchJobRequest]:
         yield pb.UploadBatchJobRequest(header=header)

@@ -16,9 +16,11 @@ import asyncio
 import time
 from collections.abc import Sequence
 
+import grpc
 import numpy as np
 
 from citadel.server.embeddings.service import EmbeddingService
+from citadel.server.errors import ApiError
 from citadel.server.models import replicas
 
 # Varied on purpose: one sentence can land close in two models' spaces by chance, three
@@ -72,6 +74,18 @@ class Fingerprints:
         """'' when `model` still answers like `stored`, else why not."""
         _, current = await self.take(model, deadline=deadline, tenant=tenant)
         return mismatch(stored, current, self.min_cosine)
+
+
+def space_error(collection: str, model: str, why: str) -> ApiError:
+    """The refusal of text work on a collection whose model now answers in another space."""
+    return ApiError(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        f"collection {collection!r} was embedded with model {model!r}, whose backends now "
+        f"answer in another embedding space ({why}): its stored vectors no longer compare with "
+        f"new embeddings of {model!r}. Re-embed the collection with a batch job "
+        f"(BatchService.SubmitBatchJob, operation OPERATION_REEMBED), or point {model!r} back at "
+        "the model it was made with",
+    )
 
 
 def as_fingerprint(vectors: Sequence[Sequence[float]]) -> Fingerprint:

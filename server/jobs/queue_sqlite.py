@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS jobs (
   model TEXT NOT NULL, operation TEXT NOT NULL, total INTEGER NOT NULL, idempotency_key TEXT NOT NULL,
   state TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
   created_at REAL NOT NULL, started_at REAL NOT NULL DEFAULT 0, finished_at REAL NOT NULL DEFAULT 0,
-  normalize INTEGER NOT NULL DEFAULT 0);
+  normalize INTEGER NOT NULL DEFAULT 0, store_text INTEGER NOT NULL DEFAULT 1);
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs(tenant, idempotency_key) WHERE idempotency_key != '';
 CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs(tenant, created_at);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -58,6 +58,17 @@ WHERE id = ? AND done + failed >= total AND state IN ('queued', 'running')
 """
 
 
+# Columns added since the first release, for queue files made before them: (name, definition).
+_ADDED_JOB_COLUMNS = (("store_text", "INTEGER NOT NULL DEFAULT 1"),)
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    have = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+    for name, definition in _ADDED_JOB_COLUMNS:
+        if name not in have:
+            db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {definition}")
+
+
 class SqliteQueue:
     def __init__(self, path: Path, lease_seconds: float, max_attempts: int) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,6 +76,7 @@ class SqliteQueue:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        _add_missing_columns(self._db)
         self._lock = threading.Lock()
         self._lease = lease_seconds
         self._max_attempts = max_attempts

@@ -47,6 +47,7 @@ class Job:
     total: int
     idempotency_key: str = ""
     normalize: bool = False
+    store_text: bool = True  # keep items' texts with their vectors (if the collection does)
     state: str = "queued"
     done: int = 0
     failed: int = 0
@@ -81,6 +82,7 @@ class Job:
             created_at=timestamp(self.created_at),
             idempotency_key=self.idempotency_key,
             normalize=self.normalize,
+            store_text=self.store_text,
             errors=[
                 pb.ItemError(
                     item_id=e.item_id, message=e.message, attempts=e.attempts, dead_lettered=e.dead_lettered

@@ -19,11 +19,11 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
 import grpc
-import numpy as np
 
 from citadel.batch.v1 import batch_service_pb2 as pb
 from citadel.server.degraded import Outage
-from citadel.server.embeddings.service import BULK, EmbeddingService
+from citadel.server.embeddings.fingerprint import Fingerprints, space_error
+from citadel.server.embeddings.service import BULK, Embedded, EmbeddingService
 from citadel.server.errors import ApiError
 from citadel.server.jobs.queue import JobQueue
 from citadel.server.jobs.record import Chunk, ChunkResult, ItemFailure, Job
@@ -58,10 +58,12 @@ class WorkerPool:
         metrics: Metrics,
         submitted: asyncio.Event | None = None,
         on_write: Callable[[str], Awaitable[None]] | None = None,
+        min_cosine: float = 0.98,  # models.resilience.replica_min_cosine
     ) -> None:
         self._queue = queue
         self._store = store
         self._embeddings = embeddings
+        self._fingerprints = Fingerprints(embeddings, min_cosine)
         self._count = workers
         self._lease = lease_seconds
         self._metrics = metrics
@@ -179,14 +181,22 @@ class WorkerPool:
         if not good:
             return ChunkResult(0, failures)
         if job.operation == "embed":
-            vectors = await self._embed(job, [i.text for i in good])
+            vectors = (await self._embed(job, [i.text for i in good])).vectors
             return ChunkResult(
                 len(good), failures, [(i.id, v.tolist()) for i, v in zip(good, vectors, strict=True)]
             )
         spec = (await self._store.get_collection(job.collection)).spec
         points: list[Point] = []
+        model, embedded_at = "", 0.0  # a caller's own vectors are recorded with no model
         if job.operation == "bulk_embed_upsert":
-            vectors = await self._embed(job, [i.text for i in good])
+            if spec.embedding_model:  # permanent while the model answers in another space
+                why = await self._fingerprints.check(
+                    spec.embedding_model, spec.fingerprint, deadline=self._deadline(), tenant=job.tenant
+                )
+                if why:
+                    raise space_error(job.visible_collection, spec.embedding_model, why)
+            embedded = await self._embed(job, [i.text for i in good])
+            vectors, model, embedded_at = embedded.vectors, embedded.model, time.time()
             if vectors.shape[1] != spec.dimension:
                 message = (
                     f"model {job.model or 'default'!r} makes {vectors.shape[1]}-dimensional vectors but collection "
@@ -204,24 +214,36 @@ class WorkerPool:
                 except ApiError as e:
                     failures.append(ItemFailure(item.id, e.message))
                     good.remove(item)
+        keep_text = job.store_text and spec.store_text
         for item, vector in zip(good, values, strict=True):
-            points.append(Point(id=item.id, vector=vector.tolist(), metadata=struct_to_dict(item.metadata)))
+            points.append(
+                Point(
+                    id=item.id,
+                    vector=vector.tolist(),
+                    metadata=struct_to_dict(item.metadata),
+                    text=item.text if keep_text and item.text else None,
+                    embedding_model=model,
+                    embedded_at=embedded_at,
+                )
+            )
         if points:
             await self._store.upsert(job.collection, points)
             if self._on_write is not None:
                 await self._on_write(job.collection)
         return ChunkResult(len(points), failures)
 
-    async def _embed(self, job: Job, texts: list[str]) -> np.ndarray:
-        embedded = await self._embeddings.embed(
+    async def _embed(self, job: Job, texts: list[str]) -> Embedded:
+        return await self._embeddings.embed(
             job.model,
             texts,
             normalize=job.normalize,
-            deadline=time.monotonic() + self._lease * 0.8,  # finish well inside the lease
+            deadline=self._deadline(),
             tenant=job.tenant,
             priority=BULK,
         )
-        return embedded.vectors
+
+    def _deadline(self) -> float:
+        return time.monotonic() + self._lease * 0.8  # finish well inside the lease
 
 
 def _item_problem(operation: str, item: pb.BatchItem, check_text: Callable[[str, str], None]) -> str:

@@ -47,6 +47,7 @@ class _Settings:
 
     operation: str
     collection: str
+    model: str = ""  # the job's model: the request's, or the bound collection's when it names none
 
 
 class BatchServicer:
@@ -121,11 +122,21 @@ class BatchServicer:
                     f"{prefix}collection",
                     "embed jobs keep their embeddings in the job: leave collection empty",
                 )
-            return _Settings(op, "")
+            return _Settings(op, "", settings.model)
         name = check.collection_name(f"{prefix}collection", settings.collection)
         stored = physical(_tenant(call), name)
-        await self._store.get_collection(stored)  # NOT_FOUND now rather than per chunk later
-        return _Settings(op, stored)
+        spec = (await self._store.get_collection(stored)).spec  # NOT_FOUND now, not per chunk later
+        model = settings.model
+        if op == "bulk_embed_upsert" and spec.embedding_model:
+            if model and model != spec.embedding_model:
+                raise ApiError(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"{prefix}model: collection {name!r} is bound to model {spec.embedding_model!r}; "
+                    f"embeddings of {model!r} would be in another space: leave model empty or name "
+                    f"{spec.embedding_model!r}",
+                )
+            model = spec.embedding_model
+        return _Settings(op, stored, model)
 
     async def _submit(
         self,
@@ -143,11 +154,12 @@ class BatchServicer:
             tenant=_tenant(call),
             collection=checked.collection,
             visible_collection=settings.collection,
-            model=settings.model,
+            model=checked.model,
             operation=checked.operation,
             total=len(items),
             idempotency_key=settings.idempotency_key,
             normalize=settings.normalize,
+            store_text=settings.store_text if settings.HasField("store_text") else True,
         )
         return await self._jobs.submit(job, items)
 

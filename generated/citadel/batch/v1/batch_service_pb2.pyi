@@ -75,7 +75,7 @@ class JobEmbedding(_message.Message):
     def __init__(self, item_id: _Optional[str] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class BatchJob(_message.Message):
-    __slots__ = ("id", "collection", "model", "operation", "state", "total", "done", "failed", "errors", "items_per_second", "eta_seconds", "created_at", "started_at", "finished_at", "idempotency_key", "embeddings", "normalize")
+    __slots__ = ("id", "collection", "model", "operation", "state", "total", "done", "failed", "errors", "items_per_second", "eta_seconds", "created_at", "started_at", "finished_at", "idempotency_key", "embeddings", "normalize", "store_text")
     ID_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -93,6 +93,7 @@ class BatchJob(_message.Message):
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
     NORMALIZE_FIELD_NUMBER: _ClassVar[int]
+    STORE_TEXT_FIELD_NUMBER: _ClassVar[int]
     id: str
     collection: str
     model: str
@@ -110,23 +111,26 @@ class BatchJob(_message.Message):
     idempotency_key: str
     embeddings: _containers.RepeatedCompositeFieldContainer[JobEmbedding]
     normalize: bool
-    def __init__(self, id: _Optional[str] = ..., collection: _Optional[str] = ..., model: _Optional[str] = ..., operation: _Optional[_Union[Operation, str]] = ..., state: _Optional[_Union[JobState, str]] = ..., total: _Optional[int] = ..., done: _Optional[int] = ..., failed: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[ItemError, _Mapping]]] = ..., items_per_second: _Optional[float] = ..., eta_seconds: _Optional[float] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., embeddings: _Optional[_Iterable[_Union[JobEmbedding, _Mapping]]] = ..., normalize: _Optional[bool] = ...) -> None: ...
+    store_text: bool
+    def __init__(self, id: _Optional[str] = ..., collection: _Optional[str] = ..., model: _Optional[str] = ..., operation: _Optional[_Union[Operation, str]] = ..., state: _Optional[_Union[JobState, str]] = ..., total: _Optional[int] = ..., done: _Optional[int] = ..., failed: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[ItemError, _Mapping]]] = ..., items_per_second: _Optional[float] = ..., eta_seconds: _Optional[float] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., embeddings: _Optional[_Iterable[_Union[JobEmbedding, _Mapping]]] = ..., normalize: _Optional[bool] = ..., store_text: _Optional[bool] = ...) -> None: ...
 
 class SubmitBatchJobRequest(_message.Message):
-    __slots__ = ("collection", "operation", "model", "items", "idempotency_key", "normalize")
+    __slots__ = ("collection", "operation", "model", "items", "idempotency_key", "normalize", "store_text")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     OPERATION_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     NORMALIZE_FIELD_NUMBER: _ClassVar[int]
+    STORE_TEXT_FIELD_NUMBER: _ClassVar[int]
     collection: str
     operation: Operation
     model: str
     items: _containers.RepeatedCompositeFieldContainer[BatchItem]
     idempotency_key: str
     normalize: bool
-    def __init__(self, collection: _Optional[str] = ..., operation: _Optional[_Union[Operation, str]] = ..., model: _Optional[str] = ..., items: _Optional[_Iterable[_Union[BatchItem, _Mapping]]] = ..., idempotency_key: _Optional[str] = ..., normalize: _Optional[bool] = ...) -> None: ...
+    store_text: bool
+    def __init__(self, collection: _Optional[str] = ..., operation: _Optional[_Union[Operation, str]] = ..., model: _Optional[str] = ..., items: _Optional[_Iterable[_Union[BatchItem, _Mapping]]] = ..., idempotency_key: _Optional[str] = ..., normalize: _Optional[bool] = ..., store_text: _Optional[bool] = ...) -> None: ...
 
 class SubmitBatchJobResponse(_message.Message):
     __slots__ = ("job", "existing")
@@ -137,18 +141,20 @@ class SubmitBatchJobResponse(_message.Message):
     def __init__(self, job: _Optional[_Union[BatchJob, _Mapping]] = ..., existing: _Optional[bool] = ...) -> None: ...
 
 class UploadBatchJobHeader(_message.Message):
-    __slots__ = ("collection", "operation", "model", "idempotency_key", "normalize")
+    __slots__ = ("collection", "operation", "model", "idempotency_key", "normalize", "store_text")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     OPERATION_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     NORMALIZE_FIELD_NUMBER: _ClassVar[int]
+    STORE_TEXT_FIELD_NUMBER: _ClassVar[int]
     collection: str
     operation: Operation
     model: str
     idempotency_key: str
     normalize: bool
-    def __init__(self, collection: _Optional[str] = ..., operation: _Optional[_Union[Operation, str]] = ..., model: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., normalize: _Optional[bool] = ...) -> None: ...
+    store_text: bool
+    def __init__(self, collection: _Optional[str] = ..., operation: _Optional[_Union[Operation, str]] = ..., model: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., normalize: _Optional[bool] = ..., store_text: _Optional[bool] = ...) -> None: ...
 
 class UploadBatchJobRequest(_message.Message):
     __slots__ = ("header", "items")

@@ -296,6 +296,12 @@ class BatchJob(betterproto2.Message):
     Whether the job's embeddings are L2-normalised.
     """
 
+    store_text: "bool" = betterproto2.field(18, betterproto2.TYPE_BOOL)
+    """
+    Whether the items' texts are kept with their vectors (also needs the collection's
+    store_text).
+    """
+
 
 default_message_pool.register_message("citadel.batch.v1", "BatchJob", BatchJob)
 
@@ -475,7 +481,8 @@ class SubmitBatchJobRequest(betterproto2.Message):
 
     model: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
     """
-    Embedding model; empty uses the default model.
+    Embedding model; empty uses the collection's model when it is bound (another model is
+    refused), else the default model.
     """
 
     items: "list[BatchItem]" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, repeated=True)
@@ -491,6 +498,12 @@ class SubmitBatchJobRequest(betterproto2.Message):
     normalize: "bool" = betterproto2.field(6, betterproto2.TYPE_BOOL)
     """
     L2-normalise the embeddings the job makes (embedding operations).
+    """
+
+    store_text: "bool | None" = betterproto2.field(7, betterproto2.TYPE_BOOL, optional=True)
+    """
+    Keep each item's text with its vector (default true; the collection's store_text must
+    allow it too); false embeds without keeping the text, for privacy or size.
     """
 
 
@@ -548,6 +561,12 @@ class UploadBatchJobHeader(betterproto2.Message):
     normalize: "bool" = betterproto2.field(5, betterproto2.TYPE_BOOL)
     """
     L2-normalise the embeddings the job makes (embedding operations).
+    """
+
+    store_text: "bool | None" = betterproto2.field(6, betterproto2.TYPE_BOOL, optional=True)
+    """
+    Keep each item's text with its vector (default true; the collection's store_text must
+    allow it too); false embeds without keeping the text, for privacy or size.
     """
 
 
