@@ -257,8 +257,11 @@ def _item_problem(operation: str, item: pb.BatchItem, check_text: Callable[[str,
             if not item.text:
                 return "text: is required"
             check_text("text", item.text)  # the embedding service's rules, as for every text
-        elif not item.embedding:
-            return "embedding: is required"
+        else:
+            if not item.embedding:
+                return "embedding: is required"
+            if item.text:  # kept beside the caller's vector: the same bounds as any text
+                check_text("text", item.text)
     except ApiError as e:
         return e.message
     return ""

@@ -57,6 +57,24 @@ def text_vectors(docs: dict[str, str]) -> list[rpb.Vector]:
     return [rpb.Vector(id=k, text=t) for k, t in docs.items()]
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_bound_create_over_every_protocol(protocols, protocol):
+    collection = rpb.Collection(
+        name=f"bound-made-{protocol}", distance=rpb.DISTANCE_COSINE, embedding_model="general"
+    )
+    out = getattr(protocols, protocol)(
+        SPECS["CreateCollection"], pb.CreateCollectionRequest(collection=collection)
+    )
+    assert out.code == grpc.StatusCode.OK, out.message
+    made = out.response.collection
+    assert (made.dimension, made.embedding_model, made.fingerprint_state, made.store_text) == (
+        384,
+        "general",
+        rpb.FINGERPRINT_STATE_MATCHES,
+        True,
+    )
+
+
 def test_bound_create_takes_the_models_dimension_and_fingerprint(gateway):
     stub = gateway.stub()
     made = create_bound(stub, "bound-create")
