@@ -24,7 +24,7 @@ from citadel.server.errors import ApiError
 from citadel.server.models import replicas
 
 # Varied on purpose: one sentence can land close in two models' spaces by chance, three
-# unrelated ones together do not.
+# unrelated ones together do not. Never edit them: stored fingerprints are their vectors.
 PROBE_TEXTS = (
     "Citadel fingerprint probe: the quick brown fox jumps over the lazy dog.",
     "Fresh sourdough bread needs flour, water, salt and a slow overnight rise.",
@@ -37,6 +37,8 @@ Fingerprint = tuple[tuple[float, ...], ...]
 
 def mismatch(stored: Fingerprint, current: np.ndarray, min_cosine: float) -> str:
     """Why the model's `current` probe vectors are not the space of `stored`, or ''."""
+    if len(stored) != len(current):  # recorded with other probe texts: nothing to compare
+        return ""
     for i, (was, now) in enumerate(zip(stored, current, strict=True)):
         why = replicas.disagreement(
             np.asarray(now, dtype=np.float32), np.asarray(was, dtype=np.float32), min_cosine

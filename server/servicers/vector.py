@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import Callable
 
 import grpc
 import numpy as np
@@ -147,7 +148,7 @@ class VectorServicer:
         if not request.HasField("vector"):
             raise invalid("vector", "is required")
         point = self._point("vector", request.vector, spec)
-        await self._embed_texts([point], ["vector"], spec, request.collection, call)
+        await self._embed_texts([point], lambda i: "vector", spec, request.collection, call)
         await self._store.upsert(spec.name, [point])
         stored = await self._store.retrieve(spec.name, [point.id])
         return pb.InsertVectorResponse(vector=vector_message(stored[0], request.collection))
@@ -173,9 +174,7 @@ class VectorServicer:
                 raise invalid(f"vectors[{i}].id", f"{point.id!r} repeats vectors[{first_index[point.id]}].id")
             first_index[point.id] = i
             points.append(point)
-        await self._embed_texts(
-            points, [f"vectors[{i}]" for i in range(len(points))], spec, request.collection, call
-        )
+        await self._embed_texts(points, lambda i: f"vectors[{i}]", spec, request.collection, call)
         await self._store.upsert(spec.name, points)
         return pb.UpsertVectorsResponse(upserted_count=len(points))
 
@@ -382,13 +381,18 @@ class VectorServicer:
         return Point(id=vid, vector=values, metadata=metadata, text=v.text or None)
 
     async def _embed_texts(
-        self, points: list[Point], fields: list[str], spec: CollectionSpec, visible_name: str, call: Call
+        self,
+        points: list[Point],
+        field_of: Callable[[int], str],  # the request field of points[i], for errors
+        spec: CollectionSpec,
+        visible_name: str,
+        call: Call,
     ) -> None:
         """Embeds, with the collection's model, the points given by text, in place; drops the
         texts after when the collection keeps none."""
         todo = [i for i, p in enumerate(points) if p.vector is None]
         if todo:
-            await self._embed_points(points, todo, fields, spec, visible_name, call)
+            await self._embed_points(points, todo, field_of, spec, visible_name, call)
         if not spec.store_text:
             for point in points:
                 point.text = None
@@ -397,14 +401,14 @@ class VectorServicer:
         self,
         points: list[Point],
         todo: list[int],
-        fields: list[str],
+        field_of: Callable[[int], str],
         spec: CollectionSpec,
         visible_name: str,
         call: Call,
     ) -> None:
         if len(todo) > self._embeddings.texts_per_call:
             raise invalid(
-                f"{fields[todo[0]].split('[')[0]}",
+                field_of(todo[0]).split("[")[0],
                 f"has {len(todo)} vectors given by text; limits.embed_texts_per_call is "
                 f"{self._embeddings.texts_per_call}: send them in several calls, or as a batch job "
                 "(BatchService.SubmitBatchJob)",
@@ -416,7 +420,7 @@ class VectorServicer:
             texts,
             deadline=call.deadline,
             tenant=_tenant(call),
-            field=fields[todo[0]] + ".text" if len(todo) == 1 else "vectors.text",
+            field=f"{field_of(todo[0])}.text" if len(todo) == 1 else "vectors.text",
             cache=CacheUse(call.method.path, bypass=status.asks_no_cache(call.metadata)),
         )
         if embedded.vectors.shape[1] != spec.dimension:
