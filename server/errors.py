@@ -34,8 +34,10 @@ class ApiError(GrpcException):
 
     def __init__(self, code: grpc.StatusCode, message: str) -> None:
         message = clip(message)
-        super().__init__(details=message, status_code=code)
+        # GrpcException's own __init__ refuses OK; set its two attributes as it would.
         Exception.__init__(self, message)  # str(error) is the message, as for any exception
+        self.status_code = code
+        self.details = message
         self.code = code
         self.message = message
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import queue
+import signal
 import sys
 import threading
 
@@ -15,6 +16,7 @@ from citadel.server.cli_commands.common import (
     add_command,
     add_group,
     enum_name,
+    fail,
     print_json,
     table,
     to_json,
@@ -145,8 +147,16 @@ def follow(client: Client, job_id: str, progress: Progress | None) -> batch.Batc
             stream.close()  # cancels the call when left before its end
             events.put(None)
 
+    def leave(signum, frame) -> None:
+        # Ctrl-C leaves from here, at once: unwinding an exception through the frames holding the
+        # stream let grpc's C core tear a live call down and abort (SIGABRT) now and then.
+        if progress is not None:
+            progress.close()
+        fail(f"stopped following; job {job_id} keeps running (citadel jobs watch {job_id})", Exit.INTERRUPTED)
+
     threading.Thread(target=read, name="watch-job", daemon=True).start()
     job = None
+    previous = signal.signal(signal.SIGINT, leave)
     try:
         while (item := events.get()) is not None:
             if isinstance(item, BaseException):
@@ -155,6 +165,7 @@ def follow(client: Client, job_id: str, progress: Progress | None) -> batch.Batc
             if meter is not None:
                 meter.update(job)
     finally:
+        signal.signal(signal.SIGINT, previous)
         if progress is not None:
             progress.close()
     if job is None:

@@ -101,8 +101,9 @@ def test_interrupted_watch_leaves_the_job_running(gateway, sdk):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        # Whatever the test runner does with SIGINT, the command gets Python's default handling.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler),
+        # No preexec_fn: it makes Popen fork this process (which runs grpc) and run Python in the
+        # child before exec, and grpc's poller, restarted there, met its closed epoll fd and
+        # aborted the child (SIGABRT) now and then. `jobs watch` sets its own SIGINT handler.
     )
     try:
         deadline = time.monotonic() + 30
