@@ -23,6 +23,7 @@ from collections.abc import Callable
 import grpc
 
 from citadel.adapters.errors import HttpError
+from citadel.server.errors import ApiError
 
 # Output of one decompress call: a body is inflated in steps of this size, never all at once.
 _INFLATE_STEP = 256 * 1024
@@ -212,3 +213,38 @@ def gunzip_within(data: bytes, limit: int, too_large: Callable[[], Exception]) -
     out = decoder.feed(data)
     decoder.finish()
     return out
+
+
+async def read_body(
+    receive,
+    headers: dict[str, str],
+    limit: int,
+    too_large: Callable[[], Exception],
+    inflate_empty: bool = True,
+) -> bytes:
+    """An ASGI request's whole body, refused (`too_large()`) as soon as it is known to exceed
+    `limit`: by its Content-Length before reading anything, else while reading. A body sent
+    with `Content-Encoding: gzip` is inflated as it arrives, the limit holding for both sizes;
+    an empty one is inflated only when `inflate_empty` (Connect forbids inflating it)."""
+    declared = headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large()
+    decoder = RequestDecoder.for_headers(headers, limit, too_large)
+    body = bytearray()
+    received = 0
+    more = True
+    while more:
+        event = await receive()
+        if event["type"] == "http.disconnect":
+            raise ApiError(grpc.StatusCode.CANCELLED, "client disconnected")
+        chunk = event.get("body", b"")
+        received += len(chunk)
+        if received > limit:
+            raise too_large()
+        body += chunk if decoder is None else decoder.feed(chunk)
+        if len(body) > limit:
+            raise too_large()
+        more = event.get("more_body", False)
+    if decoder is not None and (received or inflate_empty):
+        decoder.finish()
+    return bytes(body)

@@ -46,6 +46,7 @@ from citadel.adapters.compression import (
 from citadel.adapters.envelopes import (
     BodyRequest,
     KnownMessage,
+    RpcApp,
     encode_message,
     maybe_compressed_envelope,
     message_inflater,
@@ -54,7 +55,7 @@ from citadel.adapters.envelopes import (
     single_envelope,
 )
 from citadel.adapters.errors import HTTP_STATUS
-from citadel.server.chain import Call, Chain, Handler, new_request_id
+from citadel.server.chain import Call, new_request_id
 from citadel.server.errors import ApiError
 from citadel.server.methods import MethodSpec
 
@@ -100,22 +101,8 @@ def deadline_of(headers: dict[str, str]) -> float | None:
     return time.monotonic() + int(given) / 1000
 
 
-class ConnectApp:
+class ConnectApp(RpcApp):
     """ASGI app serving the Connect protocol for the specs it is given, looked up by path."""
-
-    def __init__(
-        self,
-        specs: dict[str, MethodSpec],
-        chain: Chain,
-        max_body_bytes: int,
-        max_response_bytes: int,
-        gzip_min_bytes: int,
-    ):
-        self.specs = specs  # gRPC path -> spec
-        self._handlers: dict[str, Handler] = {path: chain.handler_for(spec) for path, spec in specs.items()}
-        self.max_body_bytes = max_body_bytes  # limits.rest_body_bytes
-        self.max_response_bytes = max_response_bytes  # limits.rest_response_bytes
-        self.gzip_min_bytes = gzip_min_bytes  # server.gzip_min_bytes
 
     async def __call__(self, scope, receive, send) -> None:
         spec = self.specs[scope["path"]]

@@ -20,9 +20,9 @@ from typing import Any
 import grpc
 from google.protobuf import message
 
-from citadel.adapters import json_codec, streaming
-from citadel.adapters.compression import RequestDecoder, gunzip_within, gzip_bytes
-from citadel.server.chain import Call, PendingRequest
+from citadel.adapters import compression, json_codec, streaming
+from citadel.adapters.compression import gunzip_within, gzip_bytes
+from citadel.server.chain import Call, Chain, Handler, PendingRequest
 from citadel.server.errors import ApiError
 from citadel.server.grpc_server import decode as decode_proto
 from citadel.server.methods import MethodSpec
@@ -103,32 +103,11 @@ def response_too_large(limit: int) -> ApiError:
 
 
 async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
-    """The whole request body, refused as soon as it is known to exceed `limit`: by its
-    Content-Length before reading anything, else while reading. A body sent with
-    `Content-Encoding: gzip` is inflated as it arrives, the limit holding for both sizes; an
-    empty one is not inflated (Connect forbids it)."""
-    declared = headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise body_too_large(limit)
-    decoder = RequestDecoder.for_headers(headers, limit, lambda: body_too_large(limit))
-    body = bytearray()
-    received = 0
-    more = True
-    while more:
-        event = await receive()
-        if event["type"] == "http.disconnect":
-            raise ApiError(grpc.StatusCode.CANCELLED, "client disconnected")
-        chunk = event.get("body", b"")
-        received += len(chunk)
-        if received > limit:
-            raise body_too_large(limit)
-        body += chunk if decoder is None else decoder.feed(chunk)
-        if len(body) > limit:
-            raise body_too_large(limit)
-        more = event.get("more_body", False)
-    if decoder is not None and received:
-        decoder.finish()
-    return bytes(body)
+    """The whole request body within `limit` (gzip inflated as it arrives; an empty body is
+    never inflated: Connect forbids it)."""
+    return await compression.read_body(
+        receive, headers, limit, lambda: body_too_large(limit), inflate_empty=False
+    )
 
 
 def single_envelope(body: bytes, what: str, inflate: Callable[[bytes], bytes] | None = None) -> bytes:
@@ -285,3 +264,22 @@ async def pump_stream(
         if aclose is not None:
             with contextlib.suppress(Exception):
                 await aclose()
+
+
+class RpcApp:
+    """What the gRPC-Web and Connect apps share: the specs they serve by gRPC path, each one's
+    chain handler (built once), and the bounds and gzip threshold their replies keep to."""
+
+    def __init__(
+        self,
+        specs: dict[str, MethodSpec],
+        chain: Chain,
+        max_body_bytes: int,
+        max_response_bytes: int,
+        gzip_min_bytes: int,
+    ):
+        self.specs = specs  # gRPC path -> spec
+        self._handlers: dict[str, Handler] = {path: chain.handler_for(spec) for path, spec in specs.items()}
+        self.max_body_bytes = max_body_bytes  # limits.rest_body_bytes
+        self.max_response_bytes = max_response_bytes  # limits.rest_response_bytes
+        self.gzip_min_bytes = gzip_min_bytes  # server.gzip_min_bytes

@@ -39,6 +39,7 @@ from citadel.adapters import metadata, streaming
 from citadel.adapters.compression import SUPPORTED_ENCODINGS, accepts_gzip, gzip_bytes, message_encoding
 from citadel.adapters.envelopes import (
     BodyRequest,
+    RpcApp,
     encode_message,
     envelope,
     maybe_compressed_envelope,
@@ -47,9 +48,8 @@ from citadel.adapters.envelopes import (
     rpc_metadata,
     single_envelope,
 )
-from citadel.server.chain import Call, Chain, Handler, new_request_id
+from citadel.server.chain import Call, new_request_id
 from citadel.server.errors import ApiError
-from citadel.server.methods import MethodSpec
 
 log = logging.getLogger("citadel.adapters.grpc_web")
 
@@ -86,22 +86,8 @@ def _message_header(text: str) -> str:
     return quote(text, safe=_MESSAGE_SAFE)
 
 
-class GrpcWebApp:
+class GrpcWebApp(RpcApp):
     """ASGI app serving gRPC-Web for the specs it is given, looked up by path."""
-
-    def __init__(
-        self,
-        specs: dict[str, MethodSpec],
-        chain: Chain,
-        max_body_bytes: int,
-        max_response_bytes: int,
-        gzip_min_bytes: int,
-    ):
-        self.specs = specs  # gRPC path -> spec
-        self._handlers: dict[str, Handler] = {path: chain.handler_for(spec) for path, spec in specs.items()}
-        self.max_body_bytes = max_body_bytes  # limits.rest_body_bytes
-        self.max_response_bytes = max_response_bytes  # limits.rest_response_bytes
-        self.gzip_min_bytes = gzip_min_bytes  # server.gzip_min_bytes
 
     async def __call__(self, scope, receive, send) -> None:
         spec = self.specs[scope["path"]]

@@ -28,7 +28,7 @@ from starlette.types import ASGIApp
 
 from citadel.adapters import json_codec, metadata, query, streaming
 from citadel.adapters.bindings import Binding, bindings_for
-from citadel.adapters.compression import RequestDecoder
+from citadel.adapters.compression import read_body
 from citadel.adapters.decoder_process import CHILD_DECODE_BYTES, DecoderProcess
 from citadel.adapters.errors import HttpError, http_status, status_json
 from citadel.server.chain import Call, Chain, Handler, PendingRequest, new_request_id
@@ -150,32 +150,10 @@ class RestRouter:
         return payload
 
     async def read_body(self, receive, headers: dict[str, str]) -> bytes:
-        """The request body, refused with 413 as soon as it is known to exceed the limit: by
-        its Content-Length before reading anything, else while reading. A gzip body
+        """The request body within limits.rest_body_bytes (413 naming it); a gzip body
         (Content-Encoding) is decompressed as it arrives, the limit holding for both sizes."""
         limit = self.max_body_bytes
-        declared = headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise _too_large(limit)
-        decoder = RequestDecoder.for_headers(headers, limit, lambda: _too_large(limit))
-        body = bytearray()
-        received = 0
-        more = True
-        while more:
-            event = await receive()
-            if event["type"] == "http.disconnect":
-                raise ApiError(grpc.StatusCode.CANCELLED, "client disconnected")
-            chunk = event.get("body", b"")
-            received += len(chunk)
-            if received > limit:
-                raise _too_large(limit)
-            body += chunk if decoder is None else decoder.feed(chunk)
-            if len(body) > limit:
-                raise _too_large(limit)
-            more = event.get("more_body", False)
-        if decoder is not None:
-            decoder.finish()
-        return bytes(body)
+        return await read_body(receive, headers, limit, lambda: _too_large(limit))
 
 
 class RestRequest(PendingRequest):
