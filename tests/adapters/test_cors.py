@@ -178,8 +178,8 @@ def test_requests_from_an_origin_not_allowed_never_reach_the_gateway(cors_gatewa
     assert refused.value.response.status_code == 403
     with ws_connect(
         ws_url, origin=allowed_site.origin, subprotocols=["graphql-transport-ws"], open_timeout=10
-    ):
-        pass
+    ) as accepted:
+        assert accepted.subprotocol == "graphql-transport-ws"
 
 
 def test_allowed_and_same_origin_requests_are_answered(cors_gateway, allowed_site):

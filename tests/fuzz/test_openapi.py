@@ -58,7 +58,7 @@ HTTP_LAYER = {405: grpc.StatusCode.UNIMPLEMENTED.value[0], 413: grpc.StatusCode.
 
 
 class StatusBodyError(AssertionError):
-    pass
+    """A reply whose body is not the google.rpc.Status its status code calls for."""
 
 
 def status_body(ctx, response, case) -> None:

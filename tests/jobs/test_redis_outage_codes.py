@@ -56,8 +56,7 @@ def test_outage_is_unavailable_in_replies_metrics_logs_and_running_streams(slow_
     assert "job queue unavailable (Redis)" in refused.value.details()
 
     with pytest.raises(grpc.RpcError) as ended:
-        for _ in watch:  # ends when its next re-read of the job meets the outage
-            pass
+        list(watch)  # ends when its next re-read of the job meets the outage
     assert ended.value.code() == grpc.StatusCode.UNAVAILABLE, ended.value.details()
 
     metrics = httpx.get(f"{slow_gateway.http_url}/metrics", timeout=30).text

@@ -95,7 +95,7 @@ class InMemoryChannel(grpc.Channel):
                 return self.with_call(request, **kwargs)[0]
 
             def future(self, request, **kwargs):
-                raise NotImplementedError("the SDK calls with_call")
+                raise AssertionError("the SDK calls with_call, never future")
 
         return UnaryUnary()
 
@@ -124,7 +124,7 @@ class InMemoryChannel(grpc.Channel):
                 return self.with_call(request_iterator, **kwargs)[0]
 
             def future(self, request_iterator, **kwargs):
-                raise NotImplementedError("the SDK calls with_call")
+                raise AssertionError("the SDK calls with_call, never future")
 
         return StreamUnary()
 
@@ -154,13 +154,13 @@ class InMemoryChannel(grpc.Channel):
     def stream_stream(
         self, method, request_serializer=None, response_deserializer=None, _registered_method=False
     ):
-        raise NotImplementedError("no Citadel RPC streams both ways")
+        raise AssertionError("no Citadel RPC streams both ways: the SDK never asks for one")
 
     def subscribe(self, callback, try_to_connect=False):
-        raise NotImplementedError
+        raise AssertionError("the SDK never watches connectivity")
 
     def unsubscribe(self, callback):
-        raise NotImplementedError
+        raise AssertionError("the SDK never watches connectivity")
 
     def close(self):
         self.testing.close()
@@ -562,7 +562,7 @@ def test_a_client_stream_sends_each_message_then_reads_the_reply(channel, pool):
 
 def test_a_client_stream_whose_requests_raise_re_raises_that_exception(channel, pool):
     class BadRecord(ValueError):
-        pass
+        """Raised by the caller's request iterator, never by the client."""
 
     def messages():
         yield from upload_messages(2)
