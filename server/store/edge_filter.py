@@ -12,8 +12,8 @@ import qdrant_edge as edge
 
 from citadel.server.errors import invalid
 from citadel.server.store.base import FieldKind
+from citadel.server.store.filter_ranges import range_bounds
 from citadel.server.store.point_ids import point_id
-from citadel.server.store.qdrant_filter import range_bounds
 from citadel.vector.v1 import filter_pb2
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from qdrant_client import models
 
+from citadel.server.store.filter_ranges import range_bounds
 from citadel.server.store.point_ids import point_id
 from citadel.vector.v1 import filter_pb2
 
@@ -39,11 +40,6 @@ def _field(fc: filter_pb2.FieldCondition) -> models.Condition:
         parts.append(models.FieldCondition(key=fc.key, range=models.Range(**range_bounds(fc.range))))
     # A match and a range on one key must both hold.
     return parts[0] if len(parts) == 1 else models.Filter(must=parts)
-
-
-def range_bounds(r: filter_pb2.Range) -> dict[str, float | None]:
-    """The bounds that are set (proto3 `optional`), unset ones as None."""
-    return {bound: getattr(r, bound) if r.HasField(bound) else None for bound in ("lt", "gt", "lte", "gte")}
 
 
 def _match(m: filter_pb2.Match) -> models.Match:
