@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from citadel.server.store.base import GENERATION
+
 SEPARATOR = "."
 
 
@@ -17,7 +19,10 @@ def physical(tenant: str, name: str) -> str:
 
 
 def visible(tenant: str, physical_name: str) -> str | None:
-    """The name `tenant` knows `physical_name` by, or None when it is not the tenant's."""
+    """The name `tenant` knows `physical_name` by, or None when it is not the tenant's (or is
+    a generation of a collection, store/base.py, which no caller names)."""
+    if GENERATION in physical_name:
+        return None
     if tenant:
         prefix = tenant + SEPARATOR
         return physical_name[len(prefix) :] if physical_name.startswith(prefix) else None

@@ -22,6 +22,18 @@ FieldKind = Literal["keyword", "integer", "float", "bool"]
 # Payload key under which the store keeps what is ours (original id, write time);
 # user metadata keys may not start with it.
 RESERVED_PAYLOAD_KEY = "_citadel"
+# A collection's name may stand for a generation of it (`acme.docs~9f2c...`): the physical
+# collection its points are in since a re-embed switched the name over (`switch`).
+# Collection names cannot contain "~", so generations never meet a caller's names.
+GENERATION = "~"
+
+
+def generation_name(name: str, tag: str) -> str:
+    return f"{name}{GENERATION}{tag}"
+
+
+def is_generation(name: str) -> bool:
+    return GENERATION in name
 
 
 @dataclass(frozen=True)
@@ -38,6 +50,18 @@ class CollectionSpec:
     embedding_model: str = ""
     fingerprint: tuple[tuple[float, ...], ...] = ()
     store_text: bool = True  # keep vectors' source text
+    # Where the points are: the generation `name` resolves to now ("" or `name`: itself).
+    physical: str = ""
+    # The generation a re-embed switched away from, kept for rolling back ("": none), and
+    # when (unix seconds).
+    previous: str = ""
+    switched_at: float = 0.0
+
+    @property
+    def home(self) -> str:
+        """The physical collection to read and write this spec's points in: a caller that
+        embedded with this spec's model writes into the generation of that model's space."""
+        return self.physical or self.name
 
 
 @dataclass(frozen=True)
@@ -111,7 +135,12 @@ class VectorStore(Protocol):
         """Every collection, sorted by name."""
 
     async def delete_collection(self, name: str) -> None:
-        """Deletes it and its vectors, or raises NOT_FOUND."""
+        """Deletes it and its vectors (every generation of it), or raises NOT_FOUND."""
+
+    async def switch(self, name: str, generation: str) -> None:
+        """Points `name` at the physical collection `generation` atomically: every call that
+        resolves `name` after this returns sees it. The generation it pointed at before is
+        kept as the spec's `previous` (the one before that is deleted), with the switch time."""
 
     async def upsert(self, collection: str, points: Sequence[Point]) -> None:
         """Writes all points durably (replacing equal ids) before returning."""

@@ -8,6 +8,10 @@ add a thread hop. What keeps other requests moving is keeping each call short: s
 a few ms, upserts go in slices with a yield between them, and the one long call, `optimize()`,
 runs in a child process. File copies, which do release the GIL, run in threads.
 
+A collection name resolves to the physical collection (a "generation") that holds its points:
+itself, until a re-embed switches the name to a new generation (`switch`). The table of
+switched names is one small file, `.aliases.json`, replaced atomically: the switch.
+
 Thread-safety therefore reduces to ordering on the loop: writes to a collection take its
 write lock (multi-step writes and the index build's copy/swap must not interleave), reads
 need none. Writes are durable when they return: the engine appends each one to its WAL before
@@ -20,6 +24,7 @@ import asyncio
 import contextlib
 import dataclasses
 import fcntl
+import json
 import logging
 import os
 import shutil
@@ -40,6 +45,8 @@ from citadel.server.store.base import (
     Point,
     ScoredPoint,
     SearchQuery,
+    generation_name,
+    is_generation,
 )
 from citadel.server.store.edge_collection import EdgeCollection, HnswParams
 from citadel.server.store.edge_filter import filter_keys, to_edge_filter
@@ -54,6 +61,7 @@ _UPSERT_SLICE = 256
 AUTO_INDEXES = 16
 
 log = logging.getLogger("citadel.store.edge")
+ALIASES = ".aliases.json"  # a dot file: the start-up sweep of dot dirs leaves it alone
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +100,12 @@ class EdgeStore:
                 shutil.rmtree(path)  # creation never finished
             else:
                 self._collections[c.spec.name] = c
+        # name -> {"current": generation, "previous": generation or "", "switched_at": seconds}
+        self._aliases: dict[str, dict] = _read_aliases(root / ALIASES)
+        for name, alias in self._aliases.items():
+            if name in self._collections and alias["previous"] not in self._collections:
+                # A switch away from a collection's first generation stopped before renaming it.
+                self._rename(name, alias["previous"])
         self._indexer = Indexer(self._hnsw, settle_seconds)
 
     async def close(self) -> None:
@@ -108,26 +122,50 @@ class EdgeStore:
 
     async def create_collection(self, spec: CollectionSpec) -> None:
         _check_name(spec.name)
-        if spec.name in self._collections:
+        if spec.name in self._collections or spec.name in self._aliases:
             raise already_exists(f"collection {spec.name!r}")
         self._collections[spec.name] = edge_collection.create(self._root, spec, self._hnsw)
 
     async def get_collection(self, name: str) -> CollectionInfo:
         c = self._require(name)
-        return CollectionInfo(spec=c.spec, vector_count=c.shard.count(edge.CountRequest(exact=True)))
+        return CollectionInfo(
+            spec=self._spec(name, c), vector_count=c.shard.count(edge.CountRequest(exact=True))
+        )
 
     async def list_collections(self) -> list[CollectionSpec]:
-        return [self._collections[n].spec for n in sorted(self._collections)]
+        names = sorted({n for n in self._collections if not is_generation(n)} | self._aliases.keys())
+        return [self._spec(n, self._require(n)) for n in names]
 
     async def delete_collection(self, name: str) -> None:
-        await self._indexer.cancel(self._require(name))
-        async with self._writing(name) as c:
-            c.closed = True
-            c.shard.close()
-            trash = self._root / f".deleted-{name}-{uuid.uuid4().hex}"
-            os.rename(c.path, trash)  # atomic: a crash leaves the collection gone, not half-deleted
-            del self._collections[name]
-        await asyncio.to_thread(shutil.rmtree, trash, True)
+        self._require(name)
+        prefix = generation_name(name, "")
+        generations = [k for k in self._collections if k.startswith(prefix)]
+        if name in self._aliases:
+            del self._aliases[name]
+            edge_collection.write_json(self._root / ALIASES, self._aliases)  # the name is gone from here on
+        else:
+            generations.append(name)
+        for key in generations:
+            await self._delete(key)
+
+    async def switch(self, name: str, generation: str) -> None:
+        target = self._require(generation)
+        alias = self._aliases.get(name)
+        current = alias["current"] if alias else self._require(name).spec.name
+        if current == generation:
+            return  # switched already (a resumed job asks again)
+        superseded = alias["previous"] if alias else ""
+        if alias is None:  # the first generation has the name itself: it gets a generation name
+            current = generation_name(name, "0")
+            await self._indexer.cancel(self._collections[name])
+        self._aliases[name] = {"current": generation, "previous": current, "switched_at": time.time()}
+        edge_collection.write_json(self._root / ALIASES, self._aliases)  # the switch; the rest is tidying
+        if alias is None:
+            self._rename(name, current)
+        log.info("collection %r now reads and writes %r (kept for rollback: %r)", name, generation, current)
+        self._indexer.poke(target)
+        if superseded and superseded not in (current, generation):
+            await self._delete(superseded)
 
     # -- points ---------------------------------------------------------------------------
 
@@ -269,10 +307,46 @@ class EdgeStore:
     # -- helpers --------------------------------------------------------------------------
 
     def _require(self, name: str) -> EdgeCollection:
-        c = self._collections.get(name)
+        alias = self._aliases.get(name)
+        c = self._collections.get(alias["current"] if alias else name)
         if c is None:
             raise not_found(f"collection {name!r}")
         return c
+
+    def _spec(self, name: str, c: EdgeCollection) -> CollectionSpec:
+        """c's spec as `name` shows it: where its points are and what it can roll back to."""
+        alias = self._aliases.get(name)
+        if alias is None:
+            return c.spec
+        return dataclasses.replace(
+            c.spec,
+            name=name,
+            physical=c.spec.name,
+            previous=alias["previous"] if alias["previous"] in self._collections else "",
+            switched_at=alias["switched_at"],
+        )
+
+    def _rename(self, key: str, new_key: str) -> None:
+        """Gives the collection stored under `key` the name `new_key` (its directory stays)."""
+        c = self._collections.pop(key)
+        c.spec = dataclasses.replace(c.spec, name=new_key)
+        edge_collection.write_meta(c.path, c.spec, c.shard_dir)
+        self._collections[new_key] = c
+
+    async def _delete(self, key: str) -> None:
+        c = self._collections.get(key)
+        if c is None:
+            return
+        await self._indexer.cancel(c)
+        async with c.write_lock:
+            if c.closed:
+                return
+            c.closed = True
+            c.shard.close()
+            trash = self._root / f".deleted-{key}-{uuid.uuid4().hex}"
+            os.rename(c.path, trash)  # atomic: a crash leaves the collection gone, not half-deleted
+            del self._collections[key]
+        await asyncio.to_thread(shutil.rmtree, trash, True)
 
     @contextlib.asynccontextmanager
     async def _writing(self, name: str) -> AsyncIterator[EdgeCollection]:
@@ -320,6 +394,10 @@ def _check_name(name: str) -> None:
     # The servicer validates names; a store that makes them directories checks again.
     if not name or name.startswith(".") or os.sep in name or name != os.path.basename(name):
         raise invalid("name", f"{name!r} cannot be a collection directory")
+
+
+def _read_aliases(path: Path) -> dict[str, dict]:
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def _lock_dir(root: Path) -> int:

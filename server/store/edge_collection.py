@@ -130,13 +130,19 @@ def write_meta(path: Path, spec: CollectionSpec, shard_dir: str) -> None:
         "fingerprint": [list(v) for v in spec.fingerprint],
         "shard": shard_dir,
     }
-    tmp = path / f"{META}.tmp"
+    write_json(path / META, raw)
+
+
+def write_json(path: Path, value: object) -> None:
+    """Replaces the file at `path` with `value` as JSON, atomically and durably (write, fsync,
+    rename, fsync the directory)."""
+    tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w") as f:
-        json.dump(raw, f)
+        json.dump(value, f)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path / META)
-    fd = os.open(path, os.O_RDONLY)
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

@@ -4,6 +4,11 @@ cluster when a URL is given. Both go through AsyncQdrantClient, so there is one 
 Collection settings Qdrant does not know (description, indexed fields, creation time, the
 bound model and its fingerprint) are kept in Qdrant's own collection metadata, so replicas of
 the gateway share them, and no reserved point skews counts, scrolls or searches.
+
+A collection `docs` is a Qdrant alias of the physical collection `docs~0` (its first
+generation): a re-embed builds another generation and switches the alias in one
+update_aliases call, which Qdrant applies atomically for every replica. Collections made
+before generations are real collections of the name itself (see `switch`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from citadel.server.store.base import (
     Point,
     ScoredPoint,
     SearchQuery,
+    generation_name,
+    is_generation,
 )
 from citadel.server.store.payload import to_page, to_payload, to_point
 from citadel.server.store.point_ids import point_from_token, point_id
@@ -78,31 +85,30 @@ class QdrantStore:
     async def create_collection(self, spec: CollectionSpec) -> None:
         if await self._client.collection_exists(spec.name):
             raise already_exists(f"collection {spec.name!r}")
+        # A re-embed creates generations by their own names; a caller's collection starts as
+        # generation 0 behind an alias of its name.
+        physical = spec.name if is_generation(spec.name) else generation_name(spec.name, "0")
         await self._client.create_collection(
-            spec.name,
+            physical,
             vectors_config=models.VectorParams(size=spec.dimension, distance=_DISTANCES[spec.distance]),
-            metadata={
-                RESERVED_PAYLOAD_KEY: {
-                    "description": spec.description,
-                    "indexed_fields": [list(f) for f in spec.indexed_fields],
-                    "created_at": spec.created_at,
-                    "embedding_model": spec.embedding_model,
-                    "fingerprint": [list(v) for v in spec.fingerprint],
-                    "store_text": spec.store_text,
-                }
-            },
+            metadata={RESERVED_PAYLOAD_KEY: _metadata(spec, physical)},
         )
         for key, kind in spec.indexed_fields:
-            await self._client.create_payload_index(spec.name, key, field_schema=_INDEX_TYPES[kind])
+            await self._client.create_payload_index(physical, key, field_schema=_INDEX_TYPES[kind])
+        if physical != spec.name:
+            await self._client.update_collection_aliases(
+                change_aliases_operations=[_create_alias(spec.name, physical)]
+            )
 
     async def get_collection(self, name: str) -> CollectionInfo:
         info = await self._collection_info(name)
         return CollectionInfo(spec=_spec(name, info), vector_count=info.points_count or 0)
 
     async def list_collections(self) -> list[CollectionSpec]:
-        names = sorted(c.name for c in (await self._client.get_collections()).collections)
+        names = {c.name for c in (await self._client.get_collections()).collections}
+        names = {n for n in names if not is_generation(n)} | (await self._aliases()).keys()
         specs = []
-        for name in names:
+        for name in sorted(names):
             try:
                 specs.append(_spec(name, await self._client.get_collection(name)))
             except (UnexpectedResponse, ValueError):
@@ -111,7 +117,41 @@ class QdrantStore:
 
     async def delete_collection(self, name: str) -> None:
         await self._require(name)
-        await self._client.delete_collection(name)
+        prefix = generation_name(name, "")
+        every = [c.name for c in (await self._client.get_collections()).collections]
+        generations = [n for n in every if n.startswith(prefix)]
+        if name in await self._aliases():
+            await self._client.update_collection_aliases(change_aliases_operations=[_delete_alias(name)])
+        else:
+            generations.append(name)
+        for generation in generations:
+            await self._client.delete_collection(generation)
+
+    async def switch(self, name: str, generation: str) -> None:
+        target = await self._collection_info(generation)
+        current = (await self._aliases()).get(name)
+        if current == generation:
+            return  # switched already (a resumed job asks again)
+        superseded = ""
+        if current is not None:
+            superseded = _spec(current, await self._client.get_collection(current)).previous
+        ours = {
+            **(target.config.metadata or {}).get(RESERVED_PAYLOAD_KEY, {}),
+            "previous": current or "",
+            "switched_at": time.time(),
+        }
+        await self._client.update_collection(generation, metadata={RESERVED_PAYLOAD_KEY: ours})
+        if current is None:
+            # A collection made before generations is a real collection of this name, and an
+            # alias cannot shadow one: it is deleted first, so calls fail for that moment and
+            # nothing is kept for rollback.
+            await self._client.delete_collection(name)
+            switch = [_create_alias(name, generation)]
+        else:
+            switch = [_delete_alias(name), _create_alias(name, generation)]
+        await self._client.update_collection_aliases(change_aliases_operations=switch)  # atomic
+        if superseded and superseded not in (current, generation):
+            await self._client.delete_collection(superseded)
 
     # -- points ---------------------------------------------------------------------------
 
@@ -202,6 +242,11 @@ class QdrantStore:
 
     # -- helpers --------------------------------------------------------------------------
 
+    async def _aliases(self) -> dict[str, str]:
+        """alias name -> the collection it points at"""
+        response = await self._client.get_aliases()
+        return {a.alias_name: a.collection_name for a in response.aliases}
+
     async def _require(self, name: str) -> None:
         if not await self._client.collection_exists(name):
             raise not_found(f"collection {name!r}")
@@ -242,6 +287,28 @@ def _floats(vector) -> list[float]:
     return vector.tolist() if hasattr(vector, "tolist") else [float(x) for x in vector]
 
 
+def _metadata(spec: CollectionSpec, physical: str) -> dict:
+    return {
+        "description": spec.description,
+        "indexed_fields": [list(f) for f in spec.indexed_fields],
+        "created_at": spec.created_at,
+        "embedding_model": spec.embedding_model,
+        "fingerprint": [list(v) for v in spec.fingerprint],
+        "store_text": spec.store_text,
+        "physical": physical,
+    }
+
+
+def _create_alias(name: str, collection: str) -> models.CreateAliasOperation:
+    return models.CreateAliasOperation(
+        create_alias=models.CreateAlias(collection_name=collection, alias_name=name)
+    )
+
+
+def _delete_alias(name: str) -> models.DeleteAliasOperation:
+    return models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=name))
+
+
 def _spec(name: str, info: models.CollectionInfo) -> CollectionSpec:
     params = info.config.params.vectors
     ours = (info.config.metadata or {}).get(RESERVED_PAYLOAD_KEY, {})
@@ -255,4 +322,7 @@ def _spec(name: str, info: models.CollectionInfo) -> CollectionSpec:
         embedding_model=ours.get("embedding_model", ""),
         fingerprint=tuple(tuple(v) for v in ours.get("fingerprint", ())),
         store_text=ours.get("store_text", True),
+        physical=ours.get("physical", name),
+        previous=ours.get("previous", ""),
+        switched_at=float(ours.get("switched_at", 0.0)),
     )

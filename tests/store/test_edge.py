@@ -6,6 +6,7 @@ process per data dir. The shared protocol behaviour is in test_store_contract.py
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import textwrap
@@ -298,5 +299,30 @@ async def test_automatic_payload_indexes_stop_at_the_cap_and_filters_still_work(
         assert len(capped) == 1 and "'c' has 2 automatic payload indexes" in capped[0]
         await store.build_index("c")
         assert store.index_status("c").payload_indexes == ["k0", "k1", "tag"]  # none added
+    finally:
+        await store.close()
+
+
+async def test_a_switch_survives_a_restart_and_one_cut_short_is_finished_at_open(tmp_path):
+    root = tmp_path / "edge"
+    store = EdgeStore(root)
+    for name in ("a", "a~g1", "b", "b~g1"):
+        await store.create_collection(CollectionSpec(name, 4, "cosine"))
+        await store.upsert(name, [Point(id=name, vector=[1, 0, 0, 0], metadata={})])
+    await store.switch("a", "a~g1")
+    await store.close()
+    # A crash right after the alias table was written, before b's first generation was renamed.
+    table = json.loads((root / ".aliases.json").read_text())
+    table["b"] = {"current": "b~g1", "previous": "b~0", "switched_at": 1.0}
+    (root / ".aliases.json").write_text(json.dumps(table))
+
+    store = EdgeStore(root)
+    try:
+        for name in ("a", "b"):
+            spec = (await store.get_collection(name)).spec
+            assert (spec.home, spec.previous) == (f"{name}~g1", f"{name}~0")
+            assert [p.id for p in await store.retrieve(name, [f"{name}~g1"])] == [f"{name}~g1"]
+            assert [p.id for p in await store.retrieve(spec.previous, [name])] == [name]
+        assert [s.name for s in await store.list_collections()] == ["a", "b"]
     finally:
         await store.close()
