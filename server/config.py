@@ -86,6 +86,7 @@ class Settings:
     # [redis]
     redis_url: str = _s("redis.url", "")  # shared cache, rate limits and job queue; empty: in process
     redis_optional: bool = _s("redis.optional", False)  # start without it (in process) if unreachable
+    redis_cluster: bool = _s("redis.cluster", False)  # redis.url is one node of a Redis Cluster
     # [auth]
     auth_enabled: bool = _s("auth.enabled", True)  # off only when asked, with a warning
     api_keys: list = _s("auth.api_keys", factory=list)  # [{id, hash, role, tenant}]
@@ -101,6 +102,9 @@ class Settings:
     jobs_chunk_size: int = _s("jobs.chunk_size", 100)  # items per chunk (one upsert each)
     jobs_lease_seconds: float = _s("jobs.lease_seconds", 120.0)  # longer than the slowest chunk
     jobs_max_attempts: int = _s("jobs.max_attempts", 5)  # then the chunk is dead-lettered
+    # A finished job (its record, errors, results, idempotency key, place in its tenant's list)
+    # is kept this long after it ends, then removed (Redis: expired; SQLite: deleted).
+    jobs_retention_seconds: float = _s("jobs.retention_seconds", 86_400.0)
     # [models]: the catalog is a table of models, each with its pattern, strategy and backends,
     # on top of the nine built-in models on the in-process local model (see models/catalog.py).
     models_default: str = _s("models.default", "general")
@@ -236,6 +240,7 @@ class Settings:
             ("jobs.chunk_size", self.jobs_chunk_size, 1),
             ("jobs.lease_seconds", self.jobs_lease_seconds, 1),
             ("jobs.max_attempts", self.jobs_max_attempts, 1),
+            ("jobs.retention_seconds", self.jobs_retention_seconds, 1),
         ):
             if value < low:
                 raise ConfigError(f"{key}: must be at least {low}, got {value}")

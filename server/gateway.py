@@ -125,7 +125,7 @@ class Gateway:
         if s.redis_url:
             self.redis = await life.start(
                 "redis",
-                redis_client.connect(s.redis_url, self.redis_errors),
+                redis_client.connect(s.redis_url, self.redis_errors, cluster=s.redis_cluster),
                 detail=redis_client.redacted(s.redis_url),
                 required=not s.redis_optional,
             )
@@ -313,7 +313,7 @@ def _state_backends(s: Settings, redis, shared: Mapping[str, object]) -> str:
     """Which Redis (URL redacted) or in-process store the cache, the rate limits and the job
     queue use: an operator who set REDIS_URL sees at start-up whether it was taken."""
     if redis is not None:
-        at = f"Redis at {redis_client.redacted(s.redis_url)}"
+        at = f"Redis {'Cluster ' if s.redis_cluster else ''}at {redis_client.redacted(s.redis_url)}"
         where = {"cache": at, "rate limits": at, "job queue": f"{at} (streams)"}
     else:
         held = ", held by the supervisor"

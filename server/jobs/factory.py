@@ -12,7 +12,15 @@ from citadel.server.jobs.queue_sqlite import SqliteQueue
 
 def open_queue(settings: Settings, redis: aioredis.Redis | None) -> JobQueue:
     if redis is not None:
-        return RedisQueue(redis, settings.jobs_lease_seconds, settings.jobs_max_attempts)
+        return RedisQueue(
+            redis,
+            settings.jobs_lease_seconds,
+            settings.jobs_max_attempts,
+            retention_seconds=settings.jobs_retention_seconds,
+        )
     return SqliteQueue(
-        settings.data_dir / "jobs.sqlite3", settings.jobs_lease_seconds, settings.jobs_max_attempts
+        settings.data_dir / "jobs.sqlite3",
+        settings.jobs_lease_seconds,
+        settings.jobs_max_attempts,
+        retention_seconds=settings.jobs_retention_seconds,
     )

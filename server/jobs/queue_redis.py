@@ -1,11 +1,28 @@
 """The job queue on Redis Streams with one consumer group, shared by every gateway replica.
 
-Each chunk is a stream entry; a worker reads it with XREADGROUP and acknowledges it (in one
-script, together with the job's progress) only after its vectors are upserted. An entry whose
-worker died stays pending and is taken over with XAUTOCLAIM once idle longer than the lease,
-which is set longer than the slowest chunk. Delivery counts give attempts; an entry delivered
-too often is dead-lettered into the job's errors. Scripts build their keys from one prefix, so
-this targets a standalone Redis or one primary (not Redis Cluster).
+Runs the same on a standalone Redis and on a Redis Cluster (redis.cluster): a job's keys (its
+record, chunks, errors, results) share the job's hash tag and a tenant's list of jobs has the
+tenant's, every script declares the keys it touches, and nothing else is done atomically
+across tags. The stream is one key, read and written by single-key commands only.
+
+Each chunk is a stream entry; a worker reads it with XREADGROUP and completes it (one script
+on the job's keys: the chunk's items deleted, the job's progress added) only after its vectors
+are upserted, then acknowledges the entry. Deleting the items is what makes a completion count
+once: a second completion of the same chunk (a lease taken over, a duplicate entry) finds them
+gone and adds nothing, and an entry whose chunk is gone is acknowledged unread. An entry whose
+worker died stays pending and is taken over with XAUTOCLAIM once idle longer than the lease.
+Delivery counts give attempts; an entry delivered too often is dead-lettered.
+
+A job is submitted in bounded pieces, so no call holds Redis for long whatever the job's size
+(at most PIECE_BYTES of items or PIECE_ENTRIES stream entries per round trip): its chunks, then
+its stream entries, then its record. The record is the commit: an entry whose job has no record
+yet is put back for a moment, and if the submission died its chunks expire and the entry is
+dropped. With an idempotency key the job's id is derived from the tenant and the key, so the
+record itself says whether the key was used, and a lock on the job's tag keeps two concurrent
+submissions of it apart.
+
+A job that ends (succeeded, failed, cancelled) expires with its keys `retention_seconds` later;
+a tenant's list drops ids whose job is gone as it meets them, and expires when idle as long.
 
 Each write to a job's record is published on one channel (the job id as message); every
 replica listens with one pub/sub connection and wakes its watchers (changes.py), so progress
@@ -17,25 +34,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import hashlib
+import hmac
 import json
 import logging
+import secrets
 import time
 
+import grpc
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from citadel.batch.v1 import batch_service_pb2 as pb
 from citadel.server.degraded import Outage
+from citadel.server.errors import ApiError
 from citadel.server.jobs.changes import JobChanges, Progress
 from citadel.server.jobs.record import (
     JOB_FIELDS,
     MAX_REPORTED_ERRORS,
+    TERMINAL,
     Chunk,
     ChunkResult,
     ItemFailure,
     Job,
     job_from_fields,
 )
+from citadel.server.redis_client import hash_tag
 from citadel.server.tenancy import key_parts
 
 log = logging.getLogger("citadel.jobs")
@@ -43,79 +68,100 @@ log = logging.getLogger("citadel.jobs")
 GROUP = "workers"
 FALLBACK_SECONDS = 2.0
 RESUBSCRIBE_SECONDS = 1.0
+DEFAULT_RETENTION_SECONDS = 86_400.0
+# One submission round trip carries at most this much: far inside the client's 0.5 s socket
+# timeout (redis_client.SOCKET_TIMEOUT_SECONDS) even on a slow link, and never a long script.
+PIECE_BYTES = 1 << 20
+PIECE_ENTRIES = 1000
+# An entry whose job's record is not written yet is looked at again this soon.
+UNCOMMITTED_RETRY_MS = 200
+LIST_PAGE_MIN = 50  # ids read per round trip by list(), at least
+TRIM_PER_SUBMIT = 8  # oldest ids of a tenant's list checked for expired jobs per submission
 
-# ARGV: prefix, tenant and idempotency key as key_parts ('' for none), job id, tenant, created_at,
-# chunk count, field pairs..., chunks...
-_SUBMIT = """
-local p = ARGV[1]
-local idem = ARGV[2]
-local id = ARGV[3]
-if idem ~= '' then
-  local existing = redis.call('GET', p .. 'idem:' .. idem)
-  if existing then return existing end
-  redis.call('SET', p .. 'idem:' .. idem, id)
-end
-local n = tonumber(ARGV[6])
-local first_chunk = #ARGV - n + 1
-for i = 7, first_chunk - 1, 2 do redis.call('HSET', p .. 'job:' .. id, ARGV[i], ARGV[i + 1]) end
-redis.call('ZADD', p .. 'by_tenant:' .. ARGV[4], ARGV[5], id)
-for i = 0, n - 1 do
-  redis.call('HSET', p .. 'chunk:' .. id, i, ARGV[first_chunk + i])
-  redis.call('XADD', p .. 'stream', '*', 'job', id, 'idx', i)
-end
-return id
+# KEYS: job, chunks, submission lock. ARGV: field pairs. The record is the commit point: the
+# chunks (written with an expiry in case the submission died) are kept from now on.
+_COMMIT = """
+redis.call('HSET', KEYS[1], unpack(ARGV))
+redis.call('PERSIST', KEYS[2])
+redis.call('DEL', KEYS[3])
+return 1
 """
 
-# ARGV: prefix, group, entry id, job id, idx, done, now, results ('' for none), failures (JSON)...
+# KEYS: job, chunks, errors, results. ARGV: chunk index, done, now, results ('' for none),
+# retention ms, failures (JSON)... Returns 0 (the chunk was completed before), 1, or 2 when
+# this completion ended the job.
 _COMPLETE = """
-local p = ARGV[1]
-if redis.call('XACK', p .. 'stream', ARGV[2], ARGV[3]) == 0 then return 0 end
-redis.call('XDEL', p .. 'stream', ARGV[3])
-local job = p .. 'job:' .. ARGV[4]
-redis.call('HINCRBY', job, 'done', ARGV[6])
-redis.call('HINCRBY', job, 'failed', #ARGV - 8)
-for i = 9, #ARGV do redis.call('RPUSH', p .. 'errors:' .. ARGV[4], ARGV[i]) end
-redis.call('LTRIM', p .. 'errors:' .. ARGV[4], 0, LAST_ERROR_INDEX)
-if ARGV[8] ~= '' then redis.call('HSET', p .. 'results:' .. ARGV[4], ARGV[5], ARGV[8]) end
-redis.call('HDEL', p .. 'chunk:' .. ARGV[4], ARGV[5])
-local s = redis.call('HMGET', job, 'done', 'failed', 'total', 'state')
+if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], 'done', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'failed', #ARGV - 5)
+for i = 6, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[i]) end
+redis.call('LTRIM', KEYS[3], 0, LAST_ERROR_INDEX)
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[4], ARGV[1], ARGV[4]) end
+local s = redis.call('HMGET', KEYS[1], 'done', 'failed', 'total', 'state')
 local done, failed, total = tonumber(s[1]), tonumber(s[2]), tonumber(s[3])
+local ended = 1
 if done + failed >= total and (s[4] == 'queued' or s[4] == 'running') then
   local final = 'partially_failed'
   if failed == 0 then final = 'succeeded' elseif done == 0 then final = 'failed' end
-  redis.call('HSET', job, 'state', final, 'finished_at', ARGV[7])
+  redis.call('HSET', KEYS[1], 'state', final, 'finished_at', ARGV[3])
+  for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
+  ended = 2
+else
+  -- A chunk finishing after its job ended (cancelled meanwhile) must not outlive it.
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl > 0 then for i = 2, 4 do redis.call('PEXPIRE', KEYS[i], ttl) end end
 end
-return 1
+return ended
 """.replace("LAST_ERROR_INDEX", str(MAX_REPORTED_ERRORS - 1))
 
-# ARGV: prefix, job id, now, from states (space separated), to state, stamp field
+# KEYS: job, chunks, errors, results. ARGV: now, from states (space separated), to state,
+# stamp field, retention ms (or '' when the new state is not final). Returns 1 when it moved.
 _TRANSITION = """
-local job = ARGV[1] .. 'job:' .. ARGV[2]
-local state = redis.call('HGET', job, 'state')
-if state and string.find(' ' .. ARGV[4] .. ' ', ' ' .. state .. ' ', 1, true) then
-  redis.call('HSET', job, 'state', ARGV[5], ARGV[6], ARGV[3])
-end
+local state = redis.call('HGET', KEYS[1], 'state')
+if not (state and string.find(' ' .. ARGV[2] .. ' ', ' ' .. state .. ' ', 1, true)) then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[3], ARGV[4], ARGV[1])
+if ARGV[5] ~= '' then for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end end
 return 1
 """
 
 
 class RedisQueue:
     def __init__(
-        self, client: aioredis.Redis, lease_seconds: float, max_attempts: int, prefix: str = "citadel:jobs:"
+        self,
+        client: aioredis.Redis,
+        lease_seconds: float,
+        max_attempts: int,
+        prefix: str = "citadel:jobs:",
+        retention_seconds: float = DEFAULT_RETENTION_SECONDS,
     ):
         self._r = client
         self._p = prefix
         self._stream = prefix + "stream"
         self._lease_ms = int(lease_seconds * 1000)
         self._max_attempts = max_attempts
-        self._submit = client.register_script(_SUBMIT)
+        self._retention_ms = max(1, int(retention_seconds * 1000))
+        self._commit = client.register_script(_COMMIT)
         self._complete = client.register_script(_COMPLETE)
         self._transition = client.register_script(_TRANSITION)
         self._group_ready = False
+        self._id_secret: bytes | None = None
         self._changed = prefix + "changed"  # pub/sub channel: the id of each job written
         self._changes = JobChanges()
         self._listener: asyncio.Task | None = None
         self._subscribed = asyncio.Event()
+
+    # -- keys -----------------------------------------------------------------------------
+
+    def _job_keys(self, job_id: str) -> list[str]:
+        """Record, chunks, errors, results: one hash tag, so one script may hold them all."""
+        base = self._p + hash_tag("job", job_id)
+        return [base + "job", base + "chunks", base + "errors", base + "results"]
+
+    def _lock_key(self, job_id: str) -> str:
+        return self._p + hash_tag("job", job_id) + "submitting"
+
+    def _index(self, tenant: str) -> str:
+        return self._p + hash_tag("tenant", tenant) + "jobs"
 
     async def _ensure_group(self) -> None:
         if not self._group_ready:
@@ -130,28 +176,108 @@ class RedisQueue:
 
     async def submit(self, job: Job, chunks: list[pb.BatchItemList]) -> tuple[Job, bool]:
         await self._ensure_group()
+        if job.idempotency_key:
+            job = dataclasses.replace(job, id=await self._idempotent_id(job.tenant, job.idempotency_key))
+            existing = await self.get(job.id)
+            if existing is not None:
+                return existing, True
+            if not await self._r.set(self._lock_key(job.id), "1", nx=True, px=self._lease_ms):
+                existing = await self.get(job.id)
+                if existing is not None:
+                    return existing, True
+                raise ApiError(
+                    grpc.StatusCode.ABORTED,
+                    "idempotency_key: a job with this key is being submitted right now; "
+                    "retry shortly to get it",
+                )
+        try:
+            await self._store_new(job, chunks)
+        except BaseException:
+            if job.idempotency_key:  # a retry with the key may start again at once
+                with contextlib.suppress(RedisError, OSError):
+                    await self._r.delete(self._lock_key(job.id))
+            raise
+        return job, False
+
+    async def _store_new(self, job: Job, chunks: list[pb.BatchItemList]) -> None:
+        record, chunk_key, *_ = self._job_keys(job.id)
+        await self._write_chunks(chunk_key, chunks)
+        await self._enqueue(job.id, len(chunks))
         pairs = []
         for name in JOB_FIELDS:
             pairs += [name, str(getattr(job, name))]
-        # Length-prefixed, so no tenant and key pair can name another pair's idempotency entry.
-        idem = key_parts(job.tenant, job.idempotency_key) if job.idempotency_key else ""
-        args = [self._p, idem, job.id, job.tenant, job.created_at, len(chunks), *pairs]
-        args += [c.SerializeToString() for c in chunks]
-        stored_id = _text(await self._submit(keys=[], args=args))
-        if stored_id != job.id:
-            return await self.get(stored_id), True
-        return job, False
+        await self._commit(keys=[record, chunk_key, self._lock_key(job.id)], args=pairs)
+        # Listed once committed: a list that met an id without its record would drop the id.
+        index = self._index(job.tenant)
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.zadd(index, {job.id: job.created_at})
+            pipe.pexpire(index, self._retention_ms + self._lease_ms, gt=True)
+            pipe.pexpire(index, self._retention_ms + self._lease_ms, nx=True)
+            await pipe.execute()
+        await self._trim_index(index)
+
+    async def _trim_index(self, index: str) -> None:
+        """Drops the oldest ids whose jobs have expired: each submission clears a few more
+        than it adds, so a busy tenant's list holds its live jobs, not its history."""
+        oldest = [_text(i) for i in await self._r.zrange(index, 0, TRIM_PER_SUBMIT - 1)]
+        async with self._r.pipeline(transaction=False) as pipe:
+            for job_id in oldest:
+                pipe.exists(self._job_keys(job_id)[0])
+            alive = await pipe.execute()
+        gone = [job_id for job_id, exists in zip(oldest, alive, strict=True) if not exists]
+        if gone:
+            await self._r.zrem(index, *gone)
+
+    async def _idempotent_id(self, tenant: str, key: str) -> str:
+        """The job id for `tenant`'s idempotency `key`: keyed by a secret kept in Redis, so one
+        tenant's ids cannot be computed by another from the keys it might guess."""
+        if self._id_secret is None:
+            secret_key = self._p + "id-secret"
+            await self._r.set(secret_key, secrets.token_hex(32), nx=True)
+            self._id_secret = await self._r.get(secret_key)
+        digest = hmac.new(self._id_secret, key_parts(tenant, key).encode(), hashlib.sha256)
+        return digest.hexdigest()[:32]
+
+    async def _write_chunks(self, chunk_key: str, chunks: list[pb.BatchItemList]) -> None:
+        """The chunks' items in pieces of at most PIECE_BYTES (a larger chunk goes alone),
+        expiring unless the record is committed: a submission that dies leaves nothing."""
+        piece: dict[int, bytes] = {}
+        size = 0
+        for idx, chunk in enumerate(chunks):
+            items = chunk.SerializeToString()
+            if piece and size + len(items) > PIECE_BYTES:
+                await self._write_piece(chunk_key, piece)
+                piece, size = {}, 0
+            piece[idx] = items
+            size += len(items)
+        if piece:
+            await self._write_piece(chunk_key, piece)
+
+    async def _write_piece(self, chunk_key: str, piece: dict[int, bytes]) -> None:
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.hset(chunk_key, mapping=piece)
+            pipe.pexpire(chunk_key, 2 * self._lease_ms)
+            await pipe.execute()
+
+    async def _enqueue(self, job_id: str, count: int) -> None:
+        for start in range(0, count, PIECE_ENTRIES):
+            async with self._r.pipeline(transaction=False) as pipe:
+                for idx in range(start, min(count, start + PIECE_ENTRIES)):
+                    pipe.xadd(self._stream, {"job": job_id, "idx": idx})
+                await pipe.execute()
 
     async def get(self, job_id: str) -> Job | None:
-        raw = await self._r.hgetall(f"{self._p}job:{job_id}")
+        record, _, errors, results = self._job_keys(job_id)
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.hgetall(record)
+            pipe.lrange(errors, 0, -1)
+            raw, failures = await pipe.execute()
         if not raw:
             return None
         job = job_from_fields({_text(k): _text(v) for k, v in raw.items()})
-        job.errors = [
-            ItemFailure(**json.loads(e)) for e in await self._r.lrange(f"{self._p}errors:{job_id}", 0, -1)
-        ]
+        job.errors = [ItemFailure(**json.loads(e)) for e in failures]
         if job.operation == "embed" and job.terminal:
-            stored = await self._r.hgetall(f"{self._p}results:{job_id}")
+            stored = await self._r.hgetall(results)
             for _, payload in sorted(stored.items(), key=lambda kv: int(kv[0])):
                 job.embeddings += [
                     (e.item_id, list(e.values)) for e in pb.BatchJob.FromString(payload).embeddings
@@ -201,29 +327,65 @@ class RedisQueue:
             await self._r.publish(self._changed, job_id)
 
     async def list(self, tenant: str, state: str, limit: int, before: float) -> list[Job]:
+        """Reads the tenant's ids a page at a time and only the jobs' records (no errors, no
+        results); ids whose job has expired are dropped from the list as they are met."""
+        index = self._index(tenant)
+        page = max(LIST_PAGE_MIN, 2 * limit)
         jobs: list[Job] = []
-        ids = await self._r.zrevrangebyscore(f"{self._p}by_tenant:{tenant}", f"({before}", "-inf")
-        for job_id in ids:
-            job = await self.get(_text(job_id))
-            if job is not None and (not state or job.state == state):
-                job.errors = []
-                jobs.append(job)
-                if len(jobs) >= limit:
-                    break
-        return jobs
+        seen: set[str] = set()  # a job submitted meanwhile shifts the pages by one
+        offset = 0
+        while len(jobs) < limit:
+            ids = [
+                _text(i) for i in await self._r.zrevrangebyscore(index, f"({before}", "-inf", offset, page)
+            ]
+            if not ids:
+                break
+            async with self._r.pipeline(transaction=False) as pipe:
+                for job_id in ids:
+                    pipe.hgetall(self._job_keys(job_id)[0])
+                records = await pipe.execute()
+            gone = [job_id for job_id, raw in zip(ids, records, strict=True) if not raw]
+            for raw in records:
+                if raw:
+                    job = job_from_fields({_text(k): _text(v) for k, v in raw.items()})
+                    if job.id not in seen and (not state or job.state == state):
+                        seen.add(job.id)
+                        jobs.append(job)
+            if gone:
+                await self._r.zrem(index, *gone)
+            offset += len(ids) - len(gone)
+            if len(ids) < page:
+                break
+        return jobs[:limit]
 
     async def mark_running(self, job_id: str) -> None:
         await self._transition(
-            keys=[], args=[self._p, job_id, time.time(), "queued", "running", "started_at"]
+            keys=self._job_keys(job_id), args=[time.time(), "queued", "running", "started_at", ""]
         )
         await self._written(job_id)
 
     async def cancel(self, job_id: str) -> Job | None:
-        await self._transition(
-            keys=[], args=[self._p, job_id, time.time(), "queued running", "cancelled", "finished_at"]
+        moved = await self._transition(
+            keys=self._job_keys(job_id),
+            args=[time.time(), "queued running", "cancelled", "finished_at", self._retention_ms],
         )
+        if int(moved):
+            await self._ended(job_id)
         await self._written(job_id)
         return await self.get(job_id)
+
+    async def _ended(self, job_id: str) -> None:
+        """A job just ended: its tenant's list keeps it (re-entered if the list expired while
+        the job ran) as long as the job itself."""
+        job = await self.get(job_id)
+        if job is None or job.state not in TERMINAL:
+            return
+        index = self._index(job.tenant)
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.zadd(index, {job_id: job.created_at})
+            pipe.pexpire(index, self._retention_ms, gt=True)
+            pipe.pexpire(index, self._retention_ms, nx=True)
+            await pipe.execute()
 
     # -- chunks ---------------------------------------------------------------------------
 
@@ -244,10 +406,30 @@ class RedisQueue:
                 return None
             entry_id, fields = entry
             job_id, idx = _text(fields[b"job"]), int(fields[b"idx"])
-            items = await self._r.hget(f"{self._p}chunk:{job_id}", idx)
-            if items is None:  # already completed by a worker whose lease we took over
-                await self._r.xack(self._stream, GROUP, entry_id)
+            record, chunk_key, *_ = self._job_keys(job_id)
+            async with self._r.pipeline(transaction=False) as pipe:
+                pipe.hget(chunk_key, idx)
+                pipe.exists(record)
+                items, committed = await pipe.execute()
+            if items is None:  # completed already, or its job expired or was never committed
+                await self._drop(entry_id)
                 continue
+            if not committed:
+                if _age_ms(entry_id) > self._lease_ms:  # its submission died: never committed
+                    await self._drop(entry_id)
+                    continue
+                # Its submission is still writing: look again in a moment, no attempt counted.
+                await self._r.xclaim(
+                    self._stream,
+                    GROUP,
+                    "uncommitted",
+                    0,
+                    [entry_id],
+                    idle=max(0, self._lease_ms - UNCOMMITTED_RETRY_MS),
+                    retrycount=max(0, attempts - 1),
+                    justid=True,
+                )
+                return None
             chunk = Chunk(job_id, idx, pb.BatchItemList.FromString(items), attempts, token=_text(entry_id))
             if attempts > self._max_attempts:
                 await self._dead_letter(chunk, "failed on every attempt")
@@ -266,6 +448,12 @@ class RedisQueue:
             return None, 0
         return read[0][1][0], 1
 
+    async def _drop(self, entry_id) -> None:
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.xack(self._stream, GROUP, entry_id)
+            pipe.xdel(self._stream, entry_id)
+            await pipe.execute()
+
     async def complete(self, chunk: Chunk, result: ChunkResult) -> None:
         payload = b""
         if result.embeddings:
@@ -273,20 +461,15 @@ class RedisQueue:
                 embeddings=[pb.JobEmbedding(item_id=i, values=v) for i, v in result.embeddings]
             ).SerializeToString()
         failures = [json.dumps(f.__dict__) for f in result.failures]
-        await self._complete(
-            keys=[],
-            args=[
-                self._p,
-                GROUP,
-                chunk.token,
-                chunk.job_id,
-                chunk.index,
-                result.done,
-                time.time(),
-                payload,
-                *failures,
-            ],
+        outcome = await self._complete(
+            keys=self._job_keys(chunk.job_id),
+            args=[chunk.index, result.done, time.time(), payload, self._retention_ms, *failures],
         )
+        # After the progress: a worker dying in between leaves the entry pending, and whoever
+        # takes it over finds the chunk gone and only acknowledges it.
+        await self._drop(chunk.token)
+        if int(outcome) == 2:
+            await self._ended(chunk.job_id)
         await self._written(chunk.job_id)
 
     async def _dead_letter(self, chunk: Chunk, why: str) -> None:
@@ -317,8 +500,7 @@ class RedisQueue:
         )
 
     async def skip(self, chunk: Chunk) -> None:
-        await self._r.xack(self._stream, GROUP, chunk.token)
-        await self._r.xdel(self._stream, chunk.token)
+        await self._drop(chunk.token)
 
     async def depth(self) -> int:
         return int(await self._r.xlen(self._stream))
@@ -329,6 +511,11 @@ class RedisQueue:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
+
+
+def _age_ms(entry_id) -> int:
+    """How long ago a stream entry was added, by the millisecond time in its id."""
+    return int(time.time() * 1000) - int(_text(entry_id).split("-")[0])
 
 
 def _text(value) -> str:

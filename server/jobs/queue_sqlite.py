@@ -4,6 +4,10 @@ WAL mode with synchronous=NORMAL survives a killed process (not a power cut) wit
 per chunk. Leases with an expiry stand in for a consumer group: a chunk whose worker died is
 claimed again once its lease runs out. One connection, used from worker threads under a lock.
 
+A job that ended is deleted with its chunks, errors and results `retention_seconds` after it
+ended (jobs.retention_seconds, as on Redis), and its idempotency key with it; the purge runs
+from submissions and claims, at most every PURGE_EVERY_SECONDS.
+
 Every write to a job's record wakes that job's watchers (changes.py). Each write to this file
 goes through this object (under --workers the supervisor hosts it for every worker), so the
 watchers hear of all of them; FALLBACK_SECONDS only re-reads in case one was missed.
@@ -35,9 +39,10 @@ CREATE TABLE IF NOT EXISTS jobs (
   model TEXT NOT NULL, operation TEXT NOT NULL, total INTEGER NOT NULL, idempotency_key TEXT NOT NULL,
   state TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
   created_at REAL NOT NULL, started_at REAL NOT NULL DEFAULT 0, finished_at REAL NOT NULL DEFAULT 0,
-  normalize INTEGER NOT NULL DEFAULT 0, store_text INTEGER NOT NULL DEFAULT 1);
+  normalize INTEGER NOT NULL DEFAULT 0, store_text INTEGER NOT NULL DEFAULT 1, target TEXT NOT NULL DEFAULT '');
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs(tenant, idempotency_key) WHERE idempotency_key != '';
 CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs(tenant, created_at);
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_at) WHERE finished_at > 0;
 CREATE TABLE IF NOT EXISTS chunks (
   job_id TEXT NOT NULL, idx INTEGER NOT NULL, items BLOB NOT NULL, state TEXT NOT NULL DEFAULT 'pending',
   owner TEXT NOT NULL DEFAULT '', lease_until REAL NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,
@@ -51,6 +56,9 @@ CREATE TABLE IF NOT EXISTS results (job_id TEXT NOT NULL, idx INTEGER NOT NULL, 
 """
 _JOB_COLUMNS = ", ".join(JOB_FIELDS)
 FALLBACK_SECONDS = 2.0
+DEFAULT_RETENTION_SECONDS = 86_400.0
+PURGE_EVERY_SECONDS = 10.0
+PURGE_BATCH = 500  # jobs deleted per transaction, so a purge never holds the file for long
 _FINISH = """
 UPDATE jobs SET state = CASE WHEN failed = 0 THEN 'succeeded' WHEN done = 0 THEN 'failed'
   ELSE 'partially_failed' END, finished_at = ?
@@ -58,8 +66,14 @@ WHERE id = ? AND done + failed >= total AND state IN ('queued', 'running')
 """
 
 
+# Where a job's rows are, by the column holding its id.
+_JOB_TABLES = (("chunks", "job_id"), ("item_errors", "job_id"), ("results", "job_id"), ("jobs", "id"))
+
 # Columns added since the first release, for queue files made before them: (name, definition).
-_ADDED_JOB_COLUMNS = (("store_text", "INTEGER NOT NULL DEFAULT 1"),)
+_ADDED_JOB_COLUMNS = (
+    ("store_text", "INTEGER NOT NULL DEFAULT 1"),
+    ("target", "TEXT NOT NULL DEFAULT ''"),
+)
 
 
 def _add_missing_columns(db: sqlite3.Connection) -> None:
@@ -70,7 +84,13 @@ def _add_missing_columns(db: sqlite3.Connection) -> None:
 
 
 class SqliteQueue:
-    def __init__(self, path: Path, lease_seconds: float, max_attempts: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        lease_seconds: float,
+        max_attempts: int,
+        retention_seconds: float = DEFAULT_RETENTION_SECONDS,
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -80,6 +100,9 @@ class SqliteQueue:
         self._lock = threading.Lock()
         self._lease = lease_seconds
         self._max_attempts = max_attempts
+        self._retention = retention_seconds
+        self._purge_every = min(PURGE_EVERY_SECONDS, retention_seconds / 2)
+        self._purged_at = 0.0
         self._changes = JobChanges()
 
     async def _run(self, fn, *args):
@@ -98,6 +121,7 @@ class SqliteQueue:
         return await self._run(self._submit, job, chunks)
 
     def _submit(self, job: Job, chunks: list[pb.BatchItemList]) -> tuple[Job, bool]:
+        self._purge_due()  # first: an expired job's idempotency key is free again
         with self._transaction():
             if job.idempotency_key:
                 row = self._db.execute(
@@ -186,6 +210,7 @@ class SqliteQueue:
                 self._changes.notify(job_id)
 
     def _claim(self, worker: str, dead_lettered: list[str]) -> Chunk | None:
+        self._purge_due()
         while True:
             now = time.time()
             with self._transaction():
@@ -209,6 +234,29 @@ class SqliteQueue:
                     (worker, lease_until, job_id, idx),
                 )
                 return Chunk(job_id, idx, batch, attempts + 1, token=f"{worker}|{lease_until!r}")
+
+    def _purge_due(self) -> None:
+        """Deletes the jobs that ended more than the retention ago, with everything of theirs;
+        at most every `_purge_every` seconds, in batches."""
+        now = time.time()
+        if now - self._purged_at < self._purge_every:
+            return
+        self._purged_at = now
+        while True:
+            with self._transaction():
+                ids = [
+                    row[0]
+                    for row in self._db.execute(
+                        "SELECT id FROM jobs WHERE finished_at > 0 AND finished_at < ? LIMIT ?",
+                        (now - self._retention, PURGE_BATCH),
+                    )
+                ]
+                marks = ", ".join("?" * len(ids))
+                for table, column in _JOB_TABLES:
+                    if ids:
+                        self._db.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", ids)
+            if len(ids) < PURGE_BATCH:
+                return
 
     def _owned(self, chunk: Chunk, new_state: str) -> bool:
         """Moves a chunk we still hold to `new_state`; False when our lease was lost."""
