@@ -228,6 +228,7 @@ class Gateway:
             submitted=jobs.submitted,
             on_write=on_write,
             min_cosine=s.parsed.catalog.resilience.replica_min_cosine,
+            reembed_settle_seconds=s.jobs_reembed_settle_seconds,
         )
         self._batch = BatchServicer(queue, store, jobs, models)
         self.workers.start()

@@ -6,7 +6,7 @@ claimed again once its lease runs out. One connection, used from worker threads 
 
 A job that ended is deleted with its chunks, errors and results `retention_seconds` after it
 ended (jobs.retention_seconds, as on Redis), and its idempotency key with it; the purge runs
-from submissions and claims, at most every PURGE_EVERY_SECONDS.
+from submissions, claims and depth checks, at most every PURGE_EVERY_SECONDS.
 
 Every write to a job's record wakes that job's watchers (changes.py). Each write to this file
 goes through this object (under --workers the supervisor hosts it for every worker), so the
@@ -352,12 +352,13 @@ class SqliteQueue:
         await self._run(lambda: self._owned(chunk, "done"))
 
     async def depth(self) -> int:
-        row = await self._run(
-            lambda: self._db.execute(
+        def depth() -> int:
+            self._purge_due()  # the dependency watcher asks every few seconds, work or not
+            return self._db.execute(
                 "SELECT count(*) FROM chunks WHERE state IN ('pending', 'leased')"
-            ).fetchone()
-        )
-        return int(row[0])
+            ).fetchone()[0]
+
+        return int(await self._run(depth))
 
     async def close(self) -> None:
         await self._run(self._db.close)

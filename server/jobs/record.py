@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
 from citadel.batch.v1 import batch_service_pb2 as pb
@@ -23,6 +23,7 @@ OPERATION_NAMES = {
     pb.OPERATION_BULK_EMBED_UPSERT: "bulk_embed_upsert",
     pb.OPERATION_BULK_UPSERT: "bulk_upsert",
     pb.OPERATION_EMBED: "embed",
+    pb.OPERATION_REEMBED: "reembed",
 }
 OPERATION_ENUMS = {v: k for k, v in OPERATION_NAMES.items()}
 MAX_REPORTED_ERRORS = 100
@@ -43,11 +44,12 @@ class Job:
     collection: str  # stored (tenant-prefixed) name; empty for embed jobs
     visible_collection: str  # the name the caller used
     model: str
-    operation: str  # bulk_embed_upsert | bulk_upsert | embed
+    operation: str  # bulk_embed_upsert | bulk_upsert | embed | reembed
     total: int
     idempotency_key: str = ""
     normalize: bool = False
     store_text: bool = True  # keep items' texts with their vectors (if the collection does)
+    target: str = ""  # reembed: the generation being built (stored name, store/base.py)
     state: str = "queued"
     done: int = 0
     failed: int = 0
@@ -109,6 +111,15 @@ def job_from_fields(values: Mapping[str, object]) -> Job:
     """A job from stored scalars, whatever their storage type (SQLite values, Redis strings)."""
     types = {f.name: f.type for f in fields(Job)}
     return Job(**{name: _CONVERT[types[name]](values[name]) for name in JOB_FIELDS if name in values})
+
+
+# A re-embed's last step, the switch (jobs/reembed.py), is a chunk of this one item: no
+# vector has an empty id, so it never meets a copied one.
+SWITCH = pb.BatchItem(id="")
+
+
+def is_switch(items: Sequence[pb.BatchItem]) -> bool:
+    return len(items) == 1 and items[0].id == ""
 
 
 @dataclass

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from citadel.batch.v1 import batch_service_pb2 as pb
 from citadel.server.jobs.queue import JobQueue
-from citadel.server.jobs.record import Job
+from citadel.server.jobs.record import SWITCH, Job
 
 
 class JobSubmitter:
@@ -26,13 +26,21 @@ class JobSubmitter:
     async def submit(self, job: Job, items: Sequence[pb.BatchItem]) -> tuple[Job, bool]:
         """Queues `job` with its items: (the job, False), or (the tenant's existing job with
         the same idempotency key, True)."""
-        chunks = [
-            pb.BatchItemList(items=items[i : i + self._chunk_size])
-            for i in range(0, len(items), self._chunk_size)
-        ]
-        job, existing = await self._queue.submit(job, chunks)
+        job, existing = await self._queue.submit(job, self._chunks(items))
         self.submitted.set()
         return job, existing
+
+    async def submit_reembed(self, job: Job, ids: Sequence[str]) -> tuple[Job, bool]:
+        """Queues a re-embed of the collection's `ids`, then its switch as a chunk of its own
+        (jobs/reembed.py), which runs once the others are done."""
+        chunks = self._chunks([pb.BatchItem(id=i) for i in ids])
+        job, existing = await self._queue.submit(job, [*chunks, pb.BatchItemList(items=[SWITCH])])
+        self.submitted.set()
+        return job, existing
+
+    def _chunks(self, items: Sequence[pb.BatchItem]) -> list[pb.BatchItemList]:
+        size = self._chunk_size
+        return [pb.BatchItemList(items=items[i : i + size]) for i in range(0, len(items), size)]
 
     async def submit_embed(self, tenant: str, model: str, texts: Sequence[str], normalize: bool) -> Job:
         """An `embed` job of `texts` (item ids "0".."n-1", in order): its embeddings are kept

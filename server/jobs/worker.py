@@ -26,7 +26,8 @@ from citadel.server.embeddings.fingerprint import Fingerprints, space_error
 from citadel.server.embeddings.service import BULK, Embedded, EmbeddingService
 from citadel.server.errors import ApiError
 from citadel.server.jobs.queue import JobQueue
-from citadel.server.jobs.record import Chunk, ChunkResult, ItemFailure, Job
+from citadel.server.jobs.record import Chunk, ChunkResult, ItemFailure, Job, is_switch
+from citadel.server.jobs.reembed import Reembedder
 from citadel.server.metrics import Metrics
 from citadel.server.servicers import validation as check
 from citadel.server.servicers.convert import struct_to_dict
@@ -44,6 +45,8 @@ TRANSIENT = {
     grpc.StatusCode.INTERNAL,
 }
 IDLE_POLL_SECONDS = 0.25
+# How often a re-embed's switch step looks whether the job's other chunks are done.
+SWITCH_POLL_SECONDS = 0.2
 DEPTH_SAMPLE_SECONDS = 2.0
 
 
@@ -59,11 +62,13 @@ class WorkerPool:
         submitted: asyncio.Event | None = None,
         on_write: Callable[[str], Awaitable[None]] | None = None,
         min_cosine: float = 0.98,  # models.resilience.replica_min_cosine
+        reembed_settle_seconds: float = 10.0,  # jobs.reembed_settle_seconds
     ) -> None:
         self._queue = queue
         self._store = store
         self._embeddings = embeddings
         self._fingerprints = Fingerprints(embeddings, min_cosine)
+        self._reembed = Reembedder(store, embeddings, self._fingerprints, reembed_settle_seconds)
         self._count = workers
         self._lease = lease_seconds
         self._metrics = metrics
@@ -135,10 +140,15 @@ class WorkerPool:
     async def _process(self, chunk: Chunk) -> None:
         job = await self._queue.get(chunk.job_id)
         if job is None or job.state == "cancelled":
+            if job is not None and job.operation == "reembed" and is_switch(chunk.items.items):
+                await self._reembed.abandon(job)  # the collection stays as it was
             await self._queue.skip(chunk)
             return
         if job.state == "queued":
             await self._queue.mark_running(job.id)
+        if job.operation == "reembed" and is_switch(chunk.items.items) and not await self._others_done(job):
+            await self._queue.release(chunk)  # not an attempt: claimed again once others move
+            return
         try:
             result = await self._execute(job, chunk.items.items)
         except ApiError as e:
@@ -169,7 +179,27 @@ class WorkerPool:
             len(result.failures),
         )
 
+    async def _others_done(self, job: Job) -> bool:
+        """Whether every chunk of the job but this one (its last step) is done, waiting for
+        that for a while."""
+        until = time.monotonic() + self._lease * 0.5
+        while True:
+            current = await self._queue.get(job.id)
+            if current is None or current.done + current.failed >= current.total - 1:
+                return True
+            if time.monotonic() > until or self._stopping:
+                return False
+            await asyncio.sleep(SWITCH_POLL_SECONDS)
+
     async def _execute(self, job: Job, items: Sequence[pb.BatchItem]) -> ChunkResult:
+        if job.operation == "reembed":
+            if is_switch(items):
+                result = await self._reembed.switch(job, self._deadline())
+            else:
+                result = await self._reembed.copy(job, [i.id for i in items], self._deadline())
+            if self._on_write is not None:
+                await self._on_write(job.collection)  # a switch changes every answer
+            return result
         failures: list[ItemFailure] = []
         good: list[pb.BatchItem] = []
         for item in items:
@@ -181,7 +211,7 @@ class WorkerPool:
         if not good:
             return ChunkResult(0, failures)
         if job.operation == "embed":
-            vectors = (await self._embed(job, [i.text for i in good])).vectors
+            vectors = (await self._embed(job, [i.text for i in good], job.model)).vectors
             return ChunkResult(
                 len(good), failures, [(i.id, v.tolist()) for i, v in zip(good, vectors, strict=True)]
             )
@@ -195,7 +225,8 @@ class WorkerPool:
                 )
                 if why:
                     raise space_error(job.visible_collection, spec.embedding_model, why)
-            embedded = await self._embed(job, [i.text for i in good])
+            # A bound collection's own model: the job's, unless a re-embed moved it since.
+            embedded = await self._embed(job, [i.text for i in good], spec.embedding_model or job.model)
             vectors, model, embedded_at = embedded.vectors, embedded.model, time.time()
             if vectors.shape[1] != spec.dimension:
                 message = (
@@ -227,14 +258,21 @@ class WorkerPool:
                 )
             )
         if points:
-            await self._store.upsert(job.collection, points)
+            if model and (await self._store.get_collection(job.collection)).spec.home != spec.home:
+                # A re-embed switched the collection to another model while this chunk was
+                # embedded: written again, with the new one.
+                raise ApiError(
+                    grpc.StatusCode.ABORTED,
+                    f"collection {job.visible_collection!r} moved to new embeddings during the chunk",
+                )
+            await self._store.upsert(spec.home, points)
             if self._on_write is not None:
                 await self._on_write(job.collection)
         return ChunkResult(len(points), failures)
 
-    async def _embed(self, job: Job, texts: list[str]) -> Embedded:
+    async def _embed(self, job: Job, texts: list[str], model: str) -> Embedded:
         return await self._embeddings.embed(
-            job.model,
+            model,
             texts,
             normalize=job.normalize,
             deadline=self._deadline(),

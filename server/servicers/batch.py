@@ -13,7 +13,7 @@ import struct
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import grpc
 
@@ -27,18 +27,22 @@ from citadel.server.jobs.queue import JobQueue
 from citadel.server.jobs.record import OPERATION_NAMES, STATE_NAMES, Job
 from citadel.server.jobs.submit import JobSubmitter
 from citadel.server.servicers import validation as check
-from citadel.server.store.base import VectorStore
+from citadel.server.store.base import VectorStore, generation_name
 from citadel.server.tenancy import physical
 
 MAX_INLINE_ITEMS = 100_000
 MAX_UPLOADED_ITEMS = 10_000_000
 MAX_KEY_LENGTH = 128
+_ID_PAGE = 1000  # ids read per scroll when a re-embed lists its collection
 
 
 class Models(Protocol):
     """The model router, as far as submission needs it: which model names are served."""
 
     pools: Mapping[str, object]
+
+    def pool(self, model: str) -> Any:
+        """The pool serving `model` (its `.name` is the resolved name)."""
 
 
 @dataclass(frozen=True)
@@ -65,10 +69,15 @@ class BatchServicer:
                 "items",
                 f"has {len(request.items)} items; inline jobs hold at most {MAX_INLINE_ITEMS}: stream larger ones with UploadBatchJob",
             )
-        if not request.items:
-            raise invalid("items", "must hold at least one item")
         checked = await self._check_settings(call, request, "")
-        job, existing = await self._submit(call, request, checked, request.items)
+        if checked.operation == "reembed":
+            if request.items:
+                raise invalid(
+                    "items", "OPERATION_REEMBED takes no items: the collection's stored texts are its items"
+                )
+            job, existing = await self._submit_reembed(call, request, checked)
+        else:
+            job, existing = await self._submit(call, request, checked, request.items)
         return pb.SubmitBatchJobResponse(job=job.to_proto(), existing=existing)
 
     async def UploadBatchJob(
@@ -85,6 +94,10 @@ class BatchServicer:
                 header = message.header
                 # Before any item is taken: a job that cannot run fails the stream now.
                 checked = await self._check_settings(call, header, "header.")
+                if checked.operation == "reembed":
+                    raise invalid(
+                        "header.operation", "OPERATION_REEMBED takes no items: submit it with SubmitBatchJob"
+                    )
             elif part == "header":
                 raise invalid("header", "only the first message may hold the header")
             else:
@@ -106,7 +119,8 @@ class BatchServicer:
         if op is None:
             raise invalid(
                 f"{prefix}operation",
-                "must be one of OPERATION_BULK_EMBED_UPSERT, OPERATION_BULK_UPSERT, OPERATION_EMBED",
+                "must be one of OPERATION_BULK_EMBED_UPSERT, OPERATION_BULK_UPSERT, OPERATION_EMBED, "
+                "OPERATION_REEMBED",
             )
         if len(settings.idempotency_key) > MAX_KEY_LENGTH:
             raise invalid(f"{prefix}idempotency_key", f"is longer than {MAX_KEY_LENGTH} characters")
@@ -127,6 +141,18 @@ class BatchServicer:
         stored = physical(_tenant(call), name)
         spec = (await self._store.get_collection(stored)).spec  # NOT_FOUND now, not per chunk later
         model = settings.model
+        if op == "reembed":
+            if not model:
+                raise invalid(
+                    f"{prefix}model", "is required for OPERATION_REEMBED: the model to move the collection to"
+                )
+            if not spec.store_text:
+                raise ApiError(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"{prefix}collection: {name!r} keeps no text (store_text is false), so there is "
+                    "nothing to embed again: write its vectors anew into a collection bound to the new model",
+                )
+            return _Settings(op, stored, self._models.pool(model).name)
         if op == "bulk_embed_upsert" and spec.embedding_model:
             if model and model != spec.embedding_model:
                 raise ApiError(
@@ -162,6 +188,51 @@ class BatchServicer:
             store_text=settings.store_text if settings.HasField("store_text") else True,
         )
         return await self._jobs.submit(job, items)
+
+    async def _submit_reembed(
+        self, call: Call, settings: pb.SubmitBatchJobRequest, checked: _Settings
+    ) -> tuple[Job, bool]:
+        """Queues a re-embed of every vector the collection holds now (jobs/reembed.py), into
+        the generation kept for rollback when it is of the model asked for (only what changed
+        since is embedded), else into a new one."""
+        tenant = _tenant(call)
+        for state in ("queued", "running"):
+            for other in await self._queue.list(tenant, state, 1000, float("inf")):
+                if other.operation == "reembed" and other.collection == checked.collection:
+                    if settings.idempotency_key and other.idempotency_key == settings.idempotency_key:
+                        return other, True
+                    raise ApiError(
+                        grpc.StatusCode.FAILED_PRECONDITION,
+                        f"collection: {settings.collection!r} is being re-embedded by job {other.id!r}: "
+                        "wait for it to end, or cancel it",
+                    )
+        spec = (await self._store.get_collection(checked.collection)).spec
+        job_id = uuid.uuid4().hex
+        target = generation_name(checked.collection, job_id[:12])
+        if spec.previous:
+            kept = (await self._store.get_collection(spec.previous)).spec
+            if kept.embedding_model == checked.model:
+                target = spec.previous
+        ids: list[str] = []
+        token = ""
+        while True:
+            page = await self._store.scroll(checked.collection, None, _ID_PAGE, token, False, False)
+            ids += (p.id for p in page.points)
+            token = page.next_token
+            if not token:
+                break
+        job = Job(
+            id=job_id,
+            tenant=tenant,
+            collection=checked.collection,
+            visible_collection=settings.collection,
+            model=checked.model,
+            operation="reembed",
+            total=len(ids) + 1,  # and the switch
+            idempotency_key=settings.idempotency_key,
+            target=target,
+        )
+        return await self._jobs.submit_reembed(job, ids)
 
     async def GetBatchJob(self, request: pb.GetBatchJobRequest, call: Call) -> pb.GetBatchJobResponse:
         return pb.GetBatchJobResponse(job=(await self._own(call, request.id)).to_proto())

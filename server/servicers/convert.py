@@ -79,6 +79,7 @@ def collection_message(
     name: str,
     fingerprint_state: int = resources_pb2.FINGERPRINT_STATE_UNSPECIFIED,
     fingerprint_detail: str = "",
+    rollback_model: str = "",
 ) -> resources_pb2.Collection:
     """The collection as the caller knows it: `name` is its tenant-visible name."""
     spec = info.spec if isinstance(info, CollectionInfo) else info
@@ -95,7 +96,10 @@ def collection_message(
         fingerprint_state=fingerprint_state,
         fingerprint_detail=fingerprint_detail,
         store_text=spec.store_text,
+        rollback_model=rollback_model,
     )
+    if spec.switched_at:
+        set_timestamp(c.reembedded_at, spec.switched_at)
     if isinstance(info, CollectionInfo):
         c.vector_count = info.vector_count
     return c

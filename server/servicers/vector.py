@@ -109,7 +109,11 @@ class VectorServicer:
         name = self._physical(call, "name", request.name)
         info = await self._store.get_collection(name)
         state, detail = await self._fingerprint_state(info.spec, call)
-        return pb.GetCollectionResponse(collection=collection_message(info, request.name, state, detail))
+        return pb.GetCollectionResponse(
+            collection=collection_message(
+                info, request.name, state, detail, await self._rollback_model(info.spec)
+            )
+        )
 
     async def ListCollections(
         self, request: pb.ListCollectionsRequest, call: Call
@@ -127,7 +131,7 @@ class VectorServicer:
         collections = []
         for n, s in page:
             state, detail = await self._fingerprint_state(s, call)
-            collections.append(collection_message(s, n, state, detail))
+            collections.append(collection_message(s, n, state, detail, await self._rollback_model(s)))
         return pb.ListCollectionsResponse(
             collections=collections,
             next_page_token=page_tokens.encode(page[-1][0]) if len(named) > size else "",
@@ -149,8 +153,8 @@ class VectorServicer:
             raise invalid("vector", "is required")
         point = self._point("vector", request.vector, spec)
         await self._embed_texts([point], lambda i: "vector", spec, request.collection, call)
-        await self._store.upsert(spec.name, [point])
-        stored = await self._store.retrieve(spec.name, [point.id])
+        await self._store.upsert(spec.home, [point])
+        stored = await self._store.retrieve(spec.home, [point.id])
         return pb.InsertVectorResponse(vector=vector_message(stored[0], request.collection))
 
     async def UpsertVectors(self, request: pb.UpsertVectorsRequest, call: Call) -> pb.UpsertVectorsResponse:
@@ -175,7 +179,9 @@ class VectorServicer:
             first_index[point.id] = i
             points.append(point)
         await self._embed_texts(points, lambda i: f"vectors[{i}]", spec, request.collection, call)
-        await self._store.upsert(spec.name, points)
+        # Into the generation whose model (and dimension) the points were checked against
+        # and embedded with, even when a re-embed switches the name meanwhile.
+        await self._store.upsert(spec.home, points)
         return pb.UpsertVectorsResponse(upserted_count=len(points))
 
     async def GetVector(self, request: pb.GetVectorRequest, call: Call) -> pb.GetVectorResponse:
@@ -240,7 +246,7 @@ class VectorServicer:
         if request.query_text:  # the whole request is valid: now spend the model call
             query = dataclasses.replace(query, vector=await self._query_embedding(request, spec, call))
         started = time.perf_counter()
-        hits = await self._store.search(spec.name, query)
+        hits = await self._store.search(spec.home, query)  # the generation query_text was embedded for
         elapsed_ms = (time.perf_counter() - started) * 1000
         response = pb.SearchVectorsResponse(query_time_ms=elapsed_ms)
         add = response.results.add
@@ -464,6 +470,17 @@ class VectorServicer:
         if why:
             return resources_pb2.FINGERPRINT_STATE_MISMATCH, why
         return resources_pb2.FINGERPRINT_STATE_MATCHES, ""
+
+    async def _rollback_model(self, spec: CollectionSpec) -> str:
+        """The model of the generation a re-embed replaced, while it is kept."""
+        if not spec.previous:
+            return ""
+        try:
+            return (await self._store.get_collection(spec.previous)).spec.embedding_model
+        except ApiError as e:
+            if e.code != grpc.StatusCode.NOT_FOUND:  # replaced by another re-embed meanwhile
+                raise
+            return ""
 
     async def _require_same_space(self, spec: CollectionSpec, visible_name: str, call: Call) -> None:
         """FAILED_PRECONDITION when the bound model no longer answers like its fingerprint."""

@@ -29,7 +29,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$citadel/batch/v1/batch_service.proto\x12\x10\x63itadel.batch.v1\x1a citadel/options/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"i\n\tBatchItem\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x11\n\tembedding\x18\x03 \x03(\x02\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"V\n\tItemError\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\r\x12\x15\n\rdead_lettered\x18\x04 \x01(\x08\"/\n\x0cJobEmbedding\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\x02\"\xea\x04\n\x08\x42\x61tchJob\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\ncollection\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12.\n\toperation\x18\x04 \x01(\x0e\x32\x1b.citadel.batch.v1.Operation\x12/\n\x05state\x18\x05 \x01(\x0e\x32\x1a.citadel.batch.v1.JobStateB\x04\xe2\x41\x01\x03\x12\x13\n\x05total\x18\x06 \x01(\x04\x42\x04\xe2\x41\x01\x03\x12\x12\n\x04\x64one\x18\x07 \x01(\x04\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06\x66\x61iled\x18\x08 \x01(\x04\x42\x04\xe2\x41\x01\x03\x12\x31\n\x06\x65rrors\x18\t \x03(\x0b\x32\x1b.citadel.batch.v1.ItemErrorB\x04\xe2\x41\x01\x03\x12\x1e\n\x10items_per_second\x18\n \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x65ta_seconds\x18\x0b \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x34\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nstarted_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x66inished_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x17\n\x0fidempotency_key\x18\x0f \x01(\t\x12\x38\n\nembeddings\x18\x10 \x03(\x0b\x32\x1e.citadel.batch.v1.JobEmbeddingB\x04\xe2\x41\x01\x03\x12\x11\n\tnormalize\x18\x11 \x01(\x08\x12\x12\n\nstore_text\x18\x12 \x01(\x08\"\xf6\x01\n\x15SubmitBatchJobRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x34\n\toperation\x18\x02 \x01(\x0e\x32\x1b.citadel.batch.v1.OperationB\x04\xe2\x41\x01\x02\x12\r\n\x05model\x18\x03 \x01(\t\x12\x30\n\x05items\x18\x04 \x03(\x0b\x32\x1b.citadel.batch.v1.BatchItemB\x04\xe2\x41\x01\x02\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12\x11\n\tnormalize\x18\x06 \x01(\x08\x12\x17\n\nstore_text\x18\x07 \x01(\x08H\x00\x88\x01\x01\x42\r\n\x0b_store_text\"S\n\x16SubmitBatchJobResponse\x12\'\n\x03job\x18\x01 \x01(\x0b\x32\x1a.citadel.batch.v1.BatchJob\x12\x10\n\x08\x65xisting\x18\x02 \x01(\x08\"\xbd\x01\n\x14UploadBatchJobHeader\x12\x12\n\ncollection\x18\x01 \x01(\t\x12.\n\toperation\x18\x02 \x01(\x0e\x32\x1b.citadel.batch.v1.Operation\x12\r\n\x05model\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\x12\x11\n\tnormalize\x18\x05 \x01(\x08\x12\x17\n\nstore_text\x18\x06 \x01(\x08H\x00\x88\x01\x01\x42\r\n\x0b_store_text\"\x8b\x01\n\x15UploadBatchJobRequest\x12\x38\n\x06header\x18\x01 \x01(\x0b\x32&.citadel.batch.v1.UploadBatchJobHeaderH\x00\x12\x30\n\x05items\x18\x02 \x01(\x0b\x32\x1f.citadel.batch.v1.BatchItemListH\x00\x42\x06\n\x04part\";\n\rBatchItemList\x12*\n\x05items\x18\x01 \x03(\x0b\x32\x1b.citadel.batch.v1.BatchItem\"S\n\x16UploadBatchJobResponse\x12\'\n\x03job\x18\x01 \x01(\x0b\x32\x1a.citadel.batch.v1.BatchJob\x12\x10\n\x08\x65xisting\x18\x02 \x01(\x08\"&\n\x12GetBatchJobRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\">\n\x13GetBatchJobResponse\x12\'\n\x03job\x18\x01 \x01(\x0b\x32\x1a.citadel.batch.v1.BatchJob\"h\n\x14ListBatchJobsRequest\x12)\n\x05state\x18\x01 \x01(\x0e\x32\x1a.citadel.batch.v1.JobState\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"Z\n\x15ListBatchJobsResponse\x12(\n\x04jobs\x18\x01 \x03(\x0b\x32\x1a.citadel.batch.v1.BatchJob\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x15\x43\x61ncelBatchJobRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"A\n\x16\x43\x61ncelBatchJobResponse\x12\'\n\x03job\x18\x01 \x01(\x0b\x32\x1a.citadel.batch.v1.BatchJob\"(\n\x14WatchBatchJobRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"@\n\x15WatchBatchJobResponse\x12\'\n\x03job\x18\x01 \x01(\x0b\x32\x1a.citadel.batch.v1.BatchJob*w\n\tOperation\x12\x19\n\x15OPERATION_UNSPECIFIED\x10\x00\x12\x1f\n\x1bOPERATION_BULK_EMBED_UPSERT\x10\x01\x12\x19\n\x15OPERATION_BULK_UPSERT\x10\x02\x12\x13\n\x0fOPERATION_EMBED\x10\x03*\xba\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05\x12\x1e\n\x1aJOB_STATE_PARTIALLY_FAILED\x10\x06\x32\x9e\x06\n\x0c\x42\x61tchService\x12\x8a\x01\n\x0eSubmitBatchJob\x12\'.citadel.batch.v1.SubmitBatchJobRequest\x1a(.citadel.batch.v1.SubmitBatchJobResponse\"%\xca\xf3\x18\x0e\x08\x02\x12\ncollection\x82\xd3\xe4\x93\x02\r\"\x08/v1/jobs:\x01*\x12s\n\x0eUploadBatchJob\x12\'.citadel.batch.v1.UploadBatchJobRequest\x1a(.citadel.batch.v1.UploadBatchJobResponse\"\x0c\xca\xf3\x18\x02\x08\x02\xda\xf3\x18\x02\x08\x04(\x01\x12z\n\x0bGetBatchJob\x12$.citadel.batch.v1.GetBatchJobRequest\x1a%.citadel.batch.v1.GetBatchJobResponse\"\x1e\x90\x02\x01\xca\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/jobs/{id}\x12{\n\rListBatchJobs\x12&.citadel.batch.v1.ListBatchJobsRequest\x1a\'.citadel.batch.v1.ListBatchJobsResponse\"\x19\x90\x02\x01\xca\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\n\x12\x08/v1/jobs\x12\x8a\x01\n\x0e\x43\x61ncelBatchJob\x12\'.citadel.batch.v1.CancelBatchJobRequest\x1a(.citadel.batch.v1.CancelBatchJobResponse\"%\xca\xf3\x18\x02\x08\x02\x82\xd3\xe4\x93\x02\x19\"\x14/v1/jobs/{id}:cancel:\x01*\x12\x85\x01\n\rWatchBatchJob\x12&.citadel.batch.v1.WatchBatchJobRequest\x1a\'.citadel.batch.v1.WatchBatchJobResponse\"!\xca\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/jobs/{id}:watch0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$citadel/batch/v1/batch_service.proto\x12\x10\x63itadel.batch.v1\x1a citadel/options/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"i\n\tBatchItem\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x11\n\tembedding\x18\x03 \x03(\x02\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"V\n\tItemError\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\r\x12\x15\n\rdead_lettered\x18\x04 \x01(\x08\"/\n\x0cJobEmbedding\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\x02\"\xea\x04\n\x08\x42\x61tchJob\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\ncollection\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12.\n\toperation\x18\x04 \x01(\x0e\x32\x1b.citadel.batch.v1.Operation\x12/\n\x05state\x18\x05 \x01(\x0e\x32\x1a.citadel.batch.v1.JobStateB\x04\xe2\x41\x01\x03\x12\x13\n\x05total\x18\x06 \x01(\x04\x42\x04\xe2\x41\x01\x03\x12\x12\n\x04\x64one\x18\x07 \x01(\x04\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06\x66\x61iled\x18\x08 \x01(\x04\x42\x04\xe2\x41\x01\x03\x12\x31\n\x06\x65rrors\x18\t \x03(\x0b\x32\x1b.citadel.batch.v1.ItemErrorB\x04\xe2\x41\x01\x03\x12\x1e\n\x10items_per_second\x18\n \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x65ta_seconds\x18\x0b \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x34\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nstarted_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x66inished_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x17\n\x0fidempotency_key\x18\x0f \x01(\t\x12\x38\n\nembeddings\x18\x10 \x03(\x0b\x32\x1e.citadel.batch.v1.JobEmbeddingB\x04\xe2\x41\x01\x03\x12\x11\n\tnormalize\x18\x11 \x01(\x08\x12\x12\n\nstore_text\x18\x12 \x01(\x08\"\xf0\x01\n\x15SubmitBatchJobRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x34\n\toperation\x18\x02 \x01(\x0e\x32\x1b.citadel.batch.v1.OperationB\x04\xe2\x41\x01\x02\x12\r\n\x05model\x18\x03 \x01(\t\x12*\n\x05items\x18\x04 \x03(\x0b\x32\x1b.citadel.batch.v1.BatchItem\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12\x11\n\tnormalize\x18\x06 \x01(\x08\x12\x17\n\nstore_text\x18\x07 \x01(\x08H\x00\x88\x01\x01\x42\r\n\x0b_store_text\"S\n\x16SubmitBatchJobResponse\x12\'\n\x03job\x18\x01 \x01(\x0b\x32\x1a.citadel.batch.v1.BatchJob\x12\x10\n\x08\x65xisting\x18\x02 \x01(\x08\"\xbd\x01\n\x14UploadBatchJobHeader\x12\x12\n\ncollection\x18\x01 \x01(\t\x12.\n\toperation\x18\x02 \x01(\x0e\x32\x1b.citadel.batch.v1.Operation\x12\r\n\x05model\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\x12\x11\n\tnormalize\x18\x05 \x01(\x08\x12\x17\n\nstore_text\x18\x06 \x01(\x08H\x00\x88\x01\x01\x42\r\n\x0b_store_text\"\x8b\x01\n\x15UploadBatchJobRequest\x12\x38\n\x06header\x18\x01 \x01(\x0b\x32&.citadel.batch.v1.UploadBatchJobHeaderH\x00\x12\x30\n\x05items\x18\x02 \x01(\x0b\x32\x1f.citadel.batch.v1.BatchItemListH\x00\x42\x06\n\x04part\";\n\rBatchItemList\x12*\n\x05items\x18\x01 \x03(\x0b\x32\x1b.citadel.batch.v1.BatchItem\"S\n\x16UploadBatchJobResponse\x12\'\n\x03job\x18\x01 \x01(\x0b\x32\x1a.citadel.batch.v1.BatchJob\x12\x10\n\x08\x65xisting\x18\x02 \x01(\x08\"&\n\x12GetBatchJobRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\">\n\x13GetBatchJobResponse\x12\'\n\x03job\x18\x01 \x01(\x0b\x32\x1a.citadel.batch.v1.BatchJob\"h\n\x14ListBatchJobsRequest\x12)\n\x05state\x18\x01 \x01(\x0e\x32\x1a.citadel.batch.v1.JobState\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"Z\n\x15ListBatchJobsResponse\x12(\n\x04jobs\x18\x01 \x03(\x0b\x32\x1a.citadel.batch.v1.BatchJob\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x15\x43\x61ncelBatchJobRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"A\n\x16\x43\x61ncelBatchJobResponse\x12\'\n\x03job\x18\x01 \x01(\x0b\x32\x1a.citadel.batch.v1.BatchJob\"(\n\x14WatchBatchJobRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"@\n\x15WatchBatchJobResponse\x12\'\n\x03job\x18\x01 \x01(\x0b\x32\x1a.citadel.batch.v1.BatchJob*\x8e\x01\n\tOperation\x12\x19\n\x15OPERATION_UNSPECIFIED\x10\x00\x12\x1f\n\x1bOPERATION_BULK_EMBED_UPSERT\x10\x01\x12\x19\n\x15OPERATION_BULK_UPSERT\x10\x02\x12\x13\n\x0fOPERATION_EMBED\x10\x03\x12\x15\n\x11OPERATION_REEMBED\x10\x04*\xba\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05\x12\x1e\n\x1aJOB_STATE_PARTIALLY_FAILED\x10\x06\x32\x9e\x06\n\x0c\x42\x61tchService\x12\x8a\x01\n\x0eSubmitBatchJob\x12\'.citadel.batch.v1.SubmitBatchJobRequest\x1a(.citadel.batch.v1.SubmitBatchJobResponse\"%\xca\xf3\x18\x0e\x08\x02\x12\ncollection\x82\xd3\xe4\x93\x02\r\"\x08/v1/jobs:\x01*\x12s\n\x0eUploadBatchJob\x12\'.citadel.batch.v1.UploadBatchJobRequest\x1a(.citadel.batch.v1.UploadBatchJobResponse\"\x0c\xca\xf3\x18\x02\x08\x02\xda\xf3\x18\x02\x08\x04(\x01\x12z\n\x0bGetBatchJob\x12$.citadel.batch.v1.GetBatchJobRequest\x1a%.citadel.batch.v1.GetBatchJobResponse\"\x1e\x90\x02\x01\xca\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/jobs/{id}\x12{\n\rListBatchJobs\x12&.citadel.batch.v1.ListBatchJobsRequest\x1a\'.citadel.batch.v1.ListBatchJobsResponse\"\x19\x90\x02\x01\xca\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\n\x12\x08/v1/jobs\x12\x8a\x01\n\x0e\x43\x61ncelBatchJob\x12\'.citadel.batch.v1.CancelBatchJobRequest\x1a(.citadel.batch.v1.CancelBatchJobResponse\"%\xca\xf3\x18\x02\x08\x02\x82\xd3\xe4\x93\x02\x19\"\x14/v1/jobs/{id}:cancel:\x01*\x12\x85\x01\n\rWatchBatchJob\x12&.citadel.batch.v1.WatchBatchJobRequest\x1a\'.citadel.batch.v1.WatchBatchJobResponse\"!\xca\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/jobs/{id}:watch0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -64,8 +64,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BATCHJOB'].fields_by_name['embeddings']._serialized_options = b'\342A\001\003'
   _globals['_SUBMITBATCHJOBREQUEST'].fields_by_name['operation']._loaded_options = None
   _globals['_SUBMITBATCHJOBREQUEST'].fields_by_name['operation']._serialized_options = b'\342A\001\002'
-  _globals['_SUBMITBATCHJOBREQUEST'].fields_by_name['items']._loaded_options = None
-  _globals['_SUBMITBATCHJOBREQUEST'].fields_by_name['items']._serialized_options = b'\342A\001\002'
   _globals['_GETBATCHJOBREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_GETBATCHJOBREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
   _globals['_CANCELBATCHJOBREQUEST'].fields_by_name['id']._loaded_options = None
@@ -84,10 +82,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BATCHSERVICE'].methods_by_name['CancelBatchJob']._serialized_options = b'\312\363\030\002\010\002\202\323\344\223\002\031\"\024/v1/jobs/{id}:cancel:\001*'
   _globals['_BATCHSERVICE'].methods_by_name['WatchBatchJob']._loaded_options = None
   _globals['_BATCHSERVICE'].methods_by_name['WatchBatchJob']._serialized_options = b'\312\363\030\002\010\001\202\323\344\223\002\025\022\023/v1/jobs/{id}:watch'
-  _globals['_OPERATION']._serialized_start=2417
-  _globals['_OPERATION']._serialized_end=2536
-  _globals['_JOBSTATE']._serialized_start=2539
-  _globals['_JOBSTATE']._serialized_end=2725
+  _globals['_OPERATION']._serialized_start=2412
+  _globals['_OPERATION']._serialized_end=2554
+  _globals['_JOBSTATE']._serialized_start=2557
+  _globals['_JOBSTATE']._serialized_end=2743
   _globals['_BATCHITEM']._serialized_start=218
   _globals['_BATCHITEM']._serialized_end=323
   _globals['_ITEMERROR']._serialized_start=325
@@ -97,33 +95,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BATCHJOB']._serialized_start=463
   _globals['_BATCHJOB']._serialized_end=1081
   _globals['_SUBMITBATCHJOBREQUEST']._serialized_start=1084
-  _globals['_SUBMITBATCHJOBREQUEST']._serialized_end=1330
-  _globals['_SUBMITBATCHJOBRESPONSE']._serialized_start=1332
-  _globals['_SUBMITBATCHJOBRESPONSE']._serialized_end=1415
-  _globals['_UPLOADBATCHJOBHEADER']._serialized_start=1418
-  _globals['_UPLOADBATCHJOBHEADER']._serialized_end=1607
-  _globals['_UPLOADBATCHJOBREQUEST']._serialized_start=1610
-  _globals['_UPLOADBATCHJOBREQUEST']._serialized_end=1749
-  _globals['_BATCHITEMLIST']._serialized_start=1751
-  _globals['_BATCHITEMLIST']._serialized_end=1810
-  _globals['_UPLOADBATCHJOBRESPONSE']._serialized_start=1812
-  _globals['_UPLOADBATCHJOBRESPONSE']._serialized_end=1895
-  _globals['_GETBATCHJOBREQUEST']._serialized_start=1897
-  _globals['_GETBATCHJOBREQUEST']._serialized_end=1935
-  _globals['_GETBATCHJOBRESPONSE']._serialized_start=1937
-  _globals['_GETBATCHJOBRESPONSE']._serialized_end=1999
-  _globals['_LISTBATCHJOBSREQUEST']._serialized_start=2001
-  _globals['_LISTBATCHJOBSREQUEST']._serialized_end=2105
-  _globals['_LISTBATCHJOBSRESPONSE']._serialized_start=2107
-  _globals['_LISTBATCHJOBSRESPONSE']._serialized_end=2197
-  _globals['_CANCELBATCHJOBREQUEST']._serialized_start=2199
-  _globals['_CANCELBATCHJOBREQUEST']._serialized_end=2240
-  _globals['_CANCELBATCHJOBRESPONSE']._serialized_start=2242
-  _globals['_CANCELBATCHJOBRESPONSE']._serialized_end=2307
-  _globals['_WATCHBATCHJOBREQUEST']._serialized_start=2309
-  _globals['_WATCHBATCHJOBREQUEST']._serialized_end=2349
-  _globals['_WATCHBATCHJOBRESPONSE']._serialized_start=2351
-  _globals['_WATCHBATCHJOBRESPONSE']._serialized_end=2415
-  _globals['_BATCHSERVICE']._serialized_start=2728
-  _globals['_BATCHSERVICE']._serialized_end=3526
+  _globals['_SUBMITBATCHJOBREQUEST']._serialized_end=1324
+  _globals['_SUBMITBATCHJOBRESPONSE']._serialized_start=1326
+  _globals['_SUBMITBATCHJOBRESPONSE']._serialized_end=1409
+  _globals['_UPLOADBATCHJOBHEADER']._serialized_start=1412
+  _globals['_UPLOADBATCHJOBHEADER']._serialized_end=1601
+  _globals['_UPLOADBATCHJOBREQUEST']._serialized_start=1604
+  _globals['_UPLOADBATCHJOBREQUEST']._serialized_end=1743
+  _globals['_BATCHITEMLIST']._serialized_start=1745
+  _globals['_BATCHITEMLIST']._serialized_end=1804
+  _globals['_UPLOADBATCHJOBRESPONSE']._serialized_start=1806
+  _globals['_UPLOADBATCHJOBRESPONSE']._serialized_end=1889
+  _globals['_GETBATCHJOBREQUEST']._serialized_start=1891
+  _globals['_GETBATCHJOBREQUEST']._serialized_end=1929
+  _globals['_GETBATCHJOBRESPONSE']._serialized_start=1931
+  _globals['_GETBATCHJOBRESPONSE']._serialized_end=1993
+  _globals['_LISTBATCHJOBSREQUEST']._serialized_start=1995
+  _globals['_LISTBATCHJOBSREQUEST']._serialized_end=2099
+  _globals['_LISTBATCHJOBSRESPONSE']._serialized_start=2101
+  _globals['_LISTBATCHJOBSRESPONSE']._serialized_end=2191
+  _globals['_CANCELBATCHJOBREQUEST']._serialized_start=2193
+  _globals['_CANCELBATCHJOBREQUEST']._serialized_end=2234
+  _globals['_CANCELBATCHJOBRESPONSE']._serialized_start=2236
+  _globals['_CANCELBATCHJOBRESPONSE']._serialized_end=2301
+  _globals['_WATCHBATCHJOBREQUEST']._serialized_start=2303
+  _globals['_WATCHBATCHJOBREQUEST']._serialized_end=2343
+  _globals['_WATCHBATCHJOBRESPONSE']._serialized_start=2345
+  _globals['_WATCHBATCHJOBRESPONSE']._serialized_end=2409
+  _globals['_BATCHSERVICE']._serialized_start=2746
+  _globals['_BATCHSERVICE']._serialized_end=3544
 # @@protoc_insertion_point(module_scope)

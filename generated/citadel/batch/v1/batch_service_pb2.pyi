@@ -20,6 +20,7 @@ class Operation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OPERATION_BULK_EMBED_UPSERT: _ClassVar[Operation]
     OPERATION_BULK_UPSERT: _ClassVar[Operation]
     OPERATION_EMBED: _ClassVar[Operation]
+    OPERATION_REEMBED: _ClassVar[Operation]
 
 class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -34,6 +35,7 @@ OPERATION_UNSPECIFIED: Operation
 OPERATION_BULK_EMBED_UPSERT: Operation
 OPERATION_BULK_UPSERT: Operation
 OPERATION_EMBED: Operation
+OPERATION_REEMBED: Operation
 JOB_STATE_UNSPECIFIED: JobState
 JOB_STATE_QUEUED: JobState
 JOB_STATE_RUNNING: JobState

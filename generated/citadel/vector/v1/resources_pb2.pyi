@@ -56,7 +56,7 @@ class IndexedField(_message.Message):
     def __init__(self, key: _Optional[str] = ..., type: _Optional[_Union[FieldType, str]] = ...) -> None: ...
 
 class Collection(_message.Message):
-    __slots__ = ("name", "dimension", "distance", "description", "indexed_fields", "vector_count", "created_at", "embedding_model", "fingerprint_state", "fingerprint_detail", "store_text")
+    __slots__ = ("name", "dimension", "distance", "description", "indexed_fields", "vector_count", "created_at", "embedding_model", "fingerprint_state", "fingerprint_detail", "store_text", "reembedded_at", "rollback_model")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
     DISTANCE_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +68,8 @@ class Collection(_message.Message):
     FINGERPRINT_STATE_FIELD_NUMBER: _ClassVar[int]
     FINGERPRINT_DETAIL_FIELD_NUMBER: _ClassVar[int]
     STORE_TEXT_FIELD_NUMBER: _ClassVar[int]
+    REEMBEDDED_AT_FIELD_NUMBER: _ClassVar[int]
+    ROLLBACK_MODEL_FIELD_NUMBER: _ClassVar[int]
     name: str
     dimension: int
     distance: Distance
@@ -79,7 +81,9 @@ class Collection(_message.Message):
     fingerprint_state: FingerprintState
     fingerprint_detail: str
     store_text: bool
-    def __init__(self, name: _Optional[str] = ..., dimension: _Optional[int] = ..., distance: _Optional[_Union[Distance, str]] = ..., description: _Optional[str] = ..., indexed_fields: _Optional[_Iterable[_Union[IndexedField, _Mapping]]] = ..., vector_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., embedding_model: _Optional[str] = ..., fingerprint_state: _Optional[_Union[FingerprintState, str]] = ..., fingerprint_detail: _Optional[str] = ..., store_text: _Optional[bool] = ...) -> None: ...
+    reembedded_at: _timestamp_pb2.Timestamp
+    rollback_model: str
+    def __init__(self, name: _Optional[str] = ..., dimension: _Optional[int] = ..., distance: _Optional[_Union[Distance, str]] = ..., description: _Optional[str] = ..., indexed_fields: _Optional[_Iterable[_Union[IndexedField, _Mapping]]] = ..., vector_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., embedding_model: _Optional[str] = ..., fingerprint_state: _Optional[_Union[FingerprintState, str]] = ..., fingerprint_detail: _Optional[str] = ..., store_text: _Optional[bool] = ..., reembedded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rollback_model: _Optional[str] = ...) -> None: ...
 
 class Vector(_message.Message):
     __slots__ = ("id", "embedding", "metadata", "collection", "created_at", "text", "embedding_model", "embedded_at")

@@ -131,6 +131,18 @@ class Operation(betterproto2.Enum):
     hybrid models answer large GenerateEmbedding requests.
     """
 
+    REEMBED = 4
+    """
+    Move a collection to another model without downtime: embed its stored texts anew with
+    `model` into a new generation of the collection while the current one keeps serving
+    reads and writes, carry over the writes made meanwhile, then switch the collection's
+    name to the new generation atomically. Takes no items: the collection's vectors are
+    the items (those without stored text are reported per item and not carried over).
+    `total` counts them plus one step, the switch. The replaced generation is kept for
+    rollback (Collection.rollback_model) until the next re-embed or the collection's
+    deletion; cancelling before the switch leaves the collection as it was.
+    """
+
     @classmethod
     def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
         return {
@@ -138,6 +150,7 @@ class Operation(betterproto2.Enum):
             1: "OPERATION_BULK_EMBED_UPSERT",
             2: "OPERATION_BULK_UPSERT",
             3: "OPERATION_EMBED",
+            4: "OPERATION_REEMBED",
         }
 
     @classmethod
@@ -147,6 +160,7 @@ class Operation(betterproto2.Enum):
             "OPERATION_BULK_EMBED_UPSERT": 1,
             "OPERATION_BULK_UPSERT": 2,
             "OPERATION_EMBED": 3,
+            "OPERATION_REEMBED": 4,
         }
 
 
@@ -215,7 +229,7 @@ class BatchJob(betterproto2.Message):
 
     model: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
     """
-    Embedding model (embedding operations).
+    Embedding model (embedding operations; for a re-embed, the model moved to).
     """
 
     operation: "Operation" = betterproto2.field(
@@ -487,7 +501,8 @@ class SubmitBatchJobRequest(betterproto2.Message):
 
     items: "list[BatchItem]" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, repeated=True)
     """
-    The items, at most 100,000 (stream larger jobs with UploadBatchJob).
+    The items, 1 to 100,000 (stream larger jobs with UploadBatchJob); none for
+    OPERATION_REEMBED.
     """
 
     idempotency_key: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)

@@ -365,6 +365,21 @@ class Collection(betterproto2.Message):
     for privacy or size.
     """
 
+    reembedded_at: "datetime.datetime | None" = betterproto2.field(
+        12, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+    """
+    When a re-embed job (BatchService, OPERATION_REEMBED) last moved the collection to its
+    current model; unset when never.
+    """
+
+    rollback_model: "str" = betterproto2.field(13, betterproto2.TYPE_STRING)
+    """
+    The model of the embeddings that re-embed replaced, kept for rolling back: a re-embed
+    job back to this model reuses them and embeds again only what changed since. Empty
+    when nothing is kept.
+    """
+
 
 default_message_pool.register_message("citadel.vector.v1", "Collection", Collection)
 
