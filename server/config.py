@@ -105,6 +105,9 @@ class Settings:
     # A finished job (its record, errors, results, idempotency key, place in its tenant's list)
     # is kept this long after it ends, then removed (Redis: expired; SQLite: deleted).
     jobs_retention_seconds: float = _s("jobs.retention_seconds", 86_400.0)
+    # A re-embed's wait after switching a collection before it carries over what was still
+    # written to the old embeddings (a servicer's cached spec: 2 s, and writes in flight).
+    jobs_reembed_settle_seconds: float = _s("jobs.reembed_settle_seconds", 10.0)
     # [models]: the catalog is a table of models, each with its pattern, strategy and backends,
     # on top of the nine built-in models on the in-process local model (see models/catalog.py).
     models_default: str = _s("models.default", "general")
@@ -241,6 +244,7 @@ class Settings:
             ("jobs.lease_seconds", self.jobs_lease_seconds, 1),
             ("jobs.max_attempts", self.jobs_max_attempts, 1),
             ("jobs.retention_seconds", self.jobs_retention_seconds, 1),
+            ("jobs.reembed_settle_seconds", self.jobs_reembed_settle_seconds, 0),
         ):
             if value < low:
                 raise ConfigError(f"{key}: must be at least {low}, got {value}")
