@@ -36,6 +36,7 @@ SECTIONS = [
     "jobs",
     "lifecycle",
     "workers",
+    "redis_cluster",
     "loadmix",
     "engines",
     "security",

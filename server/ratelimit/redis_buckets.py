@@ -2,6 +2,8 @@
 
 One Lua script refills and takes atomically, using Redis's own clock so replicas with skewed
 clocks agree. A bucket's key expires once it would be full again, so idle callers cost nothing.
+The script touches only its one declared key, so on a Redis Cluster (redis.cluster) each bucket
+lives on whichever primary owns its slot and buckets spread over the primaries.
 """
 
 from __future__ import annotations
