@@ -39,7 +39,6 @@ from graphql import (
     parse,
     validate,
 )
-from graphql.execution.values import get_variable_values
 from graphql.language import (
     FieldNode,
     FragmentDefinitionNode,
@@ -55,6 +54,7 @@ from citadel.adapters.compression import RequestDecoder
 from citadel.adapters.errors import HTTP_STATUS, HttpError, http_status
 from citadel.adapters.graphql_documents import DocumentCache
 from citadel.adapters.graphql_schema import GraphqlContext
+from citadel.adapters.graphql_variables import PrecoercedExecution, VariableCoercion
 from citadel.server.auth.principal import Principal
 from citadel.server.chain import Chain, new_request_id
 from citadel.server.config import Settings
@@ -106,6 +106,7 @@ class GraphqlResponse(JSONResponse):
 class Prepared:
     document: DocumentNode
     operation: OperationType
+    variables: VariableCoercion  # compiled with the document, cached with it
 
 
 class GraphqlApp:
@@ -171,7 +172,9 @@ class GraphqlApp:
         roots = len(operation.selection_set.selections)
         if roots > MAX_ROOT_FIELDS:
             return [GraphQLError(f"query selects {roots} root fields; the limit is {MAX_ROOT_FIELDS}")]
-        return Prepared(document, operation.operation)
+        return Prepared(
+            document, operation.operation, VariableCoercion.compile(self.schema.graphql_schema, operation)
+        )
 
     def context(self, headers: Mapping[str, str], request_id: str, principal: Principal) -> GraphqlContext:
         def new_call(spec: MethodSpec):
@@ -182,28 +185,23 @@ class GraphqlApp:
 
         return GraphqlContext(self.handlers, new_call)
 
-    def variable_errors(
-        self, prepared: Prepared, variables: Any, operation_name: str | None
-    ) -> list[GraphQLError]:
-        """Variables that do not fit their declared types. The request cannot run at all, like
-        one that fails validation (graphql-core would answer it as a 200 result, without codes)."""
-        operation = get_operation_ast(prepared.document, operation_name)
-        if operation is None or not operation.variable_definitions:
-            return []
-        coerced = get_variable_values(
-            self.schema.graphql_schema, operation.variable_definitions, variables or {}, max_errors=MAX_ERRORS
-        )
-        return coerced if isinstance(coerced, list) else []
+    def coerce_variables(self, prepared: Prepared, variables: Any) -> dict[str, Any] | list[GraphQLError]:
+        """The variables coerced to their declared types, once, for `run`; or the errors of
+        those that do not fit. Such a request cannot run at all, like one that fails
+        validation (graphql-core would answer it as a 200 result, without codes)."""
+        return prepared.variables.coerce(variables or {}, MAX_ERRORS)
 
     async def run(
-        self, prepared: Prepared, variables: Any, operation_name: str | None, context: GraphqlContext
+        self, prepared: Prepared, coerced: dict[str, Any], operation_name: str | None, context: GraphqlContext
     ) -> ExecutionResult:
+        """Executes a query or mutation on variables `coerce_variables` returned."""
         result = execute(
             self.schema.graphql_schema,
             prepared.document,
-            variable_values=variables,
+            variable_values=coerced,
             operation_name=operation_name,
             context_value=context,
+            execution_context_class=PrecoercedExecution,
         )
         if hasattr(result, "__await__"):
             result = await result
@@ -245,11 +243,11 @@ class GraphqlApp:
                 [GraphQLError("subscriptions run over WebSocket (graphql-transport-ws) at this path")],
                 response_headers,
             )
-        errors = self.variable_errors(prepared, variables, operation_name)
-        if errors:
-            return _errors(errors, response_headers)
+        coerced = self.coerce_variables(prepared, variables)
+        if isinstance(coerced, list):
+            return _errors(coerced, response_headers)
         context = self.context(headers, request_id, principal)
-        result = await self.run(prepared, variables, operation_name, context)
+        result = await self.run(prepared, coerced, operation_name, context)
         for call in context.calls:
             response_headers.update(call.response_metadata)
         return GraphqlResponse(result.formatted, headers=response_headers)

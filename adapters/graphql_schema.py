@@ -565,6 +565,8 @@ def _json_value(f: descriptor.FieldDescriptor, value: Any) -> Any:
             entries[key] = None if item is None else _json_single(value_field, item)
         return entries
     if f.is_repeated and isinstance(value, list):
+        if f.cpp_type not in (FD.CPPTYPE_MESSAGE, FD.CPPTYPE_ENUM):
+            return value  # scalars are their own JSON: a vector is passed on whole, not item by item
         return [_json_single(f, v) for v in value]
     return _json_single(f, value)
 

@@ -214,16 +214,16 @@ class Session:
             if isinstance(prepared, list):
                 await self.send_errors(op_id, prepared)
                 return
-            errors = self.app.variable_errors(prepared, variables, name)
-            if errors:
-                await self.send_errors(op_id, errors)
+            coerced = self.app.coerce_variables(prepared, variables)
+            if isinstance(coerced, list):
+                await self.send_errors(op_id, coerced)
                 return
             request_id = metadata.request_id_of(self.headers) or new_request_id()
             context = self.app.context(self.headers, request_id, self.principal)
             if prepared.operation == OperationType.SUBSCRIPTION:
                 await self._stream(op_id, prepared, variables, name, context)
             else:
-                result = await self.app.run(prepared, variables, name, context)
+                result = await self.app.run(prepared, coerced, name, context)
                 await self.send({"id": op_id, "type": "next", "payload": result.formatted})
             await self.send({"id": op_id, "type": "complete"})
         finally:
