@@ -34,6 +34,7 @@ SECTIONS = [
     "interceptors",
     "models",
     "jobs",
+    "reembed",
     "lifecycle",
     "workers",
     "redis_cluster",

