@@ -106,8 +106,9 @@ class Settings:
     # is kept this long after it ends, then removed (Redis: expired; SQLite: deleted).
     jobs_retention_seconds: float = _s("jobs.retention_seconds", 86_400.0)
     # A re-embed's wait after switching a collection before it carries over what was still
-    # written to the old embeddings (a servicer's cached spec: 2 s, and writes in flight).
-    jobs_reembed_settle_seconds: float = _s("jobs.reembed_settle_seconds", 10.0)
+    # written to the old embeddings: more than a servicer's cached spec (2 s) plus the time a
+    # write may take before it looks again (1 s; servicers/vector.py).
+    jobs_reembed_settle_seconds: float = _s("jobs.reembed_settle_seconds", 5.0)
     # [models]: the catalog is a table of models, each with its pattern, strategy and backends,
     # on top of the nine built-in models on the in-process local model (see models/catalog.py).
     models_default: str = _s("models.default", "general")

@@ -62,7 +62,7 @@ class WorkerPool:
         submitted: asyncio.Event | None = None,
         on_write: Callable[[str], Awaitable[None]] | None = None,
         min_cosine: float = 0.98,  # models.resilience.replica_min_cosine
-        reembed_settle_seconds: float = 10.0,  # jobs.reembed_settle_seconds
+        reembed_settle_seconds: float = 5.0,  # jobs.reembed_settle_seconds
     ) -> None:
         self._queue = queue
         self._store = store

@@ -42,9 +42,13 @@ MAX_LIMIT = 1000
 MAX_OFFSET = 100_000
 MAX_DESCRIPTION = 4096
 _CHECK_SLICE = 4096  # vectors checked between two turns of the event loop (~5-10 ms)
-# Collection specs never change while a collection exists, so a short-lived copy saves a
-# store round trip per search; the TTL bounds staleness when another replica recreates one.
+# Collection specs change only when a collection is recreated or re-embedded, so a
+# short-lived copy saves a store round trip per search; the TTL bounds how stale it gets.
 SPEC_TTL_SECONDS = 2.0
+# A write slower than this looks again, before storing, at which generation its collection
+# resolves to. With the spec's TTL this bounds how long after a re-embed's switch a write
+# can still reach the old generation: jobs.reembed_settle_seconds must exceed the sum.
+WRITE_RECHECK_SECONDS = 1.0
 
 
 class VectorServicer:
@@ -148,16 +152,19 @@ class VectorServicer:
     # -- vectors --------------------------------------------------------------------------
 
     async def InsertVector(self, request: pb.InsertVectorRequest, call: Call) -> pb.InsertVectorResponse:
+        started = time.monotonic()
         spec = await self._spec(call, "collection", request.collection)
         if not request.HasField("vector"):
             raise invalid("vector", "is required")
         point = self._point("vector", request.vector, spec)
         await self._embed_texts([point], lambda i: "vector", spec, request.collection, call)
+        await self._require_home(call, request.collection, spec, started)
         await self._store.upsert(spec.home, [point])
         stored = await self._store.retrieve(spec.home, [point.id])
         return pb.InsertVectorResponse(vector=vector_message(stored[0], request.collection))
 
     async def UpsertVectors(self, request: pb.UpsertVectorsRequest, call: Call) -> pb.UpsertVectorsResponse:
+        started = time.monotonic()
         spec = await self._spec(call, "collection", request.collection)
         if not request.vectors:
             raise invalid("vectors", "must hold at least one vector")
@@ -181,6 +188,7 @@ class VectorServicer:
         await self._embed_texts(points, lambda i: f"vectors[{i}]", spec, request.collection, call)
         # Into the generation whose model (and dimension) the points were checked against
         # and embedded with, even when a re-embed switches the name meanwhile.
+        await self._require_home(call, request.collection, spec, started)
         await self._store.upsert(spec.home, points)
         return pb.UpsertVectorsResponse(upserted_count=len(points))
 
@@ -364,6 +372,22 @@ class VectorServicer:
         spec = (await self._store.get_collection(self._physical(call, field, visible_name))).spec
         self._specs[key] = (now, spec)
         return spec
+
+    async def _require_home(
+        self, call: Call, visible_name: str, spec: CollectionSpec, started: float
+    ) -> None:
+        """ABORTED when a slow write's collection was re-embedded meanwhile: its points were
+        made for the generation the name no longer resolves to, and are written again by
+        the caller's retry (jobs/reembed.py carries over only writes that end soon after)."""
+        if time.monotonic() - started <= WRITE_RECHECK_SECONDS:
+            return
+        self._specs.pop((_tenant(call), visible_name), None)
+        if (await self._spec(call, "collection", visible_name)).home != spec.home:
+            raise ApiError(
+                grpc.StatusCode.ABORTED,
+                f"collection {visible_name!r} moved to new embeddings (a re-embed job) during this "
+                "write: nothing was written; send it again",
+            )
 
     def _point(self, field: str, v: resources_pb2.Vector, spec: CollectionSpec) -> Point:
         """The checked point; one given by text has no vector yet (`_embed_texts` adds it)."""
