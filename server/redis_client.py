@@ -21,7 +21,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from citadel.server.config import ConfigError
@@ -70,7 +70,7 @@ async def connect(url: str, signal: ErrorSignal | None = None, cluster: bool = F
                 pool = client.connection_pool
                 pool.connection_class = _signalling(pool.connection_class, signal)
         await client.ping()
-    except (RedisError, OSError, ValueError) as e:
+    except (RedisError, RedisClusterException, OSError, ValueError) as e:
         raise ConfigError(
             f"{setting}: cannot reach Redis at {redacted(url)}: {redact_text(str(e))}"
         ) from None
@@ -116,9 +116,10 @@ def _signalling(base: type, signal: ErrorSignal) -> type:
     when Redis is down, that new connection's connect fails and tells."""
 
     class SignallingConnection(base):
-        async def connect(self, *args, **kwargs):
+        # What connect() runs, and what a cluster node's connection runs on first use.
+        async def connect_check_health(self, *args, **kwargs):
             try:
-                return await super().connect(*args, **kwargs)
+                return await super().connect_check_health(*args, **kwargs)
             except OUTAGE_ERRORS as e:
                 signal(e)
                 raise

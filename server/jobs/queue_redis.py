@@ -76,6 +76,7 @@ PIECE_ENTRIES = 1000
 # An entry whose job's record is not written yet is looked at again this soon.
 UNCOMMITTED_RETRY_MS = 200
 LIST_PAGE_MIN = 50  # ids read per round trip by list(), at least
+RESULTS_PAGE = 16  # chunks' results (a chunk's embeddings each) read per round trip
 TRIM_PER_SUBMIT = 8  # oldest ids of a tenant's list checked for expired jobs per submission
 
 # KEYS: job, chunks, submission lock. ARGV: field pairs. The record is the commit point: the
@@ -277,7 +278,13 @@ class RedisQueue:
         job = job_from_fields({_text(k): _text(v) for k, v in raw.items()})
         job.errors = [ItemFailure(**json.loads(e)) for e in failures]
         if job.operation == "embed" and job.terminal:
-            stored = await self._r.hgetall(results)
+            stored: dict = {}
+            cursor = 0
+            while True:  # in pages: a large job's results in one reply could outlast the timeout
+                cursor, page = await self._r.hscan(results, cursor, count=RESULTS_PAGE)
+                stored.update(page)
+                if int(cursor) == 0:
+                    break
             for _, payload in sorted(stored.items(), key=lambda kv: int(kv[0])):
                 job.embeddings += [
                     (e.item_id, list(e.values)) for e in pb.BatchJob.FromString(payload).embeddings
@@ -377,12 +384,14 @@ class RedisQueue:
     async def _ended(self, job_id: str) -> None:
         """A job just ended: its tenant's list keeps it (re-entered if the list expired while
         the job ran) as long as the job itself."""
-        job = await self.get(job_id)
-        if job is None or job.state not in TERMINAL:
+        tenant, created_at, state = await self._r.hmget(
+            self._job_keys(job_id)[0], "tenant", "created_at", "state"
+        )
+        if state is None or _text(state) not in TERMINAL:
             return
-        index = self._index(job.tenant)
+        index = self._index(_text(tenant))
         async with self._r.pipeline(transaction=False) as pipe:
-            pipe.zadd(index, {job_id: job.created_at})
+            pipe.zadd(index, {job_id: float(created_at)})
             pipe.pexpire(index, self._retention_ms, gt=True)
             pipe.pexpire(index, self._retention_ms, nx=True)
             await pipe.execute()
