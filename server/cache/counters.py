@@ -13,13 +13,13 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from citadel.server.degraded import FailureReporter
 from citadel.server.metrics import Metrics
 
 # What a failing backend raises (Redis down, the supervisor's socket gone): served uncached.
-BACKEND_ERRORS = (RedisError, OSError)
+BACKEND_ERRORS = (RedisError, RedisClusterException, OSError)  # also a cluster with slots uncovered
 T = TypeVar("T")
 
 

@@ -22,13 +22,17 @@ from citadel.server.tenancy import in_callers_terms
 
 log = logging.getLogger("citadel.errors")
 
-# Redis is down, too slow, loading, read-only or full: the call may succeed later. (A refused
-# command, such as WRONGTYPE, is a bug: INTERNAL.)
+# Redis is down, too slow, loading, read-only or full, or a Redis Cluster is down, failing
+# over or has slots no primary serves: the call may succeed later. (A refused command, such as
+# WRONGTYPE, is a bug: INTERNAL.)
 REDIS_OUTAGES = (
     redis_errors.ConnectionError,
     redis_errors.TimeoutError,
     redis_errors.ReadOnlyError,
     redis_errors.OutOfMemoryError,
+    redis_errors.ClusterError,
+    redis_errors.TryAgainError,
+    redis_errors.SlotNotCoveredError,
 )
 
 

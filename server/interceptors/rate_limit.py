@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any
 
 import grpc
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from citadel.options.v1 import options_pb2
 from citadel.server.auth.principal import ANONYMOUS, Principal
@@ -48,7 +48,7 @@ class RateLimitInterceptor:
             for bucket, limit in self._buckets_for(principal):
                 try:
                     decision = await self._buckets.take(bucket, limit, cost)
-                except (RedisError, OSError) as e:
+                except (RedisError, RedisClusterException, OSError) as e:  # Redis (Cluster) down
                     self._failures.report(e)
                     break
                 if not decision.allowed:

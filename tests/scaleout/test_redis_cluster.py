@@ -175,3 +175,38 @@ def test_a_finished_job_expires_after_the_retention_on_a_cluster(redis_cluster, 
         assert fresh.total == 1
     finally:
         proc.kill()
+
+
+def test_a_primary_down_is_unavailable_or_uncached_never_internal(redis_cluster, tmp_path):
+    """With one primary killed, reads are served uncached and queue calls answer UNAVAILABLE
+    (first its slots fail to connect, then the whole cluster reports itself down)."""
+    proc = GatewayProcess(tmp_path / "data", env=cluster_env(redis_cluster)).start()
+    try:
+        with httpx.Client(base_url=proc.http_url, timeout=30) as http:
+            names = [f"down-{i}-{uuid.uuid4().hex[:6]}" for i in range(6)]
+            for name in names:
+                made = http.post(
+                    "/v1/collections", json={"name": name, "dimension": 2, "distance": "DISTANCE_COSINE"}
+                )
+                assert made.status_code == 200, made.text
+            redis_cluster.procs[1].kill()
+            redis_cluster.procs[1].wait(10)
+            for name in names:  # the killed primary's slots cannot be reached: served uncached
+                reply = http.post(f"/v1/collections/{name}/vectors:search", json={"queryVector": [1, 0]})
+                assert reply.status_code == 200, reply.text
+            live = redis_cluster.ports[0]
+            wait_until(
+                lambda: "cluster_state:fail" in redis_cluster.run("cluster", "info", port=live),
+                20,
+                "the cluster to report itself down",
+            )
+            for name in names:
+                reply = http.post(f"/v1/collections/{name}/vectors:search", json={"queryVector": [1, 0]})
+                assert reply.status_code == 200, reply.text
+                assert reply.headers["cache-status"] == 'citadel; fwd=bypass; detail="cache unavailable"'
+            listed = http.get("/v1/jobs")
+            assert listed.status_code == 503, listed.text
+            assert "job queue unavailable (Redis)" in listed.json()["message"], listed.text
+        assert "unhandled error" not in proc.log()
+    finally:
+        proc.kill()
