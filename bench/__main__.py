@@ -31,6 +31,8 @@ SECTIONS = [
     "core",
     "protocols",
     "rpc_web",
+    "server_cpu",
+    "throughput",
     "interceptors",
     "models",
     "jobs",

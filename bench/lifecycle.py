@@ -1,5 +1,7 @@
-"""Issue 8: time from `citadel serve` to ready on the embedded default (target ≤ 2 s; seed
-< 30 s), against the bare Python interpreter start in the same run as the floor."""
+"""Issues 8 and 20: time from `citadel serve` to ready on the embedded default (target ≤ 1.5 s
+since issue 20, was 2 s; seed < 30 s), against the bare Python interpreter start in the same
+run as the floor. `python -X importtime -m citadel.server.cli serve ...` shows where the
+imports go."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from bench.harness import row
 from tests.support.gateway_process import GatewayProcess
 
 SECTION = "lifecycle"
+TARGET_SECONDS = 1.5
 
 
 def run(ctx: BenchContext) -> list[dict]:
@@ -43,7 +46,7 @@ def run(ctx: BenchContext) -> list[dict]:
             start_s=p50,
             baseline="floor",
             ratio=p50 / statistics.median(floor),
-            note=f"target ≤ 2 s: {'met' if p50 <= 2 else 'MISSED'}",
+            note=f"target ≤ {TARGET_SECONDS} s: {'met' if p50 <= TARGET_SECONDS else 'MISSED'}",
         ),
         row(
             SECTION,

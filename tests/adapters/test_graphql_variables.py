@@ -20,7 +20,7 @@ from graphql.execution.values import get_variable_values
 from citadel.adapters.descriptions import Descriptions
 from citadel.adapters.graphql_app import MAX_ERRORS
 from citadel.adapters.graphql_schema import build_schema
-from citadel.adapters.graphql_variables import GiveUp, VariableCoercion
+from citadel.adapters.graphql_variables import GiveUp, VariableCoercion, _float_list
 from citadel.server.descriptors import SERVICES, descriptor_set
 from citadel.server.methods import method_specs
 
@@ -121,6 +121,7 @@ def test_invalid_values_get_graphql_cores_errors_word_for_word(scalars_and_lists
 def test_valid_vectors_and_scalars_take_the_compiled_path(scalars_and_lists):
     compiled, _ = scalars_and_lists
     assert compiled.compiled is not None
+    assert {v.name: v.coerce for v in compiled.compiled}["queryVector"] is _float_list  # checked in bulk
     fast = [
         "floats",
         "ints-become-floats",
