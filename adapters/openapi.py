@@ -183,6 +183,7 @@ REQUIRED_ONEOFS = frozenset(
     {_V + "DeleteVectorsRequest.selector", _V + "Condition.condition", _V + "Match.value"}
 )
 _EMBED = batch_service_pb2.Operation.Name(batch_service_pb2.OPERATION_EMBED)
+_REEMBED = batch_service_pb2.Operation.Name(batch_service_pb2.OPERATION_REEMBED)
 _HAS_CONDITIONS = "citadel.vector.v1.Filter.HasConditions"
 _HAS_TEST = "citadel.vector.v1.Condition.HasTest"
 # Rules across fields, by message: each is one more schema the object must match (`allOf`).
@@ -229,7 +230,13 @@ MESSAGE_RULES: dict[str, list[dict[str, Any]]] = {
             "if": _set_as("operation", {"enum": [_EMBED, batch_service_pb2.OPERATION_EMBED]}),
             "then": {"properties": {"collection": {"maxLength": 0}}},
             "else": _set_as("collection", COLLECTION_NAME),
-        }
+        },
+        # A re-embed's items are the collection's vectors; every other job brings its own.
+        {
+            "if": _set_as("operation", {"enum": [_REEMBED, batch_service_pb2.OPERATION_REEMBED]}),
+            "then": {"properties": {"items": {"maxItems": 0}}},
+            "else": _set_as("items", {"minItems": 1}),
+        },
     ],
 }
 # check.has_conditions: a field or id condition at some depth.

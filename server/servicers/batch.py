@@ -69,6 +69,8 @@ class BatchServicer:
                 "items",
                 f"has {len(request.items)} items; inline jobs hold at most {MAX_INLINE_ITEMS}: stream larger ones with UploadBatchJob",
             )
+        if not request.items and request.operation != pb.OPERATION_REEMBED:
+            raise invalid("items", "must hold at least one item")
         checked = await self._check_settings(call, request, "")
         if checked.operation == "reembed":
             if request.items:
