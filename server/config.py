@@ -26,6 +26,7 @@ from citadel.server.auth.api_keys import ApiKeyEntry, parse_entries
 from citadel.server.cache.ttl import ttl_table
 from citadel.server.models.catalog import Catalog, catalog_from_settings
 from citadel.server.ratelimit.buckets import Limit, parse_limits
+from citadel.server.store.qdrant_options import QdrantOptions
 from citadel.server.tracing import check_settings
 
 KNOWN_ENGINES = ("auto", "edge", "qdrant-local")
@@ -83,6 +84,21 @@ class Settings:
     engine: str = _s("store.engine", "auto")  # embedded engine: auto | edge | qdrant-local
     qdrant_url: str = _s("store.qdrant_url", "")  # Qdrant server or cluster; empty: embedded
     qdrant_api_key: str = _s("store.qdrant_api_key", "", secret=True)
+    # How the gateway reaches Qdrant, and the layout of the collections it creates there
+    # (store/qdrant_options.py; 0 or "": Qdrant's own default).
+    qdrant_prefer_grpc: bool = _s("store.qdrant_prefer_grpc", True)  # gRPC on qdrant_grpc_port; false: REST
+    qdrant_grpc_port: int = _s("store.qdrant_grpc_port", 6334)
+    qdrant_timeout_seconds: float = _s("store.qdrant_timeout_seconds", 10.0)  # per request to Qdrant
+    qdrant_pool_size: int = _s("store.qdrant_pool_size", 4)  # gRPC channels, or REST keep-alive connections
+    qdrant_shard_number: int = _s("store.qdrant_shard_number", 0)
+    qdrant_replication_factor: int = _s("store.qdrant_replication_factor", 0)
+    qdrant_write_consistency_factor: int = _s("store.qdrant_write_consistency_factor", 0)
+    qdrant_read_consistency: str = _s("store.qdrant_read_consistency", "")  # all | majority | quorum | N
+    qdrant_hnsw_m: int = _s("store.qdrant_hnsw_m", 0)
+    qdrant_hnsw_ef_construct: int = _s("store.qdrant_hnsw_ef_construct", 0)
+    qdrant_quantization: str = _s("store.qdrant_quantization", "")  # int8: scalar, searches rescore
+    qdrant_quantization_oversampling: float = _s("store.qdrant_quantization_oversampling", 2.0)
+    qdrant_on_disk_vectors: bool = _s("store.qdrant_on_disk_vectors", False)
     # [redis]
     redis_url: str = _s("redis.url", "")  # shared cache, rate limits and job queue; empty: in process
     redis_optional: bool = _s("redis.optional", False)  # start without it (in process) if unreachable
@@ -265,6 +281,7 @@ class Settings:
             raise ConfigError(f"server.log_level: {self.log_level!r} is not DEBUG, INFO, WARNING or ERROR")
         try:
             check_settings(self)
+            QdrantOptions.from_settings(self)
             cors = CorsPolicy.from_settings(self)
             keys = parse_entries(self.api_keys)
             parsed = Parsed(

@@ -15,6 +15,7 @@ import grpc
 from grpc_interceptor.exceptions import GrpcException
 from redis import exceptions as redis_errors
 
+from citadel.server import deadlines
 from citadel.server.chain import Call, Handler, Reply
 from citadel.server.errors import ApiError
 from citadel.server.redaction import redact_text
@@ -79,8 +80,13 @@ class ErrorsInterceptor:
                 return await proceed(call, request)
             if remaining <= 0:
                 raise TimeoutError
-            async with asyncio.timeout(remaining):
-                return await proceed(call, request)
+            # Recorded for clients deep under the handler that retry (the Qdrant store).
+            token = deadlines.CURRENT.set(call.deadline)
+            try:
+                async with asyncio.timeout(remaining):
+                    return await proceed(call, request)
+            finally:
+                deadlines.CURRENT.reset(token)
         except Exception as e:
             translated = as_api_error(e, call)
             if translated is e:

@@ -165,6 +165,12 @@ class WorkerPool:
         except (OSError, TimeoutError) as e:
             await self._queue.retry_or_dead_letter(chunk, f"{type(e).__name__}: {e}")
             return
+        except Exception as e:
+            # Unforeseen: logged with its traceback, and the chunk handed back now (an attempt
+            # counted, dead-lettered after jobs.max_attempts) rather than held until its lease ends.
+            log.exception("chunk %d of job %s will be retried", chunk.index, job.id)
+            await self._queue.retry_or_dead_letter(chunk, f"internal error ({type(e).__name__})")
+            return
         await self._finish(chunk, result)
 
     async def _finish(self, chunk: Chunk, result: ChunkResult) -> None:

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from citadel.server.config import Settings
+from citadel.server.errors import ApiError
 from citadel.server.redaction import redact_url
 from citadel.server.store.base import VectorStore
+from citadel.server.store.qdrant_options import QdrantOptions
 
 if TYPE_CHECKING:
     from citadel.server.store.qdrant import QdrantStore
@@ -25,9 +27,14 @@ log = logging.getLogger("citadel")
 
 async def open_store(settings: Settings) -> VectorStore:
     if settings.qdrant_url:
-        store = _qdrant_store().remote(settings.qdrant_url, settings.qdrant_api_key or None)
+        options = QdrantOptions.from_settings(settings)
+        store = _qdrant_store().remote(settings.qdrant_url, settings.qdrant_api_key or None, options)
         try:
             await store.check_reachable()
+        except ApiError as e:
+            await store.close()
+            where = "store.qdrant_url" + (", store.qdrant_grpc_port" if options.prefer_grpc else "")
+            raise ApiError(e.code, f"{e.message} (check {where})") from None
         except BaseException:
             await store.close()
             raise

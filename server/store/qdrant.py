@@ -13,16 +13,17 @@ before generations are real collections of the name itself (see `switch`).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import grpc
 from qdrant_client import AsyncQdrantClient, models
-from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from citadel.server.errors import ApiError, already_exists, not_found
-from citadel.server.redaction import redact_text
+from citadel.server.redaction import redact_url
 from citadel.server.store.base import (
     RESERVED_PAYLOAD_KEY,
     CollectionInfo,
@@ -36,7 +37,9 @@ from citadel.server.store.base import (
 )
 from citadel.server.store.payload import to_page, to_payload, to_point
 from citadel.server.store.point_ids import point_from_token, point_id
+from citadel.server.store.qdrant_calls import QdrantCalls
 from citadel.server.store.qdrant_filter import to_qdrant_filter
+from citadel.server.store.qdrant_options import QdrantOptions
 from citadel.vector.v1 import filter_pb2
 
 _DISTANCES = {
@@ -53,13 +56,26 @@ _INDEX_TYPES = {
 }
 # Upserts go to Qdrant in slices, keeping each request well under its payload limit.
 _UPSERT_SLICE = 512
+# A generation 0 this old whose name is still free is what a failed create left behind.
+_ABANDONED_AFTER_SECONDS = 60.0
+# The reachability probe (start-up, and every second while serving) waits at most this long.
+_PROBE_SECONDS = 5.0
 
 
 class QdrantStore:
     """VectorStore backed by qdrant-client's async client."""
 
-    def __init__(self, client: AsyncQdrantClient) -> None:
+    def __init__(
+        self, client: AsyncQdrantClient, options: QdrantOptions | None = None, where: str = ""
+    ) -> None:
         self._client = client
+        self._options = options or QdrantOptions()
+        # Every call to Qdrant goes through here: its failures become statuses naming the
+        # collection or Qdrant (`where`; "": local mode, with no transport to retry).
+        self._calls = QdrantCalls(
+            where or "Qdrant (local mode)", self._options.timeout_seconds, remote=bool(where)
+        )
+        self._read = self._options.read_kwargs()  # read consistency
 
     @classmethod
     def local(cls, path: Path) -> QdrantStore:
@@ -67,15 +83,19 @@ class QdrantStore:
         return cls(AsyncQdrantClient(path=str(path)))
 
     @classmethod
-    def remote(cls, url: str, api_key: str | None = None, timeout: float = 10.0) -> QdrantStore:
-        return cls(AsyncQdrantClient(url=url, api_key=api_key, timeout=int(timeout)))
+    def remote(
+        cls, url: str, api_key: str | None = None, options: QdrantOptions | None = None
+    ) -> QdrantStore:
+        options = options or QdrantOptions()
+        where = f"Qdrant at {redact_url(url)}"
+        if options.prefer_grpc:
+            where += f" (gRPC port {options.grpc_port})"
+        return cls(AsyncQdrantClient(url=url, api_key=api_key, **options.client_kwargs()), options, where)
 
     async def check_reachable(self) -> None:
-        try:
-            await self._client.get_collections()
-        except (ResponseHandlingException, UnexpectedResponse, OSError) as e:
-            # qdrant-client's texts may embed the URL (and a key in its query): redacted.
-            raise ApiError(grpc.StatusCode.UNAVAILABLE, f"Qdrant unreachable: {redact_text(str(e))}") from e
+        await self._calls.once(
+            self._client.get_collections, min(self._options.timeout_seconds, _PROBE_SECONDS)
+        )
 
     async def close(self) -> None:
         await self._client.close()
@@ -83,49 +103,94 @@ class QdrantStore:
     # -- collections ----------------------------------------------------------------------
 
     async def create_collection(self, spec: CollectionSpec) -> None:
-        if await self._client.collection_exists(spec.name):
+        # An alias created over an existing alias silently moves it: the name is checked first.
+        exists = partial(self._client.collection_exists, spec.name)
+        if await self._calls.run(exists, spec.name, idempotent=True):
             raise already_exists(f"collection {spec.name!r}")
         # A re-embed creates generations by their own names; a caller's collection starts as
-        # generation 0 behind an alias of its name.
+        # generation 0 behind an alias of its name. Of two replicas creating one collection,
+        # Qdrant lets one make the physical collection; the other is answered ALREADY_EXISTS.
         physical = spec.name if is_generation(spec.name) else generation_name(spec.name, "0")
-        await self._client.create_collection(
+        make = partial(
+            self._client.create_collection,
             physical,
-            vectors_config=models.VectorParams(size=spec.dimension, distance=_DISTANCES[spec.distance]),
+            vectors_config=self._options.vector_params(spec.dimension, _DISTANCES[spec.distance]),
+            **self._options.collection_kwargs(),
             metadata={RESERVED_PAYLOAD_KEY: _metadata(spec, physical)},
         )
+        await self._make(make, spec.name, physical)
+        try:
+            await self._finish_creating(spec, physical)
+        except Exception:
+            # Half made and not yet visible: drop it, so the name is free for another attempt.
+            with contextlib.suppress(Exception):
+                await self._calls.run(partial(self._client.delete_collection, physical), physical)
+            raise
+
+    async def _make(self, make: partial, name: str, physical: str) -> None:
+        try:
+            await self._calls.run(make, name)
+        except ApiError as e:
+            if (
+                e.code != grpc.StatusCode.ALREADY_EXISTS
+                or physical == name
+                or not await self._abandoned(physical)
+            ):
+                raise
+            # A create that failed midway left generation 0 behind, its name never made.
+            await self._calls.run(partial(self._client.delete_collection, physical), physical)
+            await self._calls.run(make, name)
+
+    async def _abandoned(self, physical: str) -> bool:
+        try:
+            info = await self._collection_info(physical)
+        except ApiError:
+            return False
+        made = float((info.config.metadata or {}).get(RESERVED_PAYLOAD_KEY, {}).get("created_at", 0.0))
+        return time.time() - made > _ABANDONED_AFTER_SECONDS
+
+    async def _finish_creating(self, spec: CollectionSpec, physical: str) -> None:
+        """Payload indexes, then the alias that makes the collection visible."""
         for key, kind in spec.indexed_fields:
-            await self._client.create_payload_index(physical, key, field_schema=_INDEX_TYPES[kind])
+            index = partial(self._client.create_payload_index, physical, key, field_schema=_INDEX_TYPES[kind])
+            await self._calls.run(index, spec.name, idempotent=True)
         if physical != spec.name:
-            await self._client.update_collection_aliases(
-                change_aliases_operations=[_create_alias(spec.name, physical)]
-            )
+            alias = partial(self._client.update_collection_aliases, [_create_alias(spec.name, physical)])
+            await self._calls.run(alias, spec.name)
 
     async def get_collection(self, name: str) -> CollectionInfo:
         info = await self._collection_info(name)
         return CollectionInfo(spec=_spec(name, info), vector_count=info.points_count or 0)
 
     async def list_collections(self) -> list[CollectionSpec]:
-        names = {c.name for c in (await self._client.get_collections()).collections}
-        names = {n for n in names if not is_generation(n)} | (await self._aliases()).keys()
+        names = {n for n in await self._collection_names() if not is_generation(n)} | (
+            await self._aliases()
+        ).keys()
         specs = []
         for name in sorted(names):
             try:
-                specs.append(_spec(name, await self._client.get_collection(name)))
-            except (UnexpectedResponse, ValueError):
+                specs.append(_spec(name, await self._collection_info(name)))
+            except ApiError as e:
+                if e.code != grpc.StatusCode.NOT_FOUND:
+                    raise
                 continue  # deleted between the two calls
         return specs
 
     async def delete_collection(self, name: str) -> None:
-        await self._require(name)
+        # Whether it exists is read from the listings this needs anyway, not asked first.
+        every, aliases = await self._collection_names(), await self._aliases()
+        if name not in aliases and name not in every:
+            raise not_found(f"collection {name!r}")
         prefix = generation_name(name, "")
-        every = [c.name for c in (await self._client.get_collections()).collections]
         generations = [n for n in every if n.startswith(prefix)]
-        if name in await self._aliases():
-            await self._client.update_collection_aliases(change_aliases_operations=[_delete_alias(name)])
+        if name in aliases:
+            await self._calls.run(
+                partial(self._client.update_collection_aliases, [_delete_alias(name)]), name
+            )
         else:
             generations.append(name)
         for generation in generations:
-            await self._client.delete_collection(generation)
+            await self._calls.run(partial(self._client.delete_collection, generation), name)
 
     async def switch(self, name: str, generation: str) -> None:
         target = await self._collection_info(generation)
@@ -134,29 +199,29 @@ class QdrantStore:
             return  # switched already (a resumed job asks again)
         superseded = ""
         if current is not None:
-            superseded = _spec(current, await self._client.get_collection(current)).previous
+            superseded = _spec(current, await self._collection_info(current)).previous
         ours = {
             **(target.config.metadata or {}).get(RESERVED_PAYLOAD_KEY, {}),
             "previous": current or "",
             "switched_at": time.time(),
         }
-        await self._client.update_collection(generation, metadata={RESERVED_PAYLOAD_KEY: ours})
+        stamp = partial(self._client.update_collection, generation, metadata={RESERVED_PAYLOAD_KEY: ours})
+        await self._calls.run(stamp, generation, idempotent=True)
         if current is None:
             # A collection made before generations is a real collection of this name, and an
             # alias cannot shadow one: it is deleted first, so calls fail for that moment and
             # nothing is kept for rollback.
-            await self._client.delete_collection(name)
+            await self._calls.run(partial(self._client.delete_collection, name), name)
             switch = [_create_alias(name, generation)]
         else:
             switch = [_delete_alias(name), _create_alias(name, generation)]
-        await self._client.update_collection_aliases(change_aliases_operations=switch)  # atomic
+        await self._calls.run(partial(self._client.update_collection_aliases, switch), name)  # atomic
         if superseded and superseded not in (current, generation):
-            await self._client.delete_collection(superseded)
+            await self._calls.run(partial(self._client.delete_collection, superseded), superseded)
 
     # -- points ---------------------------------------------------------------------------
 
     async def upsert(self, collection: str, points: Sequence[Point]) -> None:
-        await self._require(collection)
         now = time.time()
         structs = [
             models.PointStruct(
@@ -167,51 +232,61 @@ class QdrantStore:
             for p in points
         ]
         for start in range(0, len(structs), _UPSERT_SLICE):
-            await self._client.upsert(collection, structs[start : start + _UPSERT_SLICE], wait=True)
+            # Point ids are deterministic: an upsert sent twice writes the same points.
+            write = partial(
+                self._client.upsert, collection, structs[start : start + _UPSERT_SLICE], wait=True
+            )
+            await self._calls.run(write, collection, idempotent=True)
 
     async def retrieve(self, collection: str, ids: Sequence[str]) -> list[Point]:
-        await self._require(collection)
-        records = await self._client.retrieve(
-            collection, [point_id(i) for i in dict.fromkeys(ids)], with_payload=True, with_vectors=True
+        pids = [point_id(i) for i in dict.fromkeys(ids)]
+        read = partial(
+            self._client.retrieve, collection, pids, with_payload=True, with_vectors=True, **self._read
         )
-        return [to_point(r.payload, r.vector, True) for r in records]
+        return [
+            to_point(r.payload, r.vector, True)
+            for r in await self._calls.run(read, collection, idempotent=True)
+        ]
 
     async def delete_ids(self, collection: str, ids: Sequence[str]) -> int:
-        await self._require(collection)
         pids = [point_id(i) for i in dict.fromkeys(ids)]
-        existing = await self._client.retrieve(collection, pids, with_payload=False, with_vectors=False)
+        read = partial(
+            self._client.retrieve, collection, pids, with_payload=False, with_vectors=False, **self._read
+        )
+        existing = await self._calls.run(read, collection, idempotent=True)
         if existing:
-            await self._client.delete(
-                collection, models.PointIdsList(points=[r.id for r in existing]), wait=True
+            selector = models.PointIdsList(points=[r.id for r in existing])
+            await self._calls.run(
+                partial(self._client.delete, collection, selector, wait=True), collection, idempotent=True
             )
         return len(existing)
 
     async def delete_matching(self, collection: str, filter: filter_pb2.Filter) -> int:
-        await self._require(collection)
         qfilter = to_qdrant_filter(filter)
-        matching = (await self._client.count(collection, count_filter=qfilter, exact=True)).count
+        count = partial(self._client.count, collection, count_filter=qfilter, exact=True)
+        matching = (await self._calls.run(count, collection, idempotent=True)).count
         if matching:
-            await self._client.delete(collection, models.FilterSelector(filter=qfilter), wait=True)
+            # Not retried: points written meanwhile could match a second attempt.
+            selector = models.FilterSelector(filter=qfilter)
+            await self._calls.run(partial(self._client.delete, collection, selector, wait=True), collection)
         return matching
 
     async def search(self, collection: str, query: SearchQuery) -> list[ScoredPoint]:
-        try:
-            result = await self._client.query_points(
-                collection,
-                query=_floats(query.vector),
-                limit=query.limit,
-                offset=query.offset or None,
-                query_filter=to_qdrant_filter(query.filter),
-                score_threshold=query.score_threshold,
-                with_payload=True,  # the original id lives in the payload
-                with_vectors=query.with_vector,
-                search_params=models.SearchParams(exact=True) if query.exact else None,
-            )
-        except (ValueError, UnexpectedResponse):
-            # A missing collection fails the search (ValueError in local mode, 404 from a
-            # server): it is asked about only then, not with a round trip before every search.
-            await self._require(collection)
-            raise
+        # A missing collection fails the search itself: no round trip asks about it first.
+        search = partial(
+            self._client.query_points,
+            collection,
+            query=_floats(query.vector),
+            limit=query.limit,
+            offset=query.offset or None,
+            query_filter=to_qdrant_filter(query.filter),
+            score_threshold=query.score_threshold,
+            with_payload=True,  # the original id lives in the payload
+            with_vectors=query.with_vector,
+            search_params=self._options.search_params(query.exact),
+            **self._read,
+        )
+        result = await self._calls.run(search, collection, idempotent=True)
         if query.with_metadata:
             return [ScoredPoint(to_point(p.payload, p.vector, True), p.score) for p in result.points]
         return [_scored_without_metadata(p) for p in result.points]
@@ -225,35 +300,38 @@ class QdrantStore:
         with_vector: bool,
         with_metadata: bool,
     ) -> Page:
-        await self._require(collection)
-        records, next_offset = await self._client.scroll(
+        read = partial(
+            self._client.scroll,
             collection,
             scroll_filter=to_qdrant_filter(filter),
             limit=limit,
             offset=point_from_token(page_token) if page_token else None,
             with_payload=True,
             with_vectors=with_vector,
+            **self._read,
         )
+        records, next_offset = await self._calls.run(read, collection, idempotent=True)
         return to_page(records, next_offset, with_metadata)
 
     async def count(self, collection: str, filter: filter_pb2.Filter | None) -> int:
-        await self._require(collection)
-        return (await self._client.count(collection, count_filter=to_qdrant_filter(filter), exact=True)).count
+        count = partial(self._client.count, collection, count_filter=to_qdrant_filter(filter), exact=True)
+        return (await self._calls.run(count, collection, idempotent=True)).count
 
     # -- helpers --------------------------------------------------------------------------
 
     async def _aliases(self) -> dict[str, str]:
         """alias name -> the collection it points at"""
-        response = await self._client.get_aliases()
+        response = await self._calls.run(self._client.get_aliases, idempotent=True)
         return {a.alias_name: a.collection_name for a in response.aliases}
 
-    async def _require(self, name: str) -> None:
-        if not await self._client.collection_exists(name):
-            raise not_found(f"collection {name!r}")
+    async def _collection_names(self) -> list[str]:
+        """Every physical collection (generations too), not aliases."""
+        response = await self._calls.run(self._client.get_collections, idempotent=True)
+        return [c.name for c in response.collections]
 
     async def _collection_info(self, name: str) -> models.CollectionInfo:
-        await self._require(name)
-        return await self._client.get_collection(name)
+        """The collection (or the one its alias names); NOT_FOUND from Qdrant's own answer."""
+        return await self._calls.run(partial(self._client.get_collection, name), name, idempotent=True)
 
 
 def _scored_without_metadata(p: models.ScoredPoint) -> ScoredPoint:
