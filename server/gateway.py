@@ -196,6 +196,8 @@ class Gateway:
         if self.models is not None:
             watcher.watch_models(self.models, self.lifecycle.components["models"].detail)
         self.metrics.watch_components(self.lifecycle)
+        if hasattr(store, "index_progress"):  # the embedded engine reports its builds
+            self.metrics.watch_indexes(store.index_progress)
         watcher.start()
         return watcher
 

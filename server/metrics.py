@@ -85,6 +85,11 @@ class Metrics:
         """Each component's state (store, redis, models, jobs, grpc, http), read at scrape time."""
         self.registry.register(_ComponentCollector(lifecycle))
 
+    def watch_indexes(self, progress) -> None:
+        """Each collection's vectors and how many of them its index covers, read at scrape
+        time from `progress()`: (name, vectors, IndexProgress) per collection."""
+        self.registry.register(_IndexCollector(progress))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -146,3 +151,34 @@ class _ComponentCollector(Collector):
             for state in self.STATES:
                 family.add_metric([c.name, state], 1.0 if c.state == state else 0.0)
         yield family
+
+
+class _IndexCollector(Collector):
+    STATES = ("indexed", "pending", "building", "failed")
+
+    def __init__(self, progress) -> None:
+        self._progress = progress
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        vectors = GaugeMetricFamily(
+            "citadel_collection_vectors", "Vectors stored in each collection.", labels=["collection"]
+        )
+        indexed = GaugeMetricFamily(
+            "citadel_collection_indexed_vectors",
+            "Vectors of each collection searchable through an HNSW graph (the rest are scanned exactly).",
+            labels=["collection"],
+        )
+        state = GaugeMetricFamily(
+            "citadel_collection_indexing_state",
+            "1 for the indexing state each collection is in (indexed, pending, building, failed).",
+            labels=["collection", "state"],
+        )
+        for name, count, progress in self._progress():
+            vectors.add_metric([name], count)
+            indexed.add_metric([name], progress.indexed_vectors)
+            for s in self.STATES:
+                state.add_metric([name, s], 1.0 if progress.state == s else 0.0)
+        yield from (vectors, indexed, state)

@@ -152,6 +152,7 @@ class Reembedder:
                 dimension=int(probes.shape[1]),
                 embedding_model=model,
                 fingerprint=as_fingerprint(probes),
+                keywords=source.store_text,  # a re-embed also builds keyword vectors
                 physical="",
                 previous="",
                 switched_at=0.0,

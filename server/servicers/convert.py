@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from google.protobuf import struct_pb2, timestamp_pb2
 
-from citadel.server.store.base import CollectionInfo, CollectionSpec, Point
-from citadel.vector.v1 import resources_pb2
+from citadel.server.store.base import CollectionInfo, CollectionSpec, Point, ScoredPoint
+from citadel.vector.v1 import resources_pb2, vector_service_pb2
 
 DISTANCE_NAMES = {
     resources_pb2.DISTANCE_COSINE: "cosine",
@@ -13,11 +15,18 @@ DISTANCE_NAMES = {
     resources_pb2.DISTANCE_EUCLID: "euclid",
 }
 DISTANCE_ENUMS = {v: k for k, v in DISTANCE_NAMES.items()}
+INDEXING_STATES = {
+    "indexed": resources_pb2.INDEXING_STATE_INDEXED,
+    "pending": resources_pb2.INDEXING_STATE_PENDING,
+    "building": resources_pb2.INDEXING_STATE_BUILDING,
+    "failed": resources_pb2.INDEXING_STATE_FAILED,
+}
 FIELD_TYPE_NAMES = {
     resources_pb2.FIELD_TYPE_KEYWORD: "keyword",
     resources_pb2.FIELD_TYPE_INTEGER: "integer",
     resources_pb2.FIELD_TYPE_FLOAT: "float",
     resources_pb2.FIELD_TYPE_BOOL: "bool",
+    resources_pb2.FIELD_TYPE_TEXT: "text",
 }
 FIELD_TYPE_ENUMS = {v: k for k, v in FIELD_TYPE_NAMES.items()}
 _MAX_SAFE_INT = 2**53
@@ -102,7 +111,34 @@ def collection_message(
         set_timestamp(c.reembedded_at, spec.switched_at)
     if isinstance(info, CollectionInfo):
         c.vector_count = info.vector_count
+        if info.index_progress is not None:
+            c.indexed_vector_count = info.index_progress.indexed_vectors
+            c.indexing_state = INDEXING_STATES[info.index_progress.state]
     return c
+
+
+def add_hits(results, hits: Sequence[ScoredPoint], with_text: bool) -> None:
+    """Search hits onto a repeated ScoredVector field, in place (one message per hit, no copies)."""
+    add = results.add
+    for hit in hits:
+        point = hit.point
+        r = add(id=point.id, score=hit.score)
+        set_timestamp(r.created_at, point.created_at)  # in place: no Timestamp per result
+        if point.vector is not None:
+            r.embedding.extend(point.vector)
+        if point.metadata is not None:
+            r.metadata.update(point.metadata)
+        if point.text is not None or point.embedding_model:
+            set_embedding_source(r, point, with_text)
+
+
+def field_value(value: str | int | bool) -> vector_service_pb2.FieldValue:
+    """A metadata value as a group's or facet's FieldValue."""
+    if isinstance(value, bool):
+        return vector_service_pb2.FieldValue(boolean=value)
+    if isinstance(value, int):
+        return vector_service_pb2.FieldValue(integer=value)
+    return vector_service_pb2.FieldValue(keyword=str(value))
 
 
 def vector_message(point: Point, collection: str, with_text: bool = True) -> resources_pb2.Vector:

@@ -29,6 +29,11 @@ _PATH = re.compile(rf"{_KEY}{_INDEX}*(?:\.{_KEY}{_INDEX}*)*")
 MAX_ID_LENGTH = 256
 MAX_DIMENSION = 65536
 MAX_FILTER_DEPTH = 8
+# Results of one search or query, and how far into them a caller may skip.
+MAX_LIMIT = 1000
+MAX_OFFSET = 100_000
+# Characters of a full-text condition's or a keyword query's words.
+MAX_WORDS_CHARS = 1024
 # Metadata nests at most this deep (objects and lists): enough for any document a filter can
 # reach, and a bound on the work one value costs every later read.
 MAX_METADATA_DEPTH = 32
@@ -202,9 +207,19 @@ def has_conditions(f: filter_pb2.Filter) -> bool:
     (`{}`, or only empty nested filters) matches every vector, or none."""
     for c in (*f.must, *f.should, *f.must_not):
         kind = c.WhichOneof("condition")
-        if kind in ("field", "has_id") or (kind == "filter" and has_conditions(c.filter)):
+        if kind in ("field", "has_id", "text_match") or (kind == "filter" and has_conditions(c.filter)):
             return True
     return False
+
+
+def words(field: str, text: str) -> str:
+    """Text for a full-text condition or a keyword query: 1 to MAX_WORDS_CHARS characters
+    holding a word."""
+    if not text.strip():
+        raise invalid(field, "is required: the words to look for")
+    if len(text) > MAX_WORDS_CHARS:
+        raise invalid(field, f"is {len(text)} characters long; at most {MAX_WORDS_CHARS}")
+    return text
 
 
 def filter_(field: str, f: filter_pb2.Filter, depth: int = 0) -> None:
@@ -218,8 +233,10 @@ def filter_(field: str, f: filter_pb2.Filter, depth: int = 0) -> None:
 def _condition(field: str, c: filter_pb2.Condition, depth: int) -> None:
     kind = c.WhichOneof("condition")
     if kind is None:
-        raise invalid(field, "set one of field, has_id or filter")
-    if kind == "filter":
+        raise invalid(field, "set one of field, has_id, filter or text_match")
+    if kind == "text_match":
+        words(f"{field}.text_match.query", c.text_match.query)
+    elif kind == "filter":
         filter_(f"{field}.filter", c.filter, depth + 1)
     elif kind == "has_id":
         if not c.has_id.ids:
@@ -237,9 +254,14 @@ def _field_condition(field: str, fc: filter_pb2.FieldCondition) -> None:
     if fc.HasField("match"):
         kind = fc.match.WhichOneof("value")
         if kind is None:
-            raise invalid(f"{field}.match", "set one of keyword, integer, boolean, any_keyword, any_integer")
+            raise invalid(
+                f"{field}.match",
+                "set one of keyword, integer, boolean, any_keyword, any_integer, text, phrase",
+            )
         if kind in ("any_keyword", "any_integer") and not getattr(fc.match, kind).values:
             raise invalid(f"{field}.match.{kind}.values", "must list at least one value")
+        if kind in ("text", "phrase"):
+            words(f"{field}.match.{kind}", getattr(fc.match, kind))
     if fc.HasField("range"):
         bounds = [b for b in ("lt", "gt", "lte", "gte") if fc.range.HasField(b)]
         if not bounds:

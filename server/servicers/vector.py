@@ -23,23 +23,23 @@ from citadel.server.chain import Call
 from citadel.server.embeddings.fingerprint import Fingerprints, as_fingerprint, space_error
 from citadel.server.embeddings.service import CacheUse, EmbeddingService, Queued
 from citadel.server.errors import ApiError, invalid, not_found
+from citadel.server.servicers import query_plan
 from citadel.server.servicers import validation as check
 from citadel.server.servicers.convert import (
     DISTANCE_NAMES,
     FIELD_TYPE_NAMES,
+    add_hits,
     collection_message,
-    set_embedding_source,
-    set_timestamp,
+    field_value,
     struct_to_dict,
     vector_message,
 )
-from citadel.server.store.base import CollectionSpec, Point, SearchQuery, VectorStore
+from citadel.server.store.base import CollectionInfo, CollectionSpec, Point, SearchQuery, VectorStore
 from citadel.server.tenancy import physical, visible
 from citadel.vector.v1 import resources_pb2
 from citadel.vector.v1 import vector_service_pb2 as pb
 
-MAX_LIMIT = 1000
-MAX_OFFSET = 100_000
+MAX_LIMIT, MAX_OFFSET = check.MAX_LIMIT, check.MAX_OFFSET
 MAX_DESCRIPTION = 4096
 _CHECK_SLICE = 4096  # vectors checked between two turns of the event loop (~5-10 ms)
 # Collection specs change only when a collection is recreated or re-embedded, so a
@@ -91,7 +91,9 @@ class VectorServicer:
                 raise invalid(f"{where}.key", f"{f.key!r} is listed twice")
             seen.add(f.key)
             if f.type not in FIELD_TYPE_NAMES:
-                raise invalid(f"{where}.type", "must be one of FIELD_TYPE_KEYWORD, _INTEGER, _FLOAT, _BOOL")
+                raise invalid(
+                    f"{where}.type", "must be one of FIELD_TYPE_KEYWORD, _INTEGER, _FLOAT, _BOOL, _TEXT"
+                )
         spec = CollectionSpec(
             name=name,
             dimension=c.dimension,
@@ -101,6 +103,7 @@ class VectorServicer:
             created_at=time.time(),
             store_text=c.store_text if c.HasField("store_text") else True,
         )
+        spec = dataclasses.replace(spec, keywords=spec.store_text)  # BM25 over the texts it keeps
         state = resources_pb2.FINGERPRINT_STATE_UNSPECIFIED
         if c.embedding_model:  # the request is valid: now spend the model's probe call
             spec = await self._bound(spec, c.embedding_model, call)
@@ -119,6 +122,16 @@ class VectorServicer:
             )
         )
 
+    async def _collection_info(self, spec: CollectionSpec) -> CollectionInfo | CollectionSpec:
+        """The store's own view of a listed collection (counts, index progress), as
+        GetCollection shows it; just the spec when it was deleted since it was listed."""
+        try:
+            return await self._store.get_collection(spec.name)
+        except ApiError as e:
+            if e.code != grpc.StatusCode.NOT_FOUND:
+                raise
+            return spec
+
     async def ListCollections(
         self, request: pb.ListCollectionsRequest, call: Call
     ) -> pb.ListCollectionsResponse:
@@ -135,7 +148,8 @@ class VectorServicer:
         collections = []
         for n, s in page:
             state, detail = await self._fingerprint_state(s, call)
-            collections.append(collection_message(s, n, state, detail, await self._rollback_model(s)))
+            info = await self._collection_info(s)
+            collections.append(collection_message(info, n, state, detail, await self._rollback_model(s)))
         return pb.ListCollectionsResponse(
             collections=collections,
             next_page_token=page_tokens.encode(page[-1][0]) if len(named) > size else "",
@@ -257,18 +271,32 @@ class VectorServicer:
         hits = await self._store.search(spec.home, query)  # the generation query_text was embedded for
         elapsed_ms = (time.perf_counter() - started) * 1000
         response = pb.SearchVectorsResponse(query_time_ms=elapsed_ms)
-        add = response.results.add
-        for hit in hits:
-            point = hit.point
-            r = add(id=point.id, score=hit.score)
-            set_timestamp(r.created_at, point.created_at)  # in place: no Timestamp per result
-            if point.vector is not None:
-                r.embedding.extend(point.vector)
-            if point.metadata is not None:
-                r.metadata.update(point.metadata)
-            if point.text is not None or point.embedding_model:
-                set_embedding_source(r, point, request.with_text)
+        add_hits(response.results, hits, request.with_text)
         return response
+
+    async def QueryVectors(self, request: pb.QueryVectorsRequest, call: Call) -> pb.QueryVectorsResponse:
+        spec = await self._spec(call, "collection", request.collection)
+        planned = await query_plan.plan(request, spec, self._query_parts(request.collection, spec, call))
+        started = time.perf_counter()
+        hits = await self._store.query(spec.home, planned.query)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        response = pb.QueryVectorsResponse(query_time_ms=elapsed_ms)
+        if planned.group_by is None:
+            add_hits(response.results, hits, request.with_text)
+        else:
+            for value, members in query_plan.groups(hits, planned):
+                group = response.groups.add(value=field_value(value))
+                add_hits(group.results, members, request.with_text)
+        return response
+
+    async def FacetVectors(self, request: pb.FacetVectorsRequest, call: Call) -> pb.FacetVectorsResponse:
+        name = self._physical(call, "collection", request.collection)
+        key = check.metadata_path("key", request.key)
+        limit = check.bounded("limit", request.limit, 10, MAX_LIMIT)
+        counted = await self._store.facet(name, key, self._filter(request), limit)
+        return pb.FacetVectorsResponse(
+            hits=[pb.FacetHit(value=field_value(value), count=count) for value, count in counted]
+        )
 
     async def ScrollVectors(self, request: pb.ScrollVectorsRequest, call: Call) -> pb.ScrollVectorsResponse:
         name = self._physical(call, "collection", request.collection)
@@ -335,26 +363,49 @@ class VectorServicer:
     async def _query_embedding(
         self, request: pb.SearchVectorsRequest, spec: CollectionSpec, call: Call
     ) -> np.ndarray:
-        """query_text embedded with `model`, which must make vectors of the collection's dimension."""
+        return await self._embed_query(
+            "query_text", request.query_text, request.model, spec, request.collection, call
+        )
+
+    async def _embed_query(
+        self, field: str, text: str, model: str, spec: CollectionSpec, visible_name: str, call: Call
+    ) -> np.ndarray:
+        """`text` embedded with `model` (the collection's when empty), which must make vectors
+        of the collection's dimension."""
         # No per-text cache: the search's answer is cached whole, keyed by what `model` resolves
         # to (its cache option's model_field).
         if spec.embedding_model:
-            await self._require_same_space(spec, request.collection, call)
+            await self._require_same_space(spec, visible_name, call)
         embedded = await self._embeddings.embed(
-            request.model or spec.embedding_model,
-            [request.query_text],
+            model or spec.embedding_model,
+            [text],
             deadline=call.deadline,
             tenant=_tenant(call),
-            field="query_text",
+            field=field,
         )
         vectors = embedded.vectors
         if vectors.shape[1] != spec.dimension:
             raise invalid(
-                "model",
+                "model" if model else field,
                 f"{embedded.model!r} makes {vectors.shape[1]}-dimensional embeddings but collection "
-                f"{request.collection!r} has dimension {spec.dimension}",
+                f"{visible_name!r} has dimension {spec.dimension}",
             )
         return vectors[0]
+
+    def _query_parts(self, visible_name: str, spec: CollectionSpec, call: Call) -> query_plan.Parts:
+        """What planning a QueryVectors needs from the servicer: text embedded with the
+        collection's model, and stored examples' vectors."""
+
+        async def embed(field: str, text: str) -> list[float]:
+            if self._embeddings is None:
+                raise invalid(field, "is not accepted here: this gateway embeds no text")
+            self._embeddings.check_text(field, text)
+            return (await self._embed_query(field, text, "", spec, visible_name, call)).tolist()
+
+        async def vectors(ids: list[str]) -> dict[str, list[float]]:
+            return {p.id: p.vector for p in await self._store.retrieve(spec.home, ids)}
+
+        return query_plan.Parts(embed=embed, vectors=vectors, visible_name=visible_name)
 
     @staticmethod
     def _physical(call: Call, field: str, name: str) -> str:

@@ -17,7 +17,7 @@ from typing import Literal, Protocol
 from citadel.vector.v1 import filter_pb2
 
 Distance = Literal["cosine", "dot", "euclid"]
-FieldKind = Literal["keyword", "integer", "float", "bool"]
+FieldKind = Literal["keyword", "integer", "float", "bool", "text"]
 
 # Payload key under which the store keeps what is ours (original id, write time);
 # user metadata keys may not start with it.
@@ -50,6 +50,9 @@ class CollectionSpec:
     embedding_model: str = ""
     fingerprint: tuple[tuple[float, ...], ...] = ()
     store_text: bool = True  # keep vectors' source text
+    # Keep a BM25 sparse vector of each stored text (store/keywords.py) and a text index on it:
+    # every collection that keeps text, since keyword search exists.
+    keywords: bool = False
     # Where the points are: the generation `name` resolves to now ("" or `name`: itself).
     physical: str = ""
     # The generation a re-embed switched away from, kept for rolling back ("": none), and
@@ -64,10 +67,22 @@ class CollectionSpec:
         return self.physical or self.name
 
 
+IndexingState = Literal["indexed", "pending", "building", "failed"]
+
+
+@dataclass(frozen=True)
+class IndexProgress:
+    """How much of a collection its vector index (HNSW graphs) covers; the rest is scanned."""
+
+    indexed_vectors: int
+    state: IndexingState
+
+
 @dataclass(frozen=True)
 class CollectionInfo:
     spec: CollectionSpec
     vector_count: int
+    index_progress: IndexProgress | None = None  # None: the store does not say
 
 
 @dataclass
@@ -118,6 +133,30 @@ class SearchQuery:
     exact: bool = False
 
 
+@dataclass(frozen=True)
+class StoreQuery:
+    """What QueryVectors asks a store, its texts already turned into vectors. What ranks:
+    `positives` (recommend); else `dense` and `sparse` both (hybrid, fused); else either one
+    (nearest; keyword)."""
+
+    limit: int
+    offset: int = 0
+    dense: Sequence[float] | None = None
+    sparse: tuple[list[int], list[float]] | None = None  # a BM25 query (store/keywords.py)
+    fusion: Literal["rrf", "dbsf"] = "rrf"
+    weights: tuple[float, float] | None = None  # dense, keyword (RRF)
+    candidates: int = 0  # each half's, before fusion
+    positives: tuple[Sequence[float], ...] = ()
+    negatives: tuple[Sequence[float], ...] = ()
+    strategy: Literal["best_score", "sum_scores"] = "best_score"
+    diversity: float | None = None  # MMR over `dense`, when set
+    mmr_candidates: int = 0
+    filter: filter_pb2.Filter | None = None
+    score_threshold: float | None = None
+    with_vector: bool = False
+    with_metadata: bool = False
+
+
 @dataclass
 class Page:
     points: list[Point] = field(default_factory=list)
@@ -156,6 +195,14 @@ class VectorStore(Protocol):
 
     async def search(self, collection: str, query: SearchQuery) -> list[ScoredPoint]:
         """Nearest points, best first."""
+
+    async def query(self, collection: str, query: StoreQuery) -> list[ScoredPoint]:
+        """Points ranked as `query` says, best first."""
+
+    async def facet(
+        self, collection: str, key: str, filter: filter_pb2.Filter | None, limit: int
+    ) -> list[tuple[str | int | bool, int]]:
+        """(value, count of points holding it) for the metadata field `key`, most first."""
 
     async def scroll(
         self,

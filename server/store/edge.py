@@ -41,16 +41,20 @@ from citadel.server.store import edge_collection
 from citadel.server.store.base import (
     CollectionInfo,
     CollectionSpec,
+    IndexProgress,
     Page,
     Point,
     ScoredPoint,
     SearchQuery,
+    StoreQuery,
     generation_name,
     is_generation,
 )
-from citadel.server.store.edge_collection import EdgeCollection, HnswParams
+from citadel.server.store.edge_collection import INDEX_TYPES, EdgeCollection, HnswParams
 from citadel.server.store.edge_filter import filter_keys, to_edge_filter
 from citadel.server.store.edge_indexer import Indexer, stop_leftover_build
+from citadel.server.store.edge_query import to_edge_query
+from citadel.server.store.keywords import SPARSE, document, no_keywords
 from citadel.server.store.payload import to_page, to_payload, to_point
 from citadel.server.store.point_ids import point_from_token, point_id
 from citadel.vector.v1 import filter_pb2
@@ -128,8 +132,9 @@ class EdgeStore:
 
     async def get_collection(self, name: str) -> CollectionInfo:
         c = self._require(name)
+        count = c.shard.count(edge.CountRequest(exact=True))
         return CollectionInfo(
-            spec=self._spec(name, c), vector_count=c.shard.count(edge.CountRequest(exact=True))
+            spec=self._spec(name, c), vector_count=count, index_progress=self._index_progress(c, count)
         )
 
     async def list_collections(self) -> list[CollectionSpec]:
@@ -176,7 +181,7 @@ class EdgeStore:
                 c.apply(
                     edge.UpdateOperation.upsert_points(
                         [
-                            edge.Point(point_id(p.id), list(p.vector or ()), to_payload(p, now))
+                            edge.Point(point_id(p.id), _vectors(p, c.spec.keywords), to_payload(p, now))
                             for p in points[start : start + _UPSERT_SLICE]
                         ]
                     )
@@ -214,13 +219,33 @@ class EdgeStore:
                 limit=query.limit,
                 offset=query.offset or None,
                 filter=to_edge_filter(query.filter),
-                params=edge.SearchParams(hnsw_ef=self._hnsw.ef, exact=query.exact),
+                params=self._search_params(query.exact),
                 with_vector=query.with_vector,
                 with_payload=True,  # the original id lives in the payload
                 score_threshold=query.score_threshold,
             )
         )
         return [ScoredPoint(to_point(h.payload, h.vector, query.with_metadata), h.score) for h in hits]
+
+    async def query(self, collection: str, query: StoreQuery) -> list[ScoredPoint]:
+        c = self._reading(collection, query.filter)
+        if query.sparse is not None and not c.spec.keywords:
+            raise no_keywords(collection)
+        params = edge.SearchParams(hnsw_ef=self._hnsw.ef)
+        hits = c.shard.query(to_edge_query(query, to_edge_filter(query.filter), params))
+        return [ScoredPoint(to_point(h.payload, h.vector, query.with_metadata), h.score) for h in hits]
+
+    async def facet(
+        self, collection: str, key: str, filter: filter_pb2.Filter | None, limit: int
+    ) -> list[tuple[str | int | bool, int]]:
+        c = self._reading(collection, filter)
+        if key not in c.indexed_keys():  # the engine counts only what an index holds
+            async with self._writing(collection) as c:
+                c.apply(edge.UpdateOperation.create_field_index(key, INDEX_TYPES["keyword"]))
+        response = c.shard.facet(
+            edge.FacetRequest(key, limit=limit, exact=True, filter=to_edge_filter(filter))
+        )
+        return [(hit.value, hit.count) for hit in response.hits]
 
     async def scroll(
         self,
@@ -253,6 +278,16 @@ class EdgeStore:
         """Builds graphs and wanted payload indexes now rather than when writes settle; returns
         when the collection is indexed."""
         await self._indexer.build(self._require(name))
+
+    def index_progress(self) -> list[tuple[str, int, IndexProgress]]:
+        """(name, vectors, index progress) of every collection a caller can name, for the
+        metrics gauges."""
+        out = []
+        for name in sorted({n for n in self._collections if not is_generation(n)} | self._aliases.keys()):
+            c = self._require(name)
+            count = c.shard.count(edge.CountRequest(exact=True))
+            out.append((name, count, self._index_progress(c, count)))
+        return out
 
     def index_status(self, name: str) -> IndexStatus:
         info = self._require(name).shard.info()
@@ -305,6 +340,22 @@ class EdgeStore:
         return spec
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _index_progress(self, c: EdgeCollection, count: int) -> IndexProgress:
+        # The engine's indexed count may include points since replaced or deleted.
+        indexed = min(count, c.shard.info().indexed_vectors_count)
+        return IndexProgress(indexed_vectors=indexed, state=self._indexer.state(c))
+
+    def _search_params(self, exact: bool) -> edge.SearchParams:
+        """Graph searches walk the int8 vectors and rescore `oversampling` x limit candidates
+        on the originals; an exact search compares the originals only (quantization ignored)."""
+        return edge.SearchParams(
+            hnsw_ef=self._hnsw.ef,
+            exact=exact,
+            quantization=edge.QuantizationSearchParams(
+                ignore=exact, rescore=True, oversampling=self._hnsw.oversampling
+            ),
+        )
 
     def _require(self, name: str) -> EdgeCollection:
         alias = self._aliases.get(name)
@@ -388,6 +439,15 @@ class EdgeStore:
                 automatic + room,
                 new[room][:64],
             )
+
+
+def _vectors(p: Point, keywords: bool):
+    """A point's vectors: the dense one, and in a collection that keeps keywords, its text's
+    BM25 vector."""
+    dense = list(p.vector or ())
+    if not keywords or not p.text:
+        return {"": dense} if keywords else dense
+    return {"": dense, SPARSE: edge.SparseVector(*document(p.text))}
 
 
 def _check_name(name: str) -> None:

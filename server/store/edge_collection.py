@@ -23,11 +23,18 @@ from pathlib import Path
 import qdrant_edge as edge
 
 from citadel.server.store.base import CollectionSpec, FieldKind
+from citadel.server.store.keywords import SPARSE, TEXT_FIELD
 
 META = "collection.json"
 
 _DISTANCES = {"cosine": edge.Distance.Cosine, "dot": edge.Distance.Dot, "euclid": edge.Distance.Euclid}
-INDEX_TYPES: dict[FieldKind, edge.PayloadSchemaType] = {
+# Text as store/keywords.py tokenises it for BM25 (words, lowercased, ASCII-folded), less
+# stemming and stopwords: a full-text condition matches the words as written.
+TEXT_INDEX = edge.TextIndexParams(
+    tokenizer=edge.TokenizerType.Word, lowercase=True, ascii_folding=True, phrase_matching=True
+)
+INDEX_TYPES: dict[FieldKind, edge.PayloadSchemaType | edge.TextIndexParams] = {
+    "text": TEXT_INDEX,
     "keyword": edge.PayloadSchemaType.Keyword,
     "integer": edge.PayloadSchemaType.Integer,
     "float": edge.PayloadSchemaType.Float,
@@ -49,6 +56,16 @@ class HnswParams:
     # Points not yet in an HNSW graph that make a background build worth it; until then
     # they are searched exactly, which costs about 1 ms per 5,000 384-d vectors.
     index_after: int = 5_000
+    # int8 scalar quantization of indexed segments (kept in RAM, a quarter of the vectors'
+    # size): graphs build about 5x faster on it (100k clustered 384-d: 18 s against 100 s)
+    # and searches walk it, then rescore `oversampling` x limit candidates on the original
+    # vectors, which is what keeps recall@10 at 1.0 where rescoring the limit alone gave 0.967.
+    quantize: bool = True
+    oversampling: float = 2.0
+    # Segments the optimizer keeps apart rather than merging (0: the engine's choice, one
+    # per CPU): merging an indexed segment with new points rebuilds its graph from scratch,
+    # so with few, large segments every build re-indexes what the last one had indexed.
+    segments: int = 0
 
 
 @dataclass
@@ -86,6 +103,8 @@ def create(root: Path, spec: CollectionSpec, hnsw: HnswParams) -> EdgeCollection
         shard = edge.EdgeShard.create(str(path / shard_dir), _config(spec, hnsw))
         for key, kind in spec.indexed_fields:
             shard.update(edge.UpdateOperation.create_field_index(key, INDEX_TYPES[kind]))
+        if spec.keywords:
+            shard.update(edge.UpdateOperation.create_field_index(TEXT_FIELD, TEXT_INDEX))
         shard.flush()
         write_meta(path, spec, shard_dir)
     except BaseException:
@@ -114,6 +133,7 @@ def load(path: Path) -> EdgeCollection | None:
         embedding_model=raw.get("embedding_model", ""),
         fingerprint=tuple(tuple(v) for v in raw.get("fingerprint", ())),
         store_text=raw.get("store_text", True),
+        keywords=raw.get("keywords", False),  # absent: made before keyword search
     )
     for stale in path.glob("shard-*"):
         if stale.name != raw["shard"]:
@@ -156,6 +176,9 @@ def next_shard_dir(current: str) -> str:
 def _config(spec: CollectionSpec, hnsw: HnswParams) -> edge.EdgeConfig:
     return edge.EdgeConfig(
         vectors=edge.EdgeVectorParams(size=spec.dimension, distance=_DISTANCES[spec.distance]),
+        sparse_vectors={SPARSE: edge.EdgeSparseVectorParams(modifier=edge.Modifier.Idf)}
+        if spec.keywords
+        else None,
         hnsw_config=edge.HnswIndexConfig(
             m=hnsw.m,
             ef_construct=hnsw.ef_construct,
@@ -163,6 +186,15 @@ def _config(spec: CollectionSpec, hnsw: HnswParams) -> edge.EdgeConfig:
         ),
         # The optimizer indexes a segment once it holds `index_after` vectors (threshold in KB).
         optimizers=edge.EdgeOptimizersConfig(
-            indexing_threshold=max(1, hnsw.index_after * spec.dimension * 4 // 1024)
+            indexing_threshold=max(1, hnsw.index_after * spec.dimension * 4 // 1024),
+            default_segment_number=hnsw.segments or None,
         ),
+        quantization_config=_quantization(hnsw),
     )
+
+
+def _quantization(hnsw: HnswParams) -> edge.ScalarQuantizationConfig | None:
+    if not hnsw.quantize:
+        return None
+    # quantile 0.99: the extreme 1% of values are clipped, so the int8 range covers the rest finely.
+    return edge.ScalarQuantizationConfig(type=edge.ScalarType.Int8, quantile=0.99, always_ram=True)

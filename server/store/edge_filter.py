@@ -13,6 +13,7 @@ import qdrant_edge as edge
 from citadel.server.errors import invalid
 from citadel.server.store.base import FieldKind
 from citadel.server.store.filter_ranges import range_bounds
+from citadel.server.store.keywords import TEXT_FIELD
 from citadel.server.store.point_ids import point_id
 from citadel.vector.v1 import filter_pb2
 
@@ -29,6 +30,8 @@ def to_edge_filter(f: filter_pb2.Filter | None) -> edge.Filter | None:
 
 def _condition(c: filter_pb2.Condition):
     kind = c.WhichOneof("condition")
+    if kind == "text_match":
+        return edge.FieldCondition(key=TEXT_FIELD, match=edge.MatchText(c.text_match.query))
     if kind == "has_id":
         return edge.HasIdCondition({point_id(i) for i in c.has_id.ids})
     if kind == "filter":
@@ -55,6 +58,10 @@ def _match(m: filter_pb2.Match):
         return edge.MatchAny(list(m.any_keyword.values))
     if kind == "any_integer":
         return edge.MatchAny(list(m.any_integer.values))
+    if kind == "text":
+        return edge.MatchText(m.text)
+    if kind == "phrase":
+        return edge.MatchPhrase(m.phrase)
     if kind == "boolean":
         # qdrant-edge-py 0.9 reads a Python bool as the integer 0/1 (bool subclasses int), which
         # matches no boolean payload value; a numpy bool reaches the engine as a boolean.
@@ -68,6 +75,8 @@ _MATCH_KINDS: dict[str, FieldKind] = {
     "integer": "integer",
     "any_integer": "integer",
     "boolean": "bool",
+    "text": "text",
+    "phrase": "text",
 }
 
 
@@ -86,6 +95,8 @@ def _collect(f: filter_pb2.Filter | None, kinds: dict[str, set[FieldKind]]) -> N
         kind = c.WhichOneof("condition")
         if kind == "filter":
             _collect(c.filter, kinds)
+        elif kind == "text_match":
+            kinds.setdefault(TEXT_FIELD, set()).add("text")
         elif kind == "field":
             fc = c.field
             if fc.HasField("match"):

@@ -15,7 +15,12 @@ Until step 3 searches run on the live shard, where points outside any graph are 
 exactly: every write is searchable at once. After a crash the old generation stays live.
 
 Builds start by themselves a few seconds after writes, once enough points are unindexed,
-and run one at a time: they are CPU-bound and share the machine with the gateway.
+and run one at a time: they are CPU-bound and share the machine with the gateway. They are
+incremental: the engine indexes only segments without a graph (the collection keeps
+`HnswParams.segments` of them apart rather than merging indexed ones), so builds that start
+while a large ingest goes on each take in what arrived since the last one, and search gets
+fast progressively. Each build logs when it starts and ends (points, seconds); `state` and the
+engine's indexed-vector count are what GetCollection and the metrics report.
 
 The child never outlives the gateway, and a restarted gateway never races one that did:
 
@@ -48,6 +53,7 @@ import qdrant_edge as edge
 
 from citadel.server.child_process import die_with_parent
 from citadel.server.errors import unavailable
+from citadel.server.store.base import IndexingState
 from citadel.server.store.edge_collection import (
     INDEX_TYPES,
     EdgeCollection,
@@ -80,6 +86,7 @@ class Indexer:
         self._written: set[str] = set()
         self._one_build = asyncio.Lock()
         self._failed_at: dict[str, float] = {}
+        self._building: set[str] = set()
 
     def poke(self, c: EdgeCollection) -> None:
         """Called after writes: flushes and maybe builds once writes have settled a moment."""
@@ -89,10 +96,24 @@ class Indexer:
             self._watchers[name] = asyncio.create_task(self._watch(c), name=f"edge-index-{name}")
 
     def needs_build(self, c: EdgeCollection) -> bool:
-        info = c.shard.info()
-        if info.points_count - info.indexed_vectors_count >= self._hnsw.index_after:
+        # Exact count: the engine's points_count counts a point moving between segments
+        # twice, which made a finished build look unfinished and start a second one.
+        points = c.shard.count(edge.CountRequest(exact=True))
+        if points - c.shard.info().indexed_vectors_count >= self._hnsw.index_after:
             return True
-        return bool(c.wanted_indexes) and info.points_count >= self._hnsw.index_after
+        return bool(c.wanted_indexes) and points >= self._hnsw.index_after
+
+    def state(self, c: EdgeCollection) -> IndexingState:
+        name = c.spec.name
+        if name in self._building:
+            return "building"
+        if self._paused(name):
+            return "failed"
+        return "pending" if self.needs_build(c) else "indexed"
+
+    def _paused(self, name: str) -> bool:
+        """Whether automatic builds of `name` wait after a failed one."""
+        return time.monotonic() - self._failed_at.get(name, -_RETRY_AFTER_SECONDS) < _RETRY_AFTER_SECONDS
 
     async def build(self, c: EdgeCollection) -> None:
         """Builds now if anything is left to index, after a build already running (builds run
@@ -124,7 +145,7 @@ class Indexer:
                 if c.closed:
                     return
                 c.shard.flush()  # bounds the WAL a restart replays; the WAL alone is durable
-                if time.monotonic() - self._failed_at.get(name, -_RETRY_AFTER_SECONDS) < _RETRY_AFTER_SECONDS:
+                if self._paused(name):
                     continue
                 if self.needs_build(c):
                     async with self._one_build:
@@ -138,6 +159,33 @@ class Indexer:
                 del self._watchers[name]
 
     async def _build(self, c: EdgeCollection) -> None:
+        name = c.spec.name
+        points = c.shard.count(edge.CountRequest(exact=True))
+        unindexed = max(0, points - c.shard.info().indexed_vectors_count)
+        log.info(
+            "index build of collection %r started: %d points, %d of them not in a graph",
+            name,
+            points,
+            unindexed,
+        )
+        started = time.monotonic()
+        self._building.add(name)
+        try:
+            await self._build_generation(c)
+        finally:
+            self._building.discard(name)
+        if c.closed:
+            return
+        self._failed_at.pop(name, None)
+        log.info(
+            "index build of collection %r done in %.1f s: %d of %d points in graphs",
+            name,
+            time.monotonic() - started,
+            min(points, c.shard.info().indexed_vectors_count),
+            c.shard.count(edge.CountRequest(exact=True)),
+        )
+
+    async def _build_generation(self, c: EdgeCollection) -> None:
         new_dir = next_shard_dir(c.shard_dir)
         new_path = c.path / new_dir
         wanted = dict(c.wanted_indexes)

@@ -26,6 +26,8 @@ def to_payload(point: Point, now: float) -> dict:
 def to_point(payload: dict | None, vector: Iterable[float] | None, with_metadata: bool) -> Point:
     payload = dict(payload or {})
     ours = payload.pop(RESERVED_PAYLOAD_KEY, {})
+    if isinstance(vector, dict):  # the dense one, beside a keyword (BM25) vector
+        vector = vector.get("")
     return Point(
         id=ours.get("id", ""),
         vector=list(vector) if vector is not None else None,

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import grpc
 from qdrant_client import AsyncQdrantClient, models
+from qdrant_client.http.exceptions import UnexpectedResponse
 
 from citadel.server.errors import ApiError, already_exists, not_found
 from citadel.server.redaction import redact_url
@@ -28,18 +29,23 @@ from citadel.server.store.base import (
     RESERVED_PAYLOAD_KEY,
     CollectionInfo,
     CollectionSpec,
+    IndexingState,
+    IndexProgress,
     Page,
     Point,
     ScoredPoint,
     SearchQuery,
+    StoreQuery,
     generation_name,
     is_generation,
 )
+from citadel.server.store.keywords import SPARSE, TEXT_FIELD, document, no_keywords
 from citadel.server.store.payload import to_page, to_payload, to_point
 from citadel.server.store.point_ids import point_from_token, point_id
 from citadel.server.store.qdrant_calls import QdrantCalls
 from citadel.server.store.qdrant_filter import to_qdrant_filter
 from citadel.server.store.qdrant_options import QdrantOptions
+from citadel.server.store.qdrant_query import to_query_points
 from citadel.vector.v1 import filter_pb2
 
 _DISTANCES = {
@@ -53,6 +59,14 @@ _INDEX_TYPES = {
     "integer": models.PayloadSchemaType.INTEGER,
     "float": models.PayloadSchemaType.FLOAT,
     "bool": models.PayloadSchemaType.BOOL,
+    # As the embedded engine tokenises text (store/edge_collection.py TEXT_INDEX).
+    "text": models.TextIndexParams(
+        type=models.TextIndexType.TEXT,
+        tokenizer=models.TokenizerType.WORD,
+        lowercase=True,
+        ascii_folding=True,
+        phrase_matching=True,
+    ),
 }
 # Upserts go to Qdrant in slices, keeping each request well under its payload limit.
 _UPSERT_SLICE = 512
@@ -116,6 +130,9 @@ class QdrantStore:
             physical,
             vectors_config=self._options.vector_params(spec.dimension, _DISTANCES[spec.distance]),
             **self._options.collection_kwargs(),
+            sparse_vectors_config=(
+                {SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)} if spec.keywords else None
+            ),
             metadata={RESERVED_PAYLOAD_KEY: _metadata(spec, physical)},
         )
         await self._make(make, spec.name, physical)
@@ -154,13 +171,17 @@ class QdrantStore:
         for key, kind in spec.indexed_fields:
             index = partial(self._client.create_payload_index, physical, key, field_schema=_INDEX_TYPES[kind])
             await self._calls.run(index, spec.name, idempotent=True)
+        if spec.keywords:
+            await self._client.create_payload_index(physical, TEXT_FIELD, field_schema=_INDEX_TYPES["text"])
         if physical != spec.name:
             alias = partial(self._client.update_collection_aliases, [_create_alias(spec.name, physical)])
             await self._calls.run(alias, spec.name)
 
     async def get_collection(self, name: str) -> CollectionInfo:
         info = await self._collection_info(name)
-        return CollectionInfo(spec=_spec(name, info), vector_count=info.points_count or 0)
+        return CollectionInfo(
+            spec=_spec(name, info), vector_count=info.points_count or 0, index_progress=_index_progress(info)
+        )
 
     async def list_collections(self) -> list[CollectionSpec]:
         names = {n for n in await self._collection_names() if not is_generation(n)} | (
@@ -222,13 +243,10 @@ class QdrantStore:
     # -- points ---------------------------------------------------------------------------
 
     async def upsert(self, collection: str, points: Sequence[Point]) -> None:
+        keywords = SPARSE in ((await self._collection_info(collection)).config.params.sparse_vectors or {})
         now = time.time()
         structs = [
-            models.PointStruct(
-                id=point_id(p.id),
-                vector=list(p.vector or ()),
-                payload=to_payload(p, now),
-            )
+            models.PointStruct(id=point_id(p.id), vector=_vectors(p, keywords), payload=to_payload(p, now))
             for p in points
         ]
         for start in range(0, len(structs), _UPSERT_SLICE):
@@ -291,6 +309,29 @@ class QdrantStore:
             return [ScoredPoint(to_point(p.payload, p.vector, True), p.score) for p in result.points]
         return [_scored_without_metadata(p) for p in result.points]
 
+    async def query(self, collection: str, query: StoreQuery) -> list[ScoredPoint]:
+        if query.sparse is not None:
+            info = await self._collection_info(collection)
+            if SPARSE not in (info.config.params.sparse_vectors or {}):
+                raise no_keywords(collection)
+        try:
+            result = await self._client.query_points(collection, **to_query_points(query))
+        except (ValueError, UnexpectedResponse):
+            await self._require(collection)  # a missing collection: NOT_FOUND
+            raise
+        return [
+            ScoredPoint(to_point(p.payload, p.vector, query.with_metadata), p.score) for p in result.points
+        ]
+
+    async def facet(
+        self, collection: str, key: str, filter: filter_pb2.Filter | None, limit: int
+    ) -> list[tuple[str | int | bool, int]]:
+        await self._require(collection)
+        response = await self._client.facet(
+            collection, key, facet_filter=to_qdrant_filter(filter), limit=limit, exact=True
+        )
+        return [(hit.value, hit.count) for hit in response.hits]
+
     async def scroll(
         self,
         collection: str,
@@ -329,6 +370,11 @@ class QdrantStore:
         response = await self._calls.run(self._client.get_collections, idempotent=True)
         return [c.name for c in response.collections]
 
+    async def _require(self, name: str) -> None:
+        exists = partial(self._client.collection_exists, name)
+        if not await self._calls.run(exists, name, idempotent=True):
+            raise not_found(f"collection {name!r}")
+
     async def _collection_info(self, name: str) -> models.CollectionInfo:
         """The collection (or the one its alias names); NOT_FOUND from Qdrant's own answer."""
         return await self._calls.run(partial(self._client.get_collection, name), name, idempotent=True)
@@ -338,7 +384,7 @@ def _scored_without_metadata(p: models.ScoredPoint) -> ScoredPoint:
     """What to_point(payload, vector, False) gives, without copying the payload to drop the
     metadata nobody asked for: a search reads just our entry (id, write time, text, model)."""
     ours = (p.payload or {}).get(RESERVED_PAYLOAD_KEY) or {}
-    vector = p.vector
+    vector = p.vector.get("") if isinstance(p.vector, dict) else p.vector  # beside a BM25 vector
     # Point(id, vector, metadata, created_at, text, model, embedded_at), positionally: this
     # runs once per hit.
     return ScoredPoint(
@@ -373,8 +419,21 @@ def _metadata(spec: CollectionSpec, physical: str) -> dict:
         "embedding_model": spec.embedding_model,
         "fingerprint": [list(v) for v in spec.fingerprint],
         "store_text": spec.store_text,
+        "keywords": spec.keywords,
         "physical": physical,
     }
+
+
+def _vectors(p: Point, keywords: bool):
+    """A point's vectors: the dense one, and in a collection that keeps keywords, its text's
+    BM25 vector (the same as the embedded engine's: store/keywords.py)."""
+    dense = list(p.vector or ())
+    if not keywords:
+        return dense
+    if not p.text:
+        return {"": dense}
+    indices, values = document(p.text)
+    return {"": dense, SPARSE: models.SparseVector(indices=indices, values=values)}
 
 
 def _create_alias(name: str, collection: str) -> models.CreateAliasOperation:
@@ -385,6 +444,23 @@ def _create_alias(name: str, collection: str) -> models.CreateAliasOperation:
 
 def _delete_alias(name: str) -> models.DeleteAliasOperation:
     return models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=name))
+
+
+# Qdrant's collection status as index progress: yellow optimizes now, grey has optimizations
+# pending (until the next write or an explicit trigger), red failed one.
+_INDEXING_STATES: dict[models.CollectionStatus, IndexingState] = {
+    models.CollectionStatus.GREEN: "indexed",
+    models.CollectionStatus.YELLOW: "building",
+    models.CollectionStatus.GREY: "pending",
+    models.CollectionStatus.RED: "failed",
+}
+
+
+def _index_progress(info: models.CollectionInfo) -> IndexProgress:
+    return IndexProgress(
+        indexed_vectors=info.indexed_vectors_count or 0,
+        state=_INDEXING_STATES.get(info.status, "pending"),
+    )
 
 
 def _spec(name: str, info: models.CollectionInfo) -> CollectionSpec:
@@ -400,6 +476,7 @@ def _spec(name: str, info: models.CollectionInfo) -> CollectionSpec:
         embedding_model=ours.get("embedding_model", ""),
         fingerprint=tuple(tuple(v) for v in ours.get("fingerprint", ())),
         store_text=ours.get("store_text", True),
+        keywords=ours.get("keywords", False),
         physical=ours.get("physical", name),
         previous=ours.get("previous", ""),
         switched_at=float(ours.get("switched_at", 0.0)),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from qdrant_client import models
 
 from citadel.server.store.filter_ranges import range_bounds
+from citadel.server.store.keywords import TEXT_FIELD
 from citadel.server.store.point_ids import point_id
 from citadel.vector.v1 import filter_pb2
 
@@ -25,6 +26,8 @@ def to_qdrant_filter(f: filter_pb2.Filter | None) -> models.Filter | None:
 
 def _condition(c: filter_pb2.Condition) -> models.Condition:
     kind = c.WhichOneof("condition")
+    if kind == "text_match":
+        return models.FieldCondition(key=TEXT_FIELD, match=models.MatchText(text=c.text_match.query))
     if kind == "has_id":
         return models.HasIdCondition(has_id=[point_id(i) for i in c.has_id.ids])
     if kind == "filter":
@@ -48,4 +51,8 @@ def _match(m: filter_pb2.Match) -> models.Match:
         return models.MatchAny(any=list(m.any_keyword.values))
     if kind == "any_integer":
         return models.MatchAny(any=list(m.any_integer.values))
+    if kind == "text":
+        return models.MatchText(text=m.text)
+    if kind == "phrase":
+        return models.MatchPhrase(phrase=m.phrase)
     return models.MatchValue(value=getattr(m, kind))

@@ -64,6 +64,8 @@ def samples(name: str, job_id: str = "") -> dict:
         "DeleteVectors": pb.DeleteVectorsRequest(collection=name, ids=pb.VectorIds(ids=["v1"])),
         "SearchVectors": pb.SearchVectorsRequest(collection=name, query_vector=[1, 0, 0, 0]),
         "ScrollVectors": pb.ScrollVectorsRequest(collection=name),
+        "QueryVectors": pb.QueryVectorsRequest(collection=name, nearest=pb.NearestQuery(vector=[1, 0, 0, 0])),
+        "FacetVectors": pb.FacetVectorsRequest(collection=name, key="tag"),
         "CountVectors": pb.CountVectorsRequest(collection=name),
         "GenerateEmbedding": pb.GenerateEmbeddingRequest(text="hello"),
         "ListModels": pb.ListModelsRequest(),

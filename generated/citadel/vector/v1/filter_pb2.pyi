@@ -17,14 +17,22 @@ class Filter(_message.Message):
     def __init__(self, must: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ..., should: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ..., must_not: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ...) -> None: ...
 
 class Condition(_message.Message):
-    __slots__ = ("field", "has_id", "filter")
+    __slots__ = ("field", "has_id", "filter", "text_match")
     FIELD_FIELD_NUMBER: _ClassVar[int]
     HAS_ID_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
+    TEXT_MATCH_FIELD_NUMBER: _ClassVar[int]
     field: FieldCondition
     has_id: HasIdCondition
     filter: Filter
-    def __init__(self, field: _Optional[_Union[FieldCondition, _Mapping]] = ..., has_id: _Optional[_Union[HasIdCondition, _Mapping]] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ...) -> None: ...
+    text_match: TextMatchCondition
+    def __init__(self, field: _Optional[_Union[FieldCondition, _Mapping]] = ..., has_id: _Optional[_Union[HasIdCondition, _Mapping]] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., text_match: _Optional[_Union[TextMatchCondition, _Mapping]] = ...) -> None: ...
+
+class TextMatchCondition(_message.Message):
+    __slots__ = ("query",)
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    query: str
+    def __init__(self, query: _Optional[str] = ...) -> None: ...
 
 class FieldCondition(_message.Message):
     __slots__ = ("key", "match", "range")
@@ -37,18 +45,22 @@ class FieldCondition(_message.Message):
     def __init__(self, key: _Optional[str] = ..., match: _Optional[_Union[Match, _Mapping]] = ..., range: _Optional[_Union[Range, _Mapping]] = ...) -> None: ...
 
 class Match(_message.Message):
-    __slots__ = ("keyword", "integer", "boolean", "any_keyword", "any_integer")
+    __slots__ = ("keyword", "integer", "boolean", "any_keyword", "any_integer", "text", "phrase")
     KEYWORD_FIELD_NUMBER: _ClassVar[int]
     INTEGER_FIELD_NUMBER: _ClassVar[int]
     BOOLEAN_FIELD_NUMBER: _ClassVar[int]
     ANY_KEYWORD_FIELD_NUMBER: _ClassVar[int]
     ANY_INTEGER_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    PHRASE_FIELD_NUMBER: _ClassVar[int]
     keyword: str
     integer: int
     boolean: bool
     any_keyword: StringList
     any_integer: IntegerList
-    def __init__(self, keyword: _Optional[str] = ..., integer: _Optional[int] = ..., boolean: _Optional[bool] = ..., any_keyword: _Optional[_Union[StringList, _Mapping]] = ..., any_integer: _Optional[_Union[IntegerList, _Mapping]] = ...) -> None: ...
+    text: str
+    phrase: str
+    def __init__(self, keyword: _Optional[str] = ..., integer: _Optional[int] = ..., boolean: _Optional[bool] = ..., any_keyword: _Optional[_Union[StringList, _Mapping]] = ..., any_integer: _Optional[_Union[IntegerList, _Mapping]] = ..., text: _Optional[str] = ..., phrase: _Optional[str] = ...) -> None: ...
 
 class StringList(_message.Message):
     __slots__ = ("values",)

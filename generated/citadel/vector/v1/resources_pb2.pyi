@@ -26,6 +26,7 @@ class FieldType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FIELD_TYPE_INTEGER: _ClassVar[FieldType]
     FIELD_TYPE_FLOAT: _ClassVar[FieldType]
     FIELD_TYPE_BOOL: _ClassVar[FieldType]
+    FIELD_TYPE_TEXT: _ClassVar[FieldType]
 
 class FingerprintState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -33,6 +34,14 @@ class FingerprintState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FINGERPRINT_STATE_MATCHES: _ClassVar[FingerprintState]
     FINGERPRINT_STATE_MISMATCH: _ClassVar[FingerprintState]
     FINGERPRINT_STATE_UNCHECKED: _ClassVar[FingerprintState]
+
+class IndexingState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INDEXING_STATE_UNSPECIFIED: _ClassVar[IndexingState]
+    INDEXING_STATE_INDEXED: _ClassVar[IndexingState]
+    INDEXING_STATE_PENDING: _ClassVar[IndexingState]
+    INDEXING_STATE_BUILDING: _ClassVar[IndexingState]
+    INDEXING_STATE_FAILED: _ClassVar[IndexingState]
 DISTANCE_UNSPECIFIED: Distance
 DISTANCE_COSINE: Distance
 DISTANCE_DOT: Distance
@@ -42,10 +51,16 @@ FIELD_TYPE_KEYWORD: FieldType
 FIELD_TYPE_INTEGER: FieldType
 FIELD_TYPE_FLOAT: FieldType
 FIELD_TYPE_BOOL: FieldType
+FIELD_TYPE_TEXT: FieldType
 FINGERPRINT_STATE_UNSPECIFIED: FingerprintState
 FINGERPRINT_STATE_MATCHES: FingerprintState
 FINGERPRINT_STATE_MISMATCH: FingerprintState
 FINGERPRINT_STATE_UNCHECKED: FingerprintState
+INDEXING_STATE_UNSPECIFIED: IndexingState
+INDEXING_STATE_INDEXED: IndexingState
+INDEXING_STATE_PENDING: IndexingState
+INDEXING_STATE_BUILDING: IndexingState
+INDEXING_STATE_FAILED: IndexingState
 
 class IndexedField(_message.Message):
     __slots__ = ("key", "type")
@@ -56,7 +71,7 @@ class IndexedField(_message.Message):
     def __init__(self, key: _Optional[str] = ..., type: _Optional[_Union[FieldType, str]] = ...) -> None: ...
 
 class Collection(_message.Message):
-    __slots__ = ("name", "dimension", "distance", "description", "indexed_fields", "vector_count", "created_at", "embedding_model", "fingerprint_state", "fingerprint_detail", "store_text", "reembedded_at", "rollback_model")
+    __slots__ = ("name", "dimension", "distance", "description", "indexed_fields", "vector_count", "created_at", "embedding_model", "fingerprint_state", "fingerprint_detail", "store_text", "reembedded_at", "rollback_model", "indexed_vector_count", "indexing_state")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
     DISTANCE_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +85,8 @@ class Collection(_message.Message):
     STORE_TEXT_FIELD_NUMBER: _ClassVar[int]
     REEMBEDDED_AT_FIELD_NUMBER: _ClassVar[int]
     ROLLBACK_MODEL_FIELD_NUMBER: _ClassVar[int]
+    INDEXED_VECTOR_COUNT_FIELD_NUMBER: _ClassVar[int]
+    INDEXING_STATE_FIELD_NUMBER: _ClassVar[int]
     name: str
     dimension: int
     distance: Distance
@@ -83,7 +100,9 @@ class Collection(_message.Message):
     store_text: bool
     reembedded_at: _timestamp_pb2.Timestamp
     rollback_model: str
-    def __init__(self, name: _Optional[str] = ..., dimension: _Optional[int] = ..., distance: _Optional[_Union[Distance, str]] = ..., description: _Optional[str] = ..., indexed_fields: _Optional[_Iterable[_Union[IndexedField, _Mapping]]] = ..., vector_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., embedding_model: _Optional[str] = ..., fingerprint_state: _Optional[_Union[FingerprintState, str]] = ..., fingerprint_detail: _Optional[str] = ..., store_text: _Optional[bool] = ..., reembedded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rollback_model: _Optional[str] = ...) -> None: ...
+    indexed_vector_count: int
+    indexing_state: IndexingState
+    def __init__(self, name: _Optional[str] = ..., dimension: _Optional[int] = ..., distance: _Optional[_Union[Distance, str]] = ..., description: _Optional[str] = ..., indexed_fields: _Optional[_Iterable[_Union[IndexedField, _Mapping]]] = ..., vector_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., embedding_model: _Optional[str] = ..., fingerprint_state: _Optional[_Union[FingerprintState, str]] = ..., fingerprint_detail: _Optional[str] = ..., store_text: _Optional[bool] = ..., reembedded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rollback_model: _Optional[str] = ..., indexed_vector_count: _Optional[int] = ..., indexing_state: _Optional[_Union[IndexingState, str]] = ...) -> None: ...
 
 class Vector(_message.Message):
     __slots__ = ("id", "embedding", "metadata", "collection", "created_at", "text", "embedding_model", "embedded_at")

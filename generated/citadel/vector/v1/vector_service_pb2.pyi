@@ -12,6 +12,19 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class Fusion(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FUSION_UNSPECIFIED: _ClassVar[Fusion]
+    FUSION_RRF: _ClassVar[Fusion]
+    FUSION_DBSF: _ClassVar[Fusion]
+
+class RecommendStrategy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RECOMMEND_STRATEGY_UNSPECIFIED: _ClassVar[RecommendStrategy]
+    RECOMMEND_STRATEGY_AVERAGE_VECTOR: _ClassVar[RecommendStrategy]
+    RECOMMEND_STRATEGY_BEST_SCORE: _ClassVar[RecommendStrategy]
+    RECOMMEND_STRATEGY_SUM_SCORES: _ClassVar[RecommendStrategy]
+
 class IntegrationPattern(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     INTEGRATION_PATTERN_UNSPECIFIED: _ClassVar[IntegrationPattern]
@@ -25,6 +38,13 @@ class CircuitState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CIRCUIT_STATE_CLOSED: _ClassVar[CircuitState]
     CIRCUIT_STATE_OPEN: _ClassVar[CircuitState]
     CIRCUIT_STATE_HALF_OPEN: _ClassVar[CircuitState]
+FUSION_UNSPECIFIED: Fusion
+FUSION_RRF: Fusion
+FUSION_DBSF: Fusion
+RECOMMEND_STRATEGY_UNSPECIFIED: RecommendStrategy
+RECOMMEND_STRATEGY_AVERAGE_VECTOR: RecommendStrategy
+RECOMMEND_STRATEGY_BEST_SCORE: RecommendStrategy
+RECOMMEND_STRATEGY_SUM_SCORES: RecommendStrategy
 INTEGRATION_PATTERN_UNSPECIFIED: IntegrationPattern
 INTEGRATION_PATTERN_REALTIME: IntegrationPattern
 INTEGRATION_PATTERN_HYBRID: IntegrationPattern
@@ -187,6 +207,146 @@ class SearchVectorsResponse(_message.Message):
     results: _containers.RepeatedCompositeFieldContainer[_resources_pb2.ScoredVector]
     query_time_ms: float
     def __init__(self, results: _Optional[_Iterable[_Union[_resources_pb2.ScoredVector, _Mapping]]] = ..., query_time_ms: _Optional[float] = ...) -> None: ...
+
+class NearestQuery(_message.Message):
+    __slots__ = ("vector", "text")
+    VECTOR_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    vector: _containers.RepeatedScalarFieldContainer[float]
+    text: str
+    def __init__(self, vector: _Optional[_Iterable[float]] = ..., text: _Optional[str] = ...) -> None: ...
+
+class KeywordQuery(_message.Message):
+    __slots__ = ("text",)
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    def __init__(self, text: _Optional[str] = ...) -> None: ...
+
+class HybridQuery(_message.Message):
+    __slots__ = ("text", "vector", "fusion", "weights", "candidates")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_FIELD_NUMBER: _ClassVar[int]
+    FUSION_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    vector: _containers.RepeatedScalarFieldContainer[float]
+    fusion: Fusion
+    weights: _containers.RepeatedScalarFieldContainer[float]
+    candidates: int
+    def __init__(self, text: _Optional[str] = ..., vector: _Optional[_Iterable[float]] = ..., fusion: _Optional[_Union[Fusion, str]] = ..., weights: _Optional[_Iterable[float]] = ..., candidates: _Optional[int] = ...) -> None: ...
+
+class RecommendQuery(_message.Message):
+    __slots__ = ("positive_ids", "negative_ids", "strategy")
+    POSITIVE_IDS_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVE_IDS_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    positive_ids: _containers.RepeatedScalarFieldContainer[str]
+    negative_ids: _containers.RepeatedScalarFieldContainer[str]
+    strategy: RecommendStrategy
+    def __init__(self, positive_ids: _Optional[_Iterable[str]] = ..., negative_ids: _Optional[_Iterable[str]] = ..., strategy: _Optional[_Union[RecommendStrategy, str]] = ...) -> None: ...
+
+class Mmr(_message.Message):
+    __slots__ = ("diversity", "candidates")
+    DIVERSITY_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    diversity: float
+    candidates: int
+    def __init__(self, diversity: _Optional[float] = ..., candidates: _Optional[int] = ...) -> None: ...
+
+class GroupBy(_message.Message):
+    __slots__ = ("key", "group_size")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    GROUP_SIZE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    group_size: int
+    def __init__(self, key: _Optional[str] = ..., group_size: _Optional[int] = ...) -> None: ...
+
+class QueryVectorsRequest(_message.Message):
+    __slots__ = ("collection", "nearest", "keyword", "hybrid", "recommend", "filter", "limit", "offset", "score_threshold", "with_metadata", "with_embedding", "with_text", "mmr", "group_by")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    NEAREST_FIELD_NUMBER: _ClassVar[int]
+    KEYWORD_FIELD_NUMBER: _ClassVar[int]
+    HYBRID_FIELD_NUMBER: _ClassVar[int]
+    RECOMMEND_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    SCORE_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    WITH_METADATA_FIELD_NUMBER: _ClassVar[int]
+    WITH_EMBEDDING_FIELD_NUMBER: _ClassVar[int]
+    WITH_TEXT_FIELD_NUMBER: _ClassVar[int]
+    MMR_FIELD_NUMBER: _ClassVar[int]
+    GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    nearest: NearestQuery
+    keyword: KeywordQuery
+    hybrid: HybridQuery
+    recommend: RecommendQuery
+    filter: _filter_pb2.Filter
+    limit: int
+    offset: int
+    score_threshold: float
+    with_metadata: bool
+    with_embedding: bool
+    with_text: bool
+    mmr: Mmr
+    group_by: GroupBy
+    def __init__(self, collection: _Optional[str] = ..., nearest: _Optional[_Union[NearestQuery, _Mapping]] = ..., keyword: _Optional[_Union[KeywordQuery, _Mapping]] = ..., hybrid: _Optional[_Union[HybridQuery, _Mapping]] = ..., recommend: _Optional[_Union[RecommendQuery, _Mapping]] = ..., filter: _Optional[_Union[_filter_pb2.Filter, _Mapping]] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ..., score_threshold: _Optional[float] = ..., with_metadata: _Optional[bool] = ..., with_embedding: _Optional[bool] = ..., with_text: _Optional[bool] = ..., mmr: _Optional[_Union[Mmr, _Mapping]] = ..., group_by: _Optional[_Union[GroupBy, _Mapping]] = ...) -> None: ...
+
+class FieldValue(_message.Message):
+    __slots__ = ("keyword", "integer", "boolean")
+    KEYWORD_FIELD_NUMBER: _ClassVar[int]
+    INTEGER_FIELD_NUMBER: _ClassVar[int]
+    BOOLEAN_FIELD_NUMBER: _ClassVar[int]
+    keyword: str
+    integer: int
+    boolean: bool
+    def __init__(self, keyword: _Optional[str] = ..., integer: _Optional[int] = ..., boolean: _Optional[bool] = ...) -> None: ...
+
+class VectorGroup(_message.Message):
+    __slots__ = ("value", "results")
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    value: FieldValue
+    results: _containers.RepeatedCompositeFieldContainer[_resources_pb2.ScoredVector]
+    def __init__(self, value: _Optional[_Union[FieldValue, _Mapping]] = ..., results: _Optional[_Iterable[_Union[_resources_pb2.ScoredVector, _Mapping]]] = ...) -> None: ...
+
+class QueryVectorsResponse(_message.Message):
+    __slots__ = ("results", "groups", "query_time_ms")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    QUERY_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[_resources_pb2.ScoredVector]
+    groups: _containers.RepeatedCompositeFieldContainer[VectorGroup]
+    query_time_ms: float
+    def __init__(self, results: _Optional[_Iterable[_Union[_resources_pb2.ScoredVector, _Mapping]]] = ..., groups: _Optional[_Iterable[_Union[VectorGroup, _Mapping]]] = ..., query_time_ms: _Optional[float] = ...) -> None: ...
+
+class FacetVectorsRequest(_message.Message):
+    __slots__ = ("collection", "key", "filter", "limit")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    key: str
+    filter: _filter_pb2.Filter
+    limit: int
+    def __init__(self, collection: _Optional[str] = ..., key: _Optional[str] = ..., filter: _Optional[_Union[_filter_pb2.Filter, _Mapping]] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class FacetHit(_message.Message):
+    __slots__ = ("value", "count")
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    value: FieldValue
+    count: int
+    def __init__(self, value: _Optional[_Union[FieldValue, _Mapping]] = ..., count: _Optional[int] = ...) -> None: ...
+
+class FacetVectorsResponse(_message.Message):
+    __slots__ = ("hits",)
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    hits: _containers.RepeatedCompositeFieldContainer[FacetHit]
+    def __init__(self, hits: _Optional[_Iterable[_Union[FacetHit, _Mapping]]] = ...) -> None: ...
 
 class ScrollVectorsRequest(_message.Message):
     __slots__ = ("collection", "filter", "page_size", "page_token", "with_embedding", "with_metadata", "with_text")

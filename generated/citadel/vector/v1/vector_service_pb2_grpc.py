@@ -80,6 +80,16 @@ class VectorServiceStub:
                 request_serializer=citadel_dot_vector_dot_v1_dot_vector__service__pb2.SearchVectorsRequest.SerializeToString,
                 response_deserializer=citadel_dot_vector_dot_v1_dot_vector__service__pb2.SearchVectorsResponse.FromString,
                 _registered_method=True)
+        self.QueryVectors = channel.unary_unary(
+                '/citadel.vector.v1.VectorService/QueryVectors',
+                request_serializer=citadel_dot_vector_dot_v1_dot_vector__service__pb2.QueryVectorsRequest.SerializeToString,
+                response_deserializer=citadel_dot_vector_dot_v1_dot_vector__service__pb2.QueryVectorsResponse.FromString,
+                _registered_method=True)
+        self.FacetVectors = channel.unary_unary(
+                '/citadel.vector.v1.VectorService/FacetVectors',
+                request_serializer=citadel_dot_vector_dot_v1_dot_vector__service__pb2.FacetVectorsRequest.SerializeToString,
+                response_deserializer=citadel_dot_vector_dot_v1_dot_vector__service__pb2.FacetVectorsResponse.FromString,
+                _registered_method=True)
         self.ScrollVectors = channel.unary_unary(
                 '/citadel.vector.v1.VectorService/ScrollVectors',
                 request_serializer=citadel_dot_vector_dot_v1_dot_vector__service__pb2.ScrollVectorsRequest.SerializeToString,
@@ -171,6 +181,22 @@ class VectorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def QueryVectors(self, request, context):
+        """Searches a collection by what ranks its vectors: nearest to a vector or text, keyword
+        relevance (BM25) over the stored texts, both fused (hybrid), or similarity to example
+        vectors (recommend); optionally diversified (MMR) or grouped by a metadata field.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FacetVectors(self, request, context):
+        """Counts a collection's vectors per value of a metadata field, most common first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ScrollVectors(self, request, context):
         """Pages through the vectors of a collection in id order, optionally filtered.
         """
@@ -249,6 +275,16 @@ def add_VectorServiceServicer_to_server(servicer, server):
                     servicer.SearchVectors,
                     request_deserializer=citadel_dot_vector_dot_v1_dot_vector__service__pb2.SearchVectorsRequest.FromString,
                     response_serializer=citadel_dot_vector_dot_v1_dot_vector__service__pb2.SearchVectorsResponse.SerializeToString,
+            ),
+            'QueryVectors': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryVectors,
+                    request_deserializer=citadel_dot_vector_dot_v1_dot_vector__service__pb2.QueryVectorsRequest.FromString,
+                    response_serializer=citadel_dot_vector_dot_v1_dot_vector__service__pb2.QueryVectorsResponse.SerializeToString,
+            ),
+            'FacetVectors': grpc.unary_unary_rpc_method_handler(
+                    servicer.FacetVectors,
+                    request_deserializer=citadel_dot_vector_dot_v1_dot_vector__service__pb2.FacetVectorsRequest.FromString,
+                    response_serializer=citadel_dot_vector_dot_v1_dot_vector__service__pb2.FacetVectorsResponse.SerializeToString,
             ),
             'ScrollVectors': grpc.unary_unary_rpc_method_handler(
                     servicer.ScrollVectors,
@@ -515,6 +551,60 @@ class VectorService:
             '/citadel.vector.v1.VectorService/SearchVectors',
             citadel_dot_vector_dot_v1_dot_vector__service__pb2.SearchVectorsRequest.SerializeToString,
             citadel_dot_vector_dot_v1_dot_vector__service__pb2.SearchVectorsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryVectors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/citadel.vector.v1.VectorService/QueryVectors',
+            citadel_dot_vector_dot_v1_dot_vector__service__pb2.QueryVectorsRequest.SerializeToString,
+            citadel_dot_vector_dot_v1_dot_vector__service__pb2.QueryVectorsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FacetVectors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/citadel.vector.v1.VectorService/FacetVectors',
+            citadel_dot_vector_dot_v1_dot_vector__service__pb2.FacetVectorsRequest.SerializeToString,
+            citadel_dot_vector_dot_v1_dot_vector__service__pb2.FacetVectorsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -17,39 +17,56 @@ __all__ = (
     "DeleteVectorsResponse",
     "Distance",
     "Embedding",
+    "FacetHit",
+    "FacetVectorsRequest",
+    "FacetVectorsResponse",
     "FieldCondition",
     "FieldType",
+    "FieldValue",
     "Filter",
     "FingerprintState",
+    "Fusion",
     "GenerateEmbeddingRequest",
     "GenerateEmbeddingResponse",
     "GetCollectionRequest",
     "GetCollectionResponse",
     "GetVectorRequest",
     "GetVectorResponse",
+    "GroupBy",
     "HasIdCondition",
+    "HybridQuery",
     "IndexedField",
+    "IndexingState",
     "InsertVectorRequest",
     "InsertVectorResponse",
     "IntegerList",
     "IntegrationPattern",
+    "KeywordQuery",
     "ListCollectionsRequest",
     "ListCollectionsResponse",
     "ListModelsRequest",
     "ListModelsResponse",
     "Match",
+    "Mmr",
     "Model",
     "ModelBackend",
+    "NearestQuery",
+    "QueryVectorsRequest",
+    "QueryVectorsResponse",
     "Range",
+    "RecommendQuery",
+    "RecommendStrategy",
     "ScoredVector",
     "ScrollVectorsRequest",
     "ScrollVectorsResponse",
     "SearchVectorsRequest",
     "SearchVectorsResponse",
     "StringList",
+    "TextMatchCondition",
     "UpsertVectorsRequest",
     "UpsertVectorsResponse",
     "Vector",
+    "VectorGroup",
     "VectorIds",
     "VectorServiceStub",
 )
@@ -185,6 +202,12 @@ class FieldType(betterproto2.Enum):
     Booleans.
     """
 
+    TEXT = 5
+    """
+    Free text, tokenised for full-text conditions (Match.text, Match.phrase): words split on
+    non-alphanumeric characters, lowercased, ASCII-folded, no stemming.
+    """
+
     @classmethod
     def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
         return {
@@ -193,6 +216,7 @@ class FieldType(betterproto2.Enum):
             2: "FIELD_TYPE_INTEGER",
             3: "FIELD_TYPE_FLOAT",
             4: "FIELD_TYPE_BOOL",
+            5: "FIELD_TYPE_TEXT",
         }
 
     @classmethod
@@ -203,6 +227,7 @@ class FieldType(betterproto2.Enum):
             "FIELD_TYPE_INTEGER": 2,
             "FIELD_TYPE_FLOAT": 3,
             "FIELD_TYPE_BOOL": 4,
+            "FIELD_TYPE_TEXT": 5,
         }
 
 
@@ -251,6 +276,99 @@ class FingerprintState(betterproto2.Enum):
         }
 
 
+class Fusion(betterproto2.Enum):
+    """
+    How hybrid search fuses its dense and keyword rankings.
+    """
+
+    UNSPECIFIED = 0
+    """
+    Not set: reciprocal rank fusion.
+    """
+
+    RRF = 1
+    """
+    Reciprocal rank fusion: each ranking adds 1 / (k + rank) per result (k = 2).
+    """
+
+    DBSF = 2
+    """
+    Distribution-based score fusion: each ranking's scores normalised by their mean and
+    spread, then summed.
+    """
+
+    @classmethod
+    def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
+        return {
+            0: "FUSION_UNSPECIFIED",
+            1: "FUSION_RRF",
+            2: "FUSION_DBSF",
+        }
+
+    @classmethod
+    def betterproto_renamed_proto_names_to_value(cls) -> dict[str, int]:
+        return {
+            "FUSION_UNSPECIFIED": 0,
+            "FUSION_RRF": 1,
+            "FUSION_DBSF": 2,
+        }
+
+
+class IndexingState(betterproto2.Enum):
+    """
+    Where a collection's vector index (its HNSW graphs) stands. Vectors outside a graph are
+    still found, by an exact scan, only more slowly.
+    """
+
+    UNSPECIFIED = 0
+    """
+    Not reported.
+    """
+
+    INDEXED = 1
+    """
+    Every vector that needs a graph is in one (a small collection is scanned exactly and
+    needs none).
+    """
+
+    PENDING = 2
+    """
+    Vectors written since the last build wait for the next one, which starts once writes
+    settle.
+    """
+
+    BUILDING = 3
+    """
+    A build is running; indexed_vector_count grows as its parts finish.
+    """
+
+    FAILED = 4
+    """
+    The last build failed (the server log says why); it is retried later, and searches meanwhile
+    scan the unindexed vectors exactly.
+    """
+
+    @classmethod
+    def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
+        return {
+            0: "INDEXING_STATE_UNSPECIFIED",
+            1: "INDEXING_STATE_INDEXED",
+            2: "INDEXING_STATE_PENDING",
+            3: "INDEXING_STATE_BUILDING",
+            4: "INDEXING_STATE_FAILED",
+        }
+
+    @classmethod
+    def betterproto_renamed_proto_names_to_value(cls) -> dict[str, int]:
+        return {
+            "INDEXING_STATE_UNSPECIFIED": 0,
+            "INDEXING_STATE_INDEXED": 1,
+            "INDEXING_STATE_PENDING": 2,
+            "INDEXING_STATE_BUILDING": 3,
+            "INDEXING_STATE_FAILED": 4,
+        }
+
+
 class IntegrationPattern(betterproto2.Enum):
     """
     How a model is meant to be used.
@@ -293,6 +411,50 @@ class IntegrationPattern(betterproto2.Enum):
             "INTEGRATION_PATTERN_REALTIME": 1,
             "INTEGRATION_PATTERN_HYBRID": 2,
             "INTEGRATION_PATTERN_BULK_ONLY": 3,
+        }
+
+
+class RecommendStrategy(betterproto2.Enum):
+    """
+    How recommend scores a vector against the examples.
+    """
+
+    UNSPECIFIED = 0
+    """
+    Not set: average vector.
+    """
+
+    AVERAGE_VECTOR = 1
+    """
+    Nearest to the positives' average, pushed away from the negatives' average.
+    """
+
+    BEST_SCORE = 2
+    """
+    Each vector's best similarity to any positive, penalised when a negative is closer.
+    """
+
+    SUM_SCORES = 3
+    """
+    Sum of similarities to the positives minus the sum to the negatives.
+    """
+
+    @classmethod
+    def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
+        return {
+            0: "RECOMMEND_STRATEGY_UNSPECIFIED",
+            1: "RECOMMEND_STRATEGY_AVERAGE_VECTOR",
+            2: "RECOMMEND_STRATEGY_BEST_SCORE",
+            3: "RECOMMEND_STRATEGY_SUM_SCORES",
+        }
+
+    @classmethod
+    def betterproto_renamed_proto_names_to_value(cls) -> dict[str, int]:
+        return {
+            "RECOMMEND_STRATEGY_UNSPECIFIED": 0,
+            "RECOMMEND_STRATEGY_AVERAGE_VECTOR": 1,
+            "RECOMMEND_STRATEGY_BEST_SCORE": 2,
+            "RECOMMEND_STRATEGY_SUM_SCORES": 3,
         }
 
 
@@ -380,6 +542,20 @@ class Collection(betterproto2.Message):
     when nothing is kept.
     """
 
+    indexed_vector_count: "int" = betterproto2.field(14, betterproto2.TYPE_UINT64)
+    """
+    Vectors searchable through an HNSW graph; the other vector_count - indexed_vector_count
+    are scanned exactly until a build takes them in. Reported by GetCollection and
+    ListCollections.
+    """
+
+    indexing_state: "IndexingState" = betterproto2.field(
+        15, betterproto2.TYPE_ENUM, default_factory=lambda: IndexingState(0)
+    )
+    """
+    Where indexing stands.
+    """
+
 
 default_message_pool.register_message("citadel.vector.v1", "Collection", Collection)
 
@@ -412,6 +588,13 @@ class Condition(betterproto2.Message):
     )
     """
     A nested filter, for (a AND b) OR (c AND d) shapes.
+    """
+
+    text_match: "TextMatchCondition | None" = betterproto2.field(
+        4, betterproto2.TYPE_MESSAGE, optional=True, group="condition"
+    )
+    """
+    Full-text match on the vector's stored text.
     """
 
 
@@ -587,6 +770,71 @@ default_message_pool.register_message("citadel.vector.v1", "Embedding", Embeddin
 
 
 @dataclass(eq=False, repr=False)
+class FacetHit(betterproto2.Message):
+    """
+    One value of a facet and how many vectors hold it.
+    """
+
+    value: "FieldValue | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    The value.
+    """
+
+    count: "int" = betterproto2.field(2, betterproto2.TYPE_UINT64)
+    """
+    Vectors holding it.
+    """
+
+
+default_message_pool.register_message("citadel.vector.v1", "FacetHit", FacetHit)
+
+
+@dataclass(eq=False, repr=False)
+class FacetVectorsRequest(betterproto2.Message):
+    """
+    Request of FacetVectors.
+    """
+
+    collection: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    Name of the collection.
+    """
+
+    key: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    The metadata field to count values of.
+    """
+
+    filter: "Filter | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    Only vectors matching this filter are counted.
+    """
+
+    limit: "int" = betterproto2.field(4, betterproto2.TYPE_UINT32)
+    """
+    Most values to return, 1 to 1000; 0 means 10.
+    """
+
+
+default_message_pool.register_message("citadel.vector.v1", "FacetVectorsRequest", FacetVectorsRequest)
+
+
+@dataclass(eq=False, repr=False)
+class FacetVectorsResponse(betterproto2.Message):
+    """
+    Response of FacetVectors.
+    """
+
+    hits: "list[FacetHit]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    Values, most common first.
+    """
+
+
+default_message_pool.register_message("citadel.vector.v1", "FacetVectorsResponse", FacetVectorsResponse)
+
+
+@dataclass(eq=False, repr=False)
 class FieldCondition(betterproto2.Message):
     """
     A test on one metadata field: a match, a numeric range, or both.
@@ -609,6 +857,34 @@ class FieldCondition(betterproto2.Message):
 
 
 default_message_pool.register_message("citadel.vector.v1", "FieldCondition", FieldCondition)
+
+
+@dataclass(eq=False, repr=False)
+class FieldValue(betterproto2.Message):
+    """
+    A metadata value a result group or a facet stands for.
+
+    Oneofs:
+        - value: The value.
+    """
+
+    keyword: "str | None" = betterproto2.field(1, betterproto2.TYPE_STRING, optional=True, group="value")
+    """
+    A string.
+    """
+
+    integer: "int | None" = betterproto2.field(2, betterproto2.TYPE_INT64, optional=True, group="value")
+    """
+    An integer.
+    """
+
+    boolean: "bool | None" = betterproto2.field(3, betterproto2.TYPE_BOOL, optional=True, group="value")
+    """
+    A boolean.
+    """
+
+
+default_message_pool.register_message("citadel.vector.v1", "FieldValue", FieldValue)
 
 
 @dataclass(eq=False, repr=False)
@@ -793,6 +1069,26 @@ default_message_pool.register_message("citadel.vector.v1", "GetVectorResponse", 
 
 
 @dataclass(eq=False, repr=False)
+class GroupBy(betterproto2.Message):
+    """
+    Groups the results by a metadata field's value.
+    """
+
+    key: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The metadata field (a keyword, integer or boolean value; others are left out).
+    """
+
+    group_size: "int" = betterproto2.field(2, betterproto2.TYPE_UINT32)
+    """
+    Results kept per group, 1 to 100; 0 means 3.
+    """
+
+
+default_message_pool.register_message("citadel.vector.v1", "GroupBy", GroupBy)
+
+
+@dataclass(eq=False, repr=False)
 class HasIdCondition(betterproto2.Message):
     """
     Matches vectors whose id is one of these.
@@ -805,6 +1101,42 @@ class HasIdCondition(betterproto2.Message):
 
 
 default_message_pool.register_message("citadel.vector.v1", "HasIdCondition", HasIdCondition)
+
+
+@dataclass(eq=False, repr=False)
+class HybridQuery(betterproto2.Message):
+    """
+    Dense nearest-neighbour and BM25 keyword search of the same text, fused into one ranking.
+    """
+
+    text: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The query text: embedded with the collection's model and matched as keywords.
+    """
+
+    vector: "list[float]" = betterproto2.field(2, betterproto2.TYPE_FLOAT, repeated=True)
+    """
+    A query vector to use for the dense half instead of embedding text.
+    """
+
+    fusion: "Fusion" = betterproto2.field(3, betterproto2.TYPE_ENUM, default_factory=lambda: Fusion(0))
+    """
+    How to fuse the two rankings (default RRF).
+    """
+
+    weights: "list[float]" = betterproto2.field(4, betterproto2.TYPE_FLOAT, repeated=True)
+    """
+    Weights of the dense and the keyword ranking, in that order (RRF only); empty: equal.
+    """
+
+    candidates: "int" = betterproto2.field(5, betterproto2.TYPE_UINT32)
+    """
+    Candidates each half contributes before fusion, up to 1000; 0: four times limit + offset,
+    at least 50.
+    """
+
+
+default_message_pool.register_message("citadel.vector.v1", "HybridQuery", HybridQuery)
 
 
 @dataclass(eq=False, repr=False)
@@ -875,6 +1207,21 @@ class IntegerList(betterproto2.Message):
 
 
 default_message_pool.register_message("citadel.vector.v1", "IntegerList", IntegerList)
+
+
+@dataclass(eq=False, repr=False)
+class KeywordQuery(betterproto2.Message):
+    """
+    Ranks by BM25 keyword relevance of the stored texts (collections that keep text).
+    """
+
+    text: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The words to look for (tokenised as the stored texts are: see README), 1 or more.
+    """
+
+
+default_message_pool.register_message("citadel.vector.v1", "KeywordQuery", KeywordQuery)
 
 
 @dataclass(eq=False, repr=False)
@@ -987,8 +1334,38 @@ class Match(betterproto2.Message):
     The field equals any of these integers.
     """
 
+    text: "str | None" = betterproto2.field(6, betterproto2.TYPE_STRING, optional=True, group="value")
+    """
+    The field holds every word of this text (a field declared FIELD_TYPE_TEXT).
+    """
+
+    phrase: "str | None" = betterproto2.field(7, betterproto2.TYPE_STRING, optional=True, group="value")
+    """
+    The field holds these words in this order (a field declared FIELD_TYPE_TEXT).
+    """
+
 
 default_message_pool.register_message("citadel.vector.v1", "Match", Match)
+
+
+@dataclass(eq=False, repr=False)
+class Mmr(betterproto2.Message):
+    """
+    Maximal marginal relevance: trades relevance for variety among the results.
+    """
+
+    diversity: "float" = betterproto2.field(1, betterproto2.TYPE_FLOAT)
+    """
+    0 (relevance only) to 1 (variety only).
+    """
+
+    candidates: "int" = betterproto2.field(2, betterproto2.TYPE_UINT32)
+    """
+    Candidates re-ranked, from limit + offset up to 1000; 0: ten times limit + offset.
+    """
+
+
+default_message_pool.register_message("citadel.vector.v1", "Mmr", Mmr)
 
 
 @dataclass(eq=False, repr=False)
@@ -1101,6 +1478,142 @@ default_message_pool.register_message("citadel.vector.v1", "ModelBackend", Model
 
 
 @dataclass(eq=False, repr=False)
+class NearestQuery(betterproto2.Message):
+    """
+    Ranks by closeness to a vector, or to a text embedded with the collection's model.
+    """
+
+    vector: "list[float]" = betterproto2.field(1, betterproto2.TYPE_FLOAT, repeated=True)
+    """
+    The query vector; exactly the collection's dimension. Set this or text.
+    """
+
+    text: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    Text to embed with the collection's model (a bound collection). Set this or vector.
+    """
+
+
+default_message_pool.register_message("citadel.vector.v1", "NearestQuery", NearestQuery)
+
+
+@dataclass(eq=False, repr=False)
+class QueryVectorsRequest(betterproto2.Message):
+    """
+    Request of QueryVectors.
+
+    Oneofs:
+        - ranking: What ranks the vectors; exactly one.
+    """
+
+    collection: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    Name of the collection.
+    """
+
+    nearest: "NearestQuery | None" = betterproto2.field(
+        2, betterproto2.TYPE_MESSAGE, optional=True, group="ranking"
+    )
+    """
+    Nearest to a vector or a text.
+    """
+
+    keyword: "KeywordQuery | None" = betterproto2.field(
+        3, betterproto2.TYPE_MESSAGE, optional=True, group="ranking"
+    )
+    """
+    BM25 over the stored texts.
+    """
+
+    hybrid: "HybridQuery | None" = betterproto2.field(
+        4, betterproto2.TYPE_MESSAGE, optional=True, group="ranking"
+    )
+    """
+    Dense and keyword, fused.
+    """
+
+    recommend: "RecommendQuery | None" = betterproto2.field(
+        5, betterproto2.TYPE_MESSAGE, optional=True, group="ranking"
+    )
+    """
+    Like these examples.
+    """
+
+    filter: "Filter | None" = betterproto2.field(6, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    Only vectors matching this filter are considered.
+    """
+
+    limit: "int" = betterproto2.field(7, betterproto2.TYPE_UINT32)
+    """
+    Most results (or groups, with group_by) to return, 1 to 1000; 0 means 10.
+    """
+
+    offset: "int" = betterproto2.field(8, betterproto2.TYPE_UINT32)
+    """
+    Skip this many best results first.
+    """
+
+    score_threshold: "float | None" = betterproto2.field(9, betterproto2.TYPE_FLOAT, optional=True)
+    """
+    Drop results worse than this score.
+    """
+
+    with_metadata: "bool" = betterproto2.field(10, betterproto2.TYPE_BOOL)
+    """
+    Return each result's metadata.
+    """
+
+    with_embedding: "bool" = betterproto2.field(11, betterproto2.TYPE_BOOL)
+    """
+    Return each result's embedding.
+    """
+
+    with_text: "bool" = betterproto2.field(12, betterproto2.TYPE_BOOL)
+    """
+    Return each result's stored source text.
+    """
+
+    mmr: "Mmr | None" = betterproto2.field(13, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    Diversify the results (nearest and hybrid queries).
+    """
+
+    group_by: "GroupBy | None" = betterproto2.field(14, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    Group the results by a metadata field.
+    """
+
+
+default_message_pool.register_message("citadel.vector.v1", "QueryVectorsRequest", QueryVectorsRequest)
+
+
+@dataclass(eq=False, repr=False)
+class QueryVectorsResponse(betterproto2.Message):
+    """
+    Response of QueryVectors.
+    """
+
+    results: "list[ScoredVector]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    Results, best first (empty with group_by).
+    """
+
+    groups: "list[VectorGroup]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    Groups, best first (group_by only).
+    """
+
+    query_time_ms: "float" = betterproto2.field(3, betterproto2.TYPE_DOUBLE)
+    """
+    Time the store took to answer, in milliseconds.
+    """
+
+
+default_message_pool.register_message("citadel.vector.v1", "QueryVectorsResponse", QueryVectorsResponse)
+
+
+@dataclass(eq=False, repr=False)
 class Range(betterproto2.Message):
     """
     Numeric bounds; at least one must be set. Bounds combine with AND.
@@ -1128,6 +1641,33 @@ class Range(betterproto2.Message):
 
 
 default_message_pool.register_message("citadel.vector.v1", "Range", Range)
+
+
+@dataclass(eq=False, repr=False)
+class RecommendQuery(betterproto2.Message):
+    """
+    Ranks by similarity to stored example vectors ("more like these, less like those").
+    """
+
+    positive_ids: "list[str]" = betterproto2.field(1, betterproto2.TYPE_STRING, repeated=True)
+    """
+    Ids of vectors to be like, 1 to 64.
+    """
+
+    negative_ids: "list[str]" = betterproto2.field(2, betterproto2.TYPE_STRING, repeated=True)
+    """
+    Ids of vectors to be unlike, up to 64.
+    """
+
+    strategy: "RecommendStrategy" = betterproto2.field(
+        3, betterproto2.TYPE_ENUM, default_factory=lambda: RecommendStrategy(0)
+    )
+    """
+    How examples combine.
+    """
+
+
+default_message_pool.register_message("citadel.vector.v1", "RecommendQuery", RecommendQuery)
 
 
 @dataclass(eq=False, repr=False)
@@ -1360,6 +1900,22 @@ default_message_pool.register_message("citadel.vector.v1", "StringList", StringL
 
 
 @dataclass(eq=False, repr=False)
+class TextMatchCondition(betterproto2.Message):
+    """
+    Vectors whose stored source text holds every word of `query` (tokenised as FIELD_TYPE_TEXT:
+    split on non-alphanumeric characters, lowercased, ASCII-folded), in any order.
+    """
+
+    query: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The words, 1 to 1024 characters.
+    """
+
+
+default_message_pool.register_message("citadel.vector.v1", "TextMatchCondition", TextMatchCondition)
+
+
+@dataclass(eq=False, repr=False)
 class UpsertVectorsRequest(betterproto2.Message):
     """
     Request of UpsertVectors.
@@ -1452,6 +2008,26 @@ class Vector(betterproto2.Message):
 
 
 default_message_pool.register_message("citadel.vector.v1", "Vector", Vector)
+
+
+@dataclass(eq=False, repr=False)
+class VectorGroup(betterproto2.Message):
+    """
+    Results sharing one value of the group_by field.
+    """
+
+    value: "FieldValue | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    The value.
+    """
+
+    results: "list[ScoredVector]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    The group's best results, best first.
+    """
+
+
+default_message_pool.register_message("citadel.vector.v1", "VectorGroup", VectorGroup)
 
 
 @dataclass(eq=False, repr=False)
@@ -1576,6 +2152,30 @@ class VectorServiceStub:
             "/citadel.vector.v1.VectorService/SearchVectors",
             SearchVectorsRequest.SerializeToString,
             SearchVectorsResponse.FromString,
+        )(message)
+
+    def query_vectors(self, message: "QueryVectorsRequest") -> "QueryVectorsResponse":
+        """
+        Searches a collection by what ranks its vectors: nearest to a vector or text, keyword
+        relevance (BM25) over the stored texts, both fused (hybrid), or similarity to example
+        vectors (recommend); optionally diversified (MMR) or grouped by a metadata field.
+        """
+
+        return self._channel.unary_unary(
+            "/citadel.vector.v1.VectorService/QueryVectors",
+            QueryVectorsRequest.SerializeToString,
+            QueryVectorsResponse.FromString,
+        )(message)
+
+    def facet_vectors(self, message: "FacetVectorsRequest") -> "FacetVectorsResponse":
+        """
+        Counts a collection's vectors per value of a metadata field, most common first.
+        """
+
+        return self._channel.unary_unary(
+            "/citadel.vector.v1.VectorService/FacetVectors",
+            FacetVectorsRequest.SerializeToString,
+            FacetVectorsResponse.FromString,
         )(message)
 
     def scroll_vectors(self, message: "ScrollVectorsRequest") -> "ScrollVectorsResponse":

@@ -1,0 +1,67 @@
+"""Translates a StoreQuery into qdrant-client's Query API arguments: mirrors `edge_query.py`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qdrant_client import models
+
+from citadel.server.store.base import StoreQuery
+from citadel.server.store.keywords import SPARSE
+from citadel.server.store.qdrant_filter import to_qdrant_filter
+
+RRF_K = 2  # Qdrant's default
+
+
+def to_query_points(q: StoreQuery) -> dict[str, Any]:
+    """Keyword arguments of AsyncQdrantClient.query_points (all but the collection)."""
+    qfilter = to_qdrant_filter(q.filter)
+    common: dict[str, Any] = dict(
+        limit=q.limit,
+        offset=q.offset or None,
+        query_filter=qfilter,
+        score_threshold=q.score_threshold,
+        with_payload=True,  # the original id lives in the payload
+        with_vectors=[""] if q.with_vector else False,
+    )
+    if q.positives:
+        strategy = (
+            models.RecommendStrategy.BEST_SCORE
+            if q.strategy == "best_score"
+            else models.RecommendStrategy.SUM_SCORES
+        )
+        examples = models.RecommendInput(
+            positive=[list(v) for v in q.positives],
+            negative=[list(v) for v in q.negatives],
+            strategy=strategy,
+        )
+        return dict(query=models.RecommendQuery(recommend=examples), **common)
+    if q.dense is not None and q.sparse is not None:
+        halves = [
+            models.Prefetch(query=list(q.dense), limit=q.candidates, filter=qfilter),
+            models.Prefetch(query=_sparse(q), using=SPARSE, limit=q.candidates, filter=qfilter),
+        ]
+        if q.fusion == "rrf":
+            fused = models.RrfQuery(rrf=models.Rrf(k=RRF_K, weights=list(q.weights) if q.weights else None))
+        else:
+            fused = models.FusionQuery(fusion=models.Fusion.DBSF)
+        if q.diversity is None:
+            return dict(query=fused, prefetch=halves, **common)
+        candidates = models.Prefetch(prefetch=halves, query=fused, limit=q.mmr_candidates)
+        return dict(query=_mmr(q), prefetch=[candidates], **common)
+    if q.sparse is not None:
+        return dict(query=_sparse(q), using=SPARSE, **common)
+    if q.diversity is not None:
+        return dict(query=_mmr(q), **common)
+    return dict(query=list(q.dense), **common)
+
+
+def _sparse(q: StoreQuery) -> models.SparseVector:
+    indices, values = q.sparse
+    return models.SparseVector(indices=indices, values=values)
+
+
+def _mmr(q: StoreQuery) -> models.NearestQuery:
+    return models.NearestQuery(
+        nearest=list(q.dense), mmr=models.Mmr(diversity=q.diversity, candidates_limit=q.mmr_candidates)
+    )
