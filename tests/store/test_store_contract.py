@@ -16,7 +16,8 @@ import pytest_asyncio
 
 from citadel.server.config import Settings
 from citadel.server.errors import ApiError
-from citadel.server.store.base import CollectionSpec, Point, SearchQuery
+from citadel.server.store import keywords
+from citadel.server.store.base import CollectionSpec, Point, SearchQuery, StoreQuery
 from citadel.server.store.factory import open_store
 from citadel.vector.v1 import filter_pb2 as fpb
 
@@ -475,3 +476,77 @@ async def test_switch_moves_a_name_to_another_generation_and_keeps_the_previous(
         await _raises(grpc.StatusCode.NOT_FOUND, store.get_collection(generation))
     await store.create_collection(spec("c"))
     assert (await store.get_collection("c")).vector_count == 0
+
+
+# -- queries beyond nearest: keyword, hybrid, recommend, MMR, facets; the same on both engines --
+
+TEXTS = [
+    "sourdough bread rises overnight",
+    "glacier ice carves the valley",
+    "sourdough starter needs flour",
+    "interest rates rise with inflation",
+    "bread and butter pudding",
+    "the valley floods in spring",
+]
+
+
+async def _texts(store) -> None:
+    await store.create_collection(spec("t", keywords=True, indexed_fields=(("color", "keyword"),)))
+    await store.upsert(
+        "t",
+        [
+            Point(id=f"d{i}", vector=_vector(i), metadata={"color": COLORS[i % 3]}, text=t)
+            for i, t in enumerate(TEXTS)
+        ],
+    )
+
+
+def _queries() -> list[StoreQuery]:
+    bread = keywords.query("sourdough bread")
+    return [
+        StoreQuery(limit=4, sparse=bread),
+        StoreQuery(limit=4, dense=_vector(1), sparse=bread, candidates=10),
+        StoreQuery(limit=4, dense=_vector(1), sparse=bread, candidates=10, weights=(1.0, 3.0)),
+        StoreQuery(limit=4, dense=_vector(1), sparse=bread, candidates=10, fusion="dbsf"),
+        StoreQuery(limit=4, dense=_vector(1), diversity=0.7, mmr_candidates=6),
+        StoreQuery(limit=4, positives=(_vector(0),), negatives=(_vector(3),)),
+        StoreQuery(
+            limit=4, positives=(_vector(0), _vector(2)), negatives=(_vector(3),), strategy="sum_scores"
+        ),
+        StoreQuery(
+            limit=6,
+            dense=_vector(0),
+            filter=fpb.Filter(must=[fpb.Condition(text_match=fpb.TextMatchCondition(query="Valley"))]),
+        ),
+    ]
+
+
+async def test_queries_rank_alike_on_both_engines(tmp_path):
+    answers = {}
+    for engine in ENGINES:
+        store = await _open(engine, tmp_path / engine)
+        try:
+            await _texts(store)
+            answers[engine] = [
+                [(h.point.id, round(h.score, 3)) for h in await store.query("t", q)] for q in _queries()
+            ]
+            answers[engine].append(await store.facet("t", "color", None, 10))
+        finally:
+            await store.close()
+    assert answers["edge"] == answers["qdrant-local"]
+    keyword, *_, text_match, facets = answers["edge"]
+    # BM25: both words beat one, texts without either are not scored.
+    assert [i for i, _ in keyword][:1] == ["d0"] and {i for i, _ in keyword} == {"d0", "d2", "d4"}
+    assert {i for i, _ in text_match} == {"d1", "d5"}
+    assert sorted(facets) == [("blue", 2), ("green", 2), ("red", 2)]
+
+
+async def test_keyword_queries_need_keyword_vectors(store):
+    await store.create_collection(spec("plain"))
+    await store.upsert("plain", [Point(id="a", vector=_vector(0), metadata={}, text="sourdough")])
+    await _raises(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        store.query("plain", StoreQuery(limit=1, sparse=keywords.query("sourdough"))),
+    )
+    hits = await store.query("plain", StoreQuery(limit=1, dense=_vector(0)))
+    assert [h.point.id for h in hits] == ["a"]

@@ -1,0 +1,273 @@
+"""QueryVectors and FacetVectors through a real gateway: every query kind gives the same ids
+and scores over gRPC, REST and GraphQL, ranks as its kind says, and every bad request names
+its field."""
+
+from __future__ import annotations
+
+import grpc
+import httpx
+import pytest
+
+from citadel.server.descriptors import SERVICES
+from citadel.server.methods import MethodSpec, method_specs
+from citadel.vector.v1 import filter_pb2 as fpb
+from citadel.vector.v1 import resources_pb2 as rpb
+from citadel.vector.v1 import vector_service_pb2 as pb
+from tests.adapters.protocols import Protocols
+from tests.support.gateway_process import GatewayProcess
+
+SPECS: dict[str, MethodSpec] = {spec.name: spec for spec in method_specs(SERVICES)}
+PROTOCOLS = ("grpc", "rest", "graphql")
+DOCS = {
+    "bread": ("Knead the sourdough, let it rise overnight, and bake the loaf until golden.", "food", 2019),
+    "starter": ("Feed the sourdough starter flour and water every morning.", "food", 2021),
+    "pasta": ("Boil the pasta in salted water and toss it with olive oil.", "food", 2020),
+    "glacier": ("Glaciers carve deep valleys as the ice moves slowly downhill.", "nature", 2018),
+    "tide": ("The tide rises twice a day under the pull of the moon.", "nature", 2021),
+    "rates": ("The central bank raised interest rates to slow inflation.", "money", 2022),
+    "bonds": ("Bond prices fall when interest rates rise.", "money", 2022),
+    "err": ("Error E4012 means the pump's pressure sensor is disconnected.", "manual", 2023),
+    "reset": ("Hold the reset button for ten seconds to restore factory settings.", "manual", 2023),
+}
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory):
+    proc = GatewayProcess(tmp_path_factory.mktemp("query") / "data").start()
+    stub = proc.stub()
+    collection = rpb.Collection(
+        name="kb",
+        distance=rpb.DISTANCE_COSINE,
+        embedding_model="general",
+        indexed_fields=[
+            rpb.IndexedField(key="topic", type=rpb.FIELD_TYPE_KEYWORD),
+            rpb.IndexedField(key="title", type=rpb.FIELD_TYPE_TEXT),
+        ],
+    )
+    stub.CreateCollection(pb.CreateCollectionRequest(collection=collection), timeout=60)
+    vectors = [
+        rpb.Vector(id=k, text=text, metadata={"topic": topic, "year": year, "title": f"{k} notes on {topic}"})
+        for k, (text, topic, year) in DOCS.items()
+    ]
+    stub.UpsertVectors(pb.UpsertVectorsRequest(collection="kb", vectors=vectors), timeout=60)
+    plain = rpb.Collection(name="textless", dimension=384, distance=rpb.DISTANCE_COSINE, store_text=False)
+    stub.CreateCollection(pb.CreateCollectionRequest(collection=plain), timeout=60)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def protocols(gateway):
+    with httpx.Client(base_url=gateway.http_url, timeout=60) as http:
+        yield Protocols(gateway.channel(), http)
+
+
+def query(protocols, **fields) -> dict[str, pb.QueryVectorsResponse]:
+    """The same QueryVectors over every protocol; each must succeed."""
+    request = pb.QueryVectorsRequest(collection="kb", **fields)
+    out = {}
+    for protocol in PROTOCOLS:
+        outcome = getattr(protocols, protocol)(SPECS["QueryVectors"], request)
+        assert outcome.code == grpc.StatusCode.OK, (protocol, outcome.message)
+        out[protocol] = outcome.response
+    return out
+
+
+def same_everywhere(answers: dict[str, pb.QueryVectorsResponse]) -> list[tuple[str, float]]:
+    ranked = {p: [(r.id, round(r.score, 4)) for r in a.results] for p, a in answers.items()}
+    assert ranked["rest"] == ranked["grpc"] == ranked["graphql"], ranked
+    return ranked["grpc"]
+
+
+def ids(ranked) -> list[str]:
+    return [i for i, _ in ranked]
+
+
+def vector_of(gateway, vid: str) -> list[float]:
+    return list(
+        gateway.stub().GetVector(pb.GetVectorRequest(collection="kb", id=vid), timeout=60).vector.embedding
+    )
+
+
+def test_nearest_by_text_and_by_vector(gateway, protocols):
+    by_text = same_everywhere(query(protocols, nearest=pb.NearestQuery(text="baking bread at home"), limit=3))
+    assert ids(by_text)[0] == "bread"
+    by_vector = same_everywhere(
+        query(protocols, nearest=pb.NearestQuery(vector=vector_of(gateway, "tide")), limit=2)
+    )
+    assert ids(by_vector)[0] == "tide" and by_vector[0][1] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_keyword_finds_identifiers_dense_search_misses(protocols):
+    ranked = same_everywhere(query(protocols, keyword=pb.KeywordQuery(text="E4012"), limit=3))
+    assert ids(ranked) == ["err"]  # BM25 scores only texts holding the token
+    stemmed = same_everywhere(query(protocols, keyword=pb.KeywordQuery(text="rising rates"), limit=5))
+    assert set(ids(stemmed)[:2]) == {"rates", "bonds"}  # "rates" and "rise" as stored
+
+
+@pytest.mark.parametrize("fusion", [pb.FUSION_RRF, pb.FUSION_DBSF])
+def test_hybrid_fuses_dense_and_keyword(protocols, fusion):
+    ranked = same_everywhere(
+        query(
+            protocols, hybrid=pb.HybridQuery(text="sourdough starter", fusion=fusion), limit=4, with_text=True
+        )
+    )
+    assert ids(ranked)[0] == "starter" and "bread" in ids(ranked)
+    weighted = same_everywhere(
+        query(protocols, hybrid=pb.HybridQuery(text="E4012 sensor", weights=[0.1, 1.0]), limit=1)
+    )
+    assert ids(weighted) == ["err"]
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        pb.RECOMMEND_STRATEGY_AVERAGE_VECTOR,
+        pb.RECOMMEND_STRATEGY_BEST_SCORE,
+        pb.RECOMMEND_STRATEGY_SUM_SCORES,
+    ],
+)
+def test_recommend_by_examples_excludes_them(protocols, strategy):
+    ranked = same_everywhere(
+        query(
+            protocols,
+            recommend=pb.RecommendQuery(positive_ids=["bread"], negative_ids=["rates"], strategy=strategy),
+            limit=3,
+        )
+    )
+    assert "bread" not in ids(ranked) and "rates" not in ids(ranked)
+    assert ids(ranked)[0] in ("starter", "pasta")
+
+
+def test_mmr_trades_relevance_for_variety(protocols):
+    plain = same_everywhere(query(protocols, nearest=pb.NearestQuery(text="sourdough bread"), limit=3))
+    varied = same_everywhere(
+        query(protocols, nearest=pb.NearestQuery(text="sourdough bread"), limit=3, mmr=pb.Mmr(diversity=0.9))
+    )
+    assert ids(varied)[0] == ids(plain)[0] and ids(varied) != ids(plain)
+    relevance_only = same_everywhere(
+        query(protocols, nearest=pb.NearestQuery(text="sourdough bread"), limit=3, mmr=pb.Mmr(diversity=0.0))
+    )
+    assert ids(relevance_only) == ids(plain)
+
+
+def test_group_by_a_metadata_field(protocols):
+    answers = query(
+        protocols,
+        nearest=pb.NearestQuery(text="interest rates and sourdough"),
+        limit=3,
+        group_by=pb.GroupBy(key="topic", group_size=2),
+    )
+    shaped = {p: [(g.value.keyword, [r.id for r in g.results]) for g in a.groups] for p, a in answers.items()}
+    assert shaped["rest"] == shaped["grpc"] == shaped["graphql"], shaped
+    groups = shaped["grpc"]
+    assert len(groups) == 3 and all(1 <= len(members) <= 2 for _, members in groups)
+    topics = {k: DOCS[k][1] for k in DOCS}
+    for value, members in groups:
+        assert {topics[m] for m in members} == {value}
+    assert not answers["grpc"].results
+
+
+def test_full_text_filters(protocols):
+    on_text = same_everywhere(
+        query(
+            protocols,
+            nearest=pb.NearestQuery(text="kitchen"),
+            limit=9,
+            filter=fpb.Filter(must=[fpb.Condition(text_match=fpb.TextMatchCondition(query="Sourdough"))]),
+        )
+    )
+    assert set(ids(on_text)) == {"bread", "starter"}
+    phrase = same_everywhere(
+        query(
+            protocols,
+            nearest=pb.NearestQuery(text="finance"),
+            limit=9,
+            filter=fpb.Filter(
+                must=[
+                    fpb.Condition(
+                        field=fpb.FieldCondition(key="title", match=fpb.Match(phrase="notes on money"))
+                    )
+                ]
+            ),
+        )
+    )
+    assert set(ids(phrase)) == {"rates", "bonds"}
+
+
+def test_facets_count_values(protocols):
+    request = pb.FacetVectorsRequest(
+        collection="kb",
+        key="topic",
+        filter=fpb.Filter(
+            must_not=[fpb.Condition(field=fpb.FieldCondition(key="year", match=fpb.Match(integer=2018)))]
+        ),
+    )
+    answers = {}
+    for protocol in PROTOCOLS:
+        outcome = getattr(protocols, protocol)(SPECS["FacetVectors"], request)
+        assert outcome.code == grpc.StatusCode.OK, (protocol, outcome.message)
+        answers[protocol] = [(h.value.keyword, h.count) for h in outcome.response.hits]
+    assert answers["rest"] == answers["grpc"] == answers["graphql"]
+    assert dict(answers["grpc"]) == {"food": 3, "money": 2, "manual": 2, "nature": 1}
+    assert answers["grpc"][0] == ("food", 3)
+
+
+BAD = [
+    (dict(), "INVALID_ARGUMENT", "ranking"),
+    (dict(nearest=pb.NearestQuery()), "INVALID_ARGUMENT", "nearest"),
+    (dict(nearest=pb.NearestQuery(vector=[1.0, 2.0])), "INVALID_ARGUMENT", "nearest.vector"),
+    (dict(keyword=pb.KeywordQuery(text="the and of")), "INVALID_ARGUMENT", "keyword.text"),
+    (dict(keyword=pb.KeywordQuery(text="x" * 1025)), "INVALID_ARGUMENT", "keyword.text"),
+    (
+        dict(hybrid=pb.HybridQuery(text="bread", fusion=pb.FUSION_DBSF, weights=[1, 1])),
+        "INVALID_ARGUMENT",
+        "hybrid.weights",
+    ),
+    (dict(hybrid=pb.HybridQuery(text="bread", weights=[1])), "INVALID_ARGUMENT", "hybrid.weights"),
+    (dict(hybrid=pb.HybridQuery(text="bread", candidates=5000)), "INVALID_ARGUMENT", "hybrid.candidates"),
+    (dict(recommend=pb.RecommendQuery()), "INVALID_ARGUMENT", "recommend.positive_ids"),
+    (dict(recommend=pb.RecommendQuery(positive_ids=["nope"])), "NOT_FOUND", "nope"),
+    (dict(keyword=pb.KeywordQuery(text="bread"), mmr=pb.Mmr(diversity=0.5)), "INVALID_ARGUMENT", "mmr"),
+    (
+        dict(nearest=pb.NearestQuery(text="bread"), mmr=pb.Mmr(diversity=2)),
+        "INVALID_ARGUMENT",
+        "mmr.diversity",
+    ),
+    (
+        dict(nearest=pb.NearestQuery(text="bread"), limit=20, mmr=pb.Mmr(candidates=5)),
+        "INVALID_ARGUMENT",
+        "mmr.candidates",
+    ),
+    (
+        dict(nearest=pb.NearestQuery(text="b"), group_by=pb.GroupBy(key="topic", group_size=101)),
+        "INVALID_ARGUMENT",
+        "group_by.group_size",
+    ),
+    (dict(nearest=pb.NearestQuery(text="b"), limit=1001), "INVALID_ARGUMENT", "limit"),
+    (
+        dict(
+            nearest=pb.NearestQuery(text="b"),
+            filter=fpb.Filter(must=[fpb.Condition(text_match=fpb.TextMatchCondition())]),
+        ),
+        "INVALID_ARGUMENT",
+        "filter.must[0].text_match.query",
+    ),
+]
+
+
+@pytest.mark.parametrize("fields,code,named", BAD)
+def test_bad_requests_name_their_field(protocols, fields, code, named):
+    for protocol in PROTOCOLS:
+        outcome = getattr(protocols, protocol)(
+            SPECS["QueryVectors"], pb.QueryVectorsRequest(collection="kb", **fields)
+        )
+        assert outcome.code.name == code and named in outcome.message, (protocol, outcome.message)
+
+
+def test_keyword_search_needs_a_collection_that_keeps_text(protocols):
+    request = pb.QueryVectorsRequest(collection="textless", keyword=pb.KeywordQuery(text="bread"))
+    for protocol in PROTOCOLS:
+        outcome = getattr(protocols, protocol)(SPECS["QueryVectors"], request)
+        assert outcome.code == grpc.StatusCode.FAILED_PRECONDITION, outcome.message
+        assert "'textless'" in outcome.message and "keyword" in outcome.message
