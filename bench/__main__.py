@@ -42,6 +42,8 @@ SECTIONS = [
     "redis_cluster",
     "loadmix",
     "engines",
+    "query_quality",
+    "query_speed",
     "security",
 ]
 REPORT = Path("BENCHMARKS.md")

@@ -1,0 +1,454 @@
+"""Issue 18: search quality of QueryVectors (nearest, keyword BM25, hybrid) on real text.
+
+The labelled set, rebuilt the same on any machine with the same base interpreter (nothing
+here is written by Citadel's authors, nothing comes from the network):
+
+Documents (a few thousand; --quick: fewer)
+- docstring paragraphs of the base interpreter's code, as bench/corpus.py extracts them
+  (40+ mostly-letter characters, whitespace collapsed, cut at 600), the first DOCSTRINGS of
+  its fixed hash order;
+- README paragraphs: the Markdown long descriptions (METADATA) of the packages installed in
+  the base interpreter, cut into sections at `#` headings (code blocks skipped, links and
+  emphasis reduced to their text, the same paragraph rules as above).
+Each is stored once (duplicates dropped) through a gateway, as `text` of UpsertVectors into
+a collection bound to the local model ("general"), which embeds it and keeps its BM25 vector.
+
+Queries, each with the set of documents that answer it; documents are visited in their
+hash order and each kind takes the first PER_KIND that yield a query (a document may give
+one query of each kind):
+- known-item / identifier: the longest dotted, snake_case or camelCase name (6+ characters)
+  of a docstring paragraph that occurs in no other document; answer: that paragraph.
+- known-item / phrase: five consecutive plain words (letters only, 2+ of them not stopwords)
+  nearest the middle of a docstring paragraph, occurring in no other document; answer: it.
+- paraphrase / reworded: the first sentence (8+ plain words, occurring in no other document)
+  of a docstring paragraph, reworded: code tokens and articles dropped, words swapped by the
+  fixed SYNONYMS table, every fourth word left unswapped dropped, and the two halves (split
+  at the first comma, else the middle) exchanged; lowercased. Answer: that paragraph.
+- paraphrase / heading: a README section heading (2+ words, no other heading reads the
+  same) whose section holds 1 to 8 documents; answer: all of them.
+
+Every query goes through QueryVectors over gRPC as nearest(text), keyword(text),
+hybrid(text) with RRF (the default) and DBSF, and hybrid variants (weights, candidates);
+limit 10. MRR@10 (1 / rank of the first answer, 0 when none in the top 10) and recall@10
+(answers in the top 10 / answers) are averaged per kind, per subset (known-item,
+paraphrase) and over every query (mixed). Targets (issue 18): hybrid ≥ 1.1 × the better of
+nearest and keyword on the mixed set, and on each subset no worse than 0.95 × the better of
+the two there, for both measures.
+"""
+
+from __future__ import annotations
+
+import email
+import hashlib
+import re
+import sysconfig
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from bench import corpus
+from bench.context import BenchContext
+from bench.harness import row
+from citadel.vector.v1 import resources_pb2 as rpb
+from citadel.vector.v1 import vector_service_pb2 as pb
+
+SECTION = "query quality (QueryVectors on real text: MRR@10 and recall@10, local model)"
+DOCSTRINGS, PER_KIND = 3000, 150
+QUICK_DOCSTRINGS, QUICK_PER_KIND = 800, 30
+K = 10
+UPSERT_BATCH = 128  # limits.embed_texts_per_call
+COLLECTION = "quality"
+_MAX_CHARS = 600
+
+STOPWORDS = frozenset(
+    "a an and are as at be by for from has have if in into is it its of on or that the this to was "
+    "were will with which when not no can may be all any each this these those than then there".split()
+)
+ARTICLES = frozenset({"a", "an", "the"})
+# Everyday documentation words and a plain alternative for each; applied once, word by word.
+SYNONYMS = {
+    "return": "give back", "returns": "gives back", "returned": "given back", "get": "obtain",
+    "gets": "obtains", "set": "assign", "sets": "assigns", "create": "build", "creates": "builds",
+    "created": "built", "remove": "delete", "removes": "deletes", "delete": "remove",
+    "deletes": "removes", "check": "verify", "checks": "verifies", "compute": "calculate",
+    "computes": "calculates", "calculate": "compute", "calculates": "computes",
+    "convert": "transform", "converts": "transforms", "find": "locate", "finds": "locates",
+    "list": "sequence", "lists": "sequences", "string": "text", "strings": "texts",
+    "file": "document", "files": "documents", "object": "instance", "objects": "instances",
+    "instance": "object", "function": "routine", "functions": "routines", "method": "routine",
+    "methods": "routines", "number": "count", "numbers": "counts", "given": "supplied",
+    "specified": "requested", "new": "fresh", "default": "fallback", "error": "failure",
+    "errors": "failures", "raise": "throw", "raises": "throws", "element": "item",
+    "elements": "items", "argument": "parameter", "arguments": "parameters",
+    "parameter": "argument", "parameters": "arguments", "class": "type", "type": "kind",
+    "initialize": "set up", "initializes": "sets up", "current": "present", "first": "initial",
+    "use": "employ", "uses": "employs", "used": "employed", "using": "with", "all": "every",
+    "whether": "if", "write": "output", "writes": "outputs", "read": "load", "reads": "loads",
+    "start": "begin", "starts": "begins", "stop": "halt", "show": "display", "shows": "displays",
+    "add": "append", "adds": "appends", "make": "produce", "makes": "produces", "name": "label",
+    "names": "labels", "directory": "folder", "directories": "folders", "path": "location",
+    "data": "information", "example": "sample", "examples": "samples", "simple": "basic",
+    "large": "big", "small": "little", "several": "multiple", "multiple": "several",
+    "generate": "produce", "generates": "produces", "contains": "holds", "contain": "hold",
+    "represents": "stands for", "represent": "stand for", "called": "invoked", "call": "invoke",
+    "calls": "invokes", "value": "setting", "values": "settings", "test": "trial", "tests": "trials",
+}  # fmt: skip
+
+_IDENTIFIER = re.compile(
+    r"(?<![\w.])(?:"
+    r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+"  # dotted
+    r"|[A-Za-z0-9]*_\w+"  # snake_case
+    r"|[A-Za-z][a-z0-9]+[A-Z]\w*"  # camelCase, CapWords
+    r")(?![\w])"
+)
+_PLAIN = re.compile(r"[A-Za-z]+")
+_HEADING = re.compile(r"^(#{1,4})\s+(.+?)\s*#*\s*$")
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_MARKUP = re.compile(r"[*`]+|<[^>]+>")
+
+
+@dataclass
+class Query:
+    kind: str  # identifier, phrase, reworded, heading
+    text: str
+    answers: set[str]
+
+    @property
+    def subset(self) -> str:
+        return "known-item" if self.kind in ("identifier", "phrase") else "paraphrase"
+
+
+@dataclass
+class LabelledSet:
+    docs: dict[str, str]  # id -> text
+    sources: dict[str, str]  # id -> package
+    queries: list[Query] = field(default_factory=list)
+
+
+# -- the set -----------------------------------------------------------------------------------
+
+
+def labelled_set(docstrings: int, per_kind: int) -> LabelledSet:
+    pairs = corpus._cached_paragraphs(corpus._base_roots())[:docstrings]
+    docs: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    seen: set[str] = set()
+    for i, (package, text) in enumerate(pairs):
+        docs[f"doc{i}"], sources[f"doc{i}"] = text, package
+        seen.add(text)
+    sections = readme_sections()
+    section_ids: list[tuple[str, list[str]]] = []
+    for heading, package, paragraphs in sections:
+        ids = []
+        for text in paragraphs:
+            if text in seen:
+                continue
+            seen.add(text)
+            vid = f"readme{len(docs) - len(pairs)}"
+            docs[vid], sources[vid] = text, package
+            ids.append(vid)
+        section_ids.append((heading, ids))
+    out = LabelledSet(docs, sources)
+    unique = _UniqueCheck(list(docs.values()))
+    counts = Counter()
+    for vid, text in list(docs.items())[: len(pairs)]:
+        for kind, make in (("identifier", _identifier), ("phrase", _phrase), ("reworded", _reworded)):
+            if counts[kind] >= per_kind:
+                continue
+            q = make(text, unique)
+            if q:
+                out.queries.append(Query(kind, q, {vid}))
+                counts[kind] += 1
+    heading_counts = Counter(h.lower() for h, _ in section_ids)
+    for heading, ids in sorted(section_ids, key=lambda s: hashlib.sha1(s[0].encode()).digest()):
+        if counts["heading"] >= per_kind:
+            break
+        words = heading.split()
+        topical = not any(c.isdigit() for c in heading) and sum(len(w) >= 3 for w in words) >= 2
+        if heading_counts[heading.lower()] == 1 and 1 <= len(ids) <= 8 and topical:
+            out.queries.append(Query("heading", heading, set(ids)))
+            counts["heading"] += 1
+    return out
+
+
+class _UniqueCheck:
+    """Whether a string occurs in exactly one document (it is taken from one, so: in no other)."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self._texts = texts
+
+    def __call__(self, s: str) -> bool:
+        found = 0
+        for t in self._texts:
+            if s in t:
+                found += 1
+                if found > 1:
+                    return False
+        return found == 1
+
+
+def _identifier(text: str, unique: _UniqueCheck) -> str | None:
+    names = sorted(
+        {m.group(0).strip("._") for m in _IDENTIFIER.finditer(text)}, key=lambda s: (-len(s), s)
+    )
+    for name in names:
+        if len(name) >= 6 and _PLAIN.search(name) and unique(name):
+            return name
+    return None
+
+
+def _phrase(text: str, unique: _UniqueCheck) -> str | None:
+    words = text.split()
+    middle = len(words) // 2 - 2
+    starts = sorted(range(max(0, len(words) - 4)), key=lambda s: (abs(s - middle), s))
+    for s in starts:
+        window = words[s : s + 5]
+        if all(_PLAIN.fullmatch(w) for w in window) and sum(w.lower() not in STOPWORDS for w in window) >= 2:
+            phrase = " ".join(window)
+            if unique(phrase):
+                return phrase
+    return None
+
+
+def _reworded(text: str, unique: _UniqueCheck) -> str | None:
+    sentence = re.split(r"(?<=[.!?])\s", text, maxsplit=1)[0].rstrip(".!?:")
+    tokens = sentence.split()
+    plain = [t.strip(",;:()\"'") for t in tokens]
+    plain_words = [w for w in plain if _PLAIN.fullmatch(w)]
+    if len(plain_words) < 8 or not unique(sentence):
+        return None
+    comma = next((i for i, t in enumerate(tokens) if t.endswith(",")), None)
+    out: list[str] = []
+    cut = None
+    unswapped = 0
+    for i, word in enumerate(plain):
+        if comma is not None and i == comma + 1:
+            cut = len(out)
+        if not _PLAIN.fullmatch(word) or word.lower() in ARTICLES:
+            continue  # code tokens (names, numbers, markup) and articles go
+        lower = word.lower()
+        if lower in SYNONYMS:
+            out.append(SYNONYMS[lower])
+            continue
+        unswapped += 1
+        if unswapped % 4 == 0:
+            continue
+        out.append(lower)
+    if len(out) < 4:
+        return None
+    if cut is None or not 0 < cut < len(out):
+        cut = len(out) // 2
+    return " ".join(out[cut:] + out[:cut])
+
+
+def readme_sections() -> list[tuple[str, str, list[str]]]:
+    """(heading, package, paragraphs) of every Markdown README section in the base
+    interpreter's installed distributions, in a fixed order."""
+    purelib = Path(sysconfig.get_paths(vars={"base": corpus.sys.base_prefix})["purelib"])
+    out = []
+    for metadata in sorted(purelib.glob("*.dist-info/METADATA")):
+        msg = email.message_from_string(metadata.read_text(encoding="utf-8", errors="replace"))
+        if "markdown" not in (msg.get("Description-Content-Type") or ""):
+            continue
+        package = metadata.parent.name.split("-")[0]
+        body = msg.get_payload()
+        if not isinstance(body, str):
+            continue
+        heading, blocks, block, fenced = None, [], [], False
+        for line in body.splitlines() + [""]:
+            if line.lstrip().startswith("```"):
+                fenced = not fenced
+                block = []
+                continue
+            if fenced:
+                continue
+            m = _HEADING.match(line)
+            if m or not line.strip():
+                if block:
+                    blocks.append(" ".join(block))
+                    block = []
+                if m:
+                    if heading:
+                        out.append((heading, package, _paragraphs(blocks)))
+                    heading, blocks = _clean(m.group(2)), []
+                continue
+            block.append(line.strip())
+        if heading:
+            out.append((heading, package, _paragraphs(blocks)))
+    return out
+
+
+def _clean(s: str) -> str:
+    return " ".join(_MARKUP.sub("", _LINK.sub(r"\1", s)).split())
+
+
+def _paragraphs(blocks: list[str]) -> list[str]:
+    out = []
+    for b in blocks:
+        text = _clean(b)[:_MAX_CHARS]
+        if len(text) >= 40 and sum(c.isalpha() for c in text) > 0.6 * len(text):
+            out.append(text)
+    return out
+
+
+# -- measuring ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    request: dict  # QueryVectorsRequest fields besides collection and limit, {} text filled in
+
+    def build(self, text: str) -> pb.QueryVectorsRequest:
+        kind, params = next(iter(self.request.items()))
+        message = {"nearest": pb.NearestQuery, "keyword": pb.KeywordQuery, "hybrid": pb.HybridQuery}[kind]
+        return pb.QueryVectorsRequest(collection=COLLECTION, limit=K, **{kind: message(text=text, **params)})
+
+
+BASE_MODES = [
+    Mode("nearest", {"nearest": {}}),
+    Mode("keyword", {"keyword": {}}),
+    Mode("hybrid RRF (default)", {"hybrid": {}}),
+    Mode("hybrid DBSF", {"hybrid": {"fusion": pb.FUSION_DBSF}}),
+]
+VARIANT_MODES = [
+    Mode("hybrid RRF weights 1:2 (dense:keyword)", {"hybrid": {"weights": [1.0, 2.0]}}),
+    Mode("hybrid RRF weights 2:1", {"hybrid": {"weights": [2.0, 1.0]}}),
+    Mode("hybrid RRF weights 1:3", {"hybrid": {"weights": [1.0, 3.0]}}),
+    Mode("hybrid RRF candidates 20", {"hybrid": {"candidates": 20}}),
+    Mode("hybrid RRF candidates 200", {"hybrid": {"candidates": 200}}),
+]
+
+
+def ingest(stub, data: LabelledSet) -> float:
+    """Writes the documents by text into a collection bound to the local model; seconds."""
+    stub.CreateCollection(
+        pb.CreateCollectionRequest(
+            collection=rpb.Collection(
+                name=COLLECTION,
+                distance=rpb.DISTANCE_COSINE,
+                embedding_model="general",
+                indexed_fields=[rpb.IndexedField(key="package", type=rpb.FIELD_TYPE_KEYWORD)],
+            )
+        ),
+        timeout=120,
+    )
+    items = list(data.docs.items())
+    started = time.monotonic()
+    for start in range(0, len(items), UPSERT_BATCH):
+        batch = [
+            rpb.Vector(id=vid, text=text, metadata={"package": data.sources[vid]})
+            for vid, text in items[start : start + UPSERT_BATCH]
+        ]
+        stub.UpsertVectors(pb.UpsertVectorsRequest(collection=COLLECTION, vectors=batch), timeout=300)
+    return time.monotonic() - started
+
+
+def ranked(stub, mode: Mode, queries: list[Query]) -> list[list[str]]:
+    out = []
+    for q in queries:
+        try:
+            reply = stub.QueryVectors(mode.build(q.text), timeout=60)
+        except grpc.RpcError as e:
+            raise RuntimeError(f"{mode.name} of {q.text!r}: {e.code().name} {e.details()}") from e
+        out.append([r.id for r in reply.results])
+    return out
+
+
+def scores(queries: list[Query], results: list[list[str]], kinds=None) -> tuple[float, float, int]:
+    """(MRR@10, recall@10, queries) over the queries of the given kinds (None: all)."""
+    mrr = recall = 0.0
+    n = 0
+    for q, ids in zip(queries, results, strict=True):
+        if kinds is not None and q.kind not in kinds:
+            continue
+        n += 1
+        rank = next((i + 1 for i, vid in enumerate(ids[:K]) if vid in q.answers), None)
+        mrr += 1 / rank if rank else 0.0
+        recall += len(q.answers & set(ids[:K])) / len(q.answers)
+    return (mrr / n, recall / n, n) if n else (0.0, 0.0, 0)
+
+
+SUBSETS = {
+    "identifier": ("identifier",),
+    "phrase": ("phrase",),
+    "known-item": ("identifier", "phrase"),
+    "reworded": ("reworded",),
+    "heading": ("heading",),
+    "paraphrase": ("reworded", "heading"),
+    "mixed": None,
+}
+
+
+def run(ctx: BenchContext) -> list[dict]:
+    docstrings, per_kind = (QUICK_DOCSTRINGS, QUICK_PER_KIND) if ctx.quick else (DOCSTRINGS, PER_KIND)
+    data = labelled_set(docstrings, per_kind)
+    kinds = Counter(q.kind for q in data.queries)
+    recipe = hashlib.sha256(
+        "\0".join([*data.docs.values(), *(f"{q.kind}|{q.text}|{sorted(q.answers)}" for q in data.queries)]).encode()
+    ).hexdigest()[:12]
+    with ctx.gateway("query-quality") as gw:
+        stub = gw.stub()
+        ingest_s = ingest(stub, data)
+        measured = {m.name: ranked(stub, m, data.queries) for m in BASE_MODES + VARIANT_MODES}
+    table = {
+        (mode, subset): scores(data.queries, results, kinds_of)
+        for mode, results in measured.items()
+        for subset, kinds_of in SUBSETS.items()
+    }
+    rows = [
+        row(
+            SECTION,
+            "the labelled set",
+            documents=len(data.docs),
+            queries=len(data.queries),
+            per_kind=" ".join(f"{k}:{v}" for k, v in sorted(kinds.items())),
+            ingest_texts_per_s=len(data.docs) / ingest_s,
+            set_digest=recipe,
+        )
+    ]
+    for subset in SUBSETS:
+        better = max(table["nearest", subset][0], table["keyword", subset][0])
+        for mode in measured:
+            mrr, recall, n = table[mode, subset]
+            rows.append(
+                row(
+                    SECTION,
+                    f"{subset}: {mode}",
+                    mrr_at_10=mrr,
+                    recall_at_10=recall,
+                    queries=n,
+                    baseline="better of nearest, keyword" if mode.startswith("hybrid") else None,
+                    ratio=mrr / better if mode.startswith("hybrid") and better else None,
+                )
+            )
+    rows += _targets(table, list(measured))
+    return rows
+
+
+def _targets(table: dict, modes: list[str]) -> list[dict]:
+    """One row per hybrid mode: whether it meets the issue's targets, on both measures."""
+    out = []
+    for mode in (m for m in modes if m.startswith("hybrid")):
+        verdicts = []
+        for measure, i in (("MRR@10", 0), ("recall@10", 1)):
+            ratios = {
+                s: table[mode, s][i] / max(table["nearest", s][i], table["keyword", s][i])
+                for s in ("mixed", "known-item", "paraphrase")
+            }
+            met = ratios["mixed"] >= 1.1 and ratios["known-item"] >= 0.95 and ratios["paraphrase"] >= 0.95
+            verdicts.append(
+                f"{measure} ×{ratios['mixed']:.3f} mixed, ×{ratios['known-item']:.3f} known-item, "
+                f"×{ratios['paraphrase']:.3f} paraphrase: {'met' if met else 'MISSED'}"
+            )
+        out.append(
+            row(
+                SECTION,
+                f"target {mode}: ≥ 1.1 × better on mixed, ≥ 0.95 × better per subset",
+                note="; ".join(verdicts),
+            )
+        )
+    return out
