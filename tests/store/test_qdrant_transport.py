@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import threading
 import time
 from functools import partial
+from pathlib import Path
 
 import grpc
 import httpx
@@ -365,3 +367,14 @@ async def test_a_batch_chunk_meeting_an_unreachable_qdrant_is_retried_soon_not_a
     assert all(
         "Qdrant at http://***@127.0.0.1:" in f.message and SECRET not in f.message for f in current.errors
     )
+
+
+async def test_the_readmes_reference_deployment_loads(tmp_path):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = re.search(r"```toml\n(\[store\]\nqdrant_url.*?)```", readme, re.S)
+    assert block, "README lost its reference deployment"
+    (tmp_path / "citadel.toml").write_text(block.group(1))
+    settings = Settings.load(tmp_path / "citadel.toml", env={})
+    options = QdrantOptions.from_settings(settings)
+    assert (options.replication_factor, options.quantization, settings.redis_cluster) == (2, "int8", True)
+    assert options.collection_kwargs()["replication_factor"] == 2
