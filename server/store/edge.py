@@ -444,7 +444,7 @@ class EdgeStore:
 def _vectors(p: Point, keywords: bool):
     """A point's vectors: the dense one, and in a collection that keeps keywords, its text's
     BM25 vector."""
-    dense = list(p.vector or ())
+    dense = p.vector if type(p.vector) is list else list(p.vector or ())  # the servicer's list as it is
     if not keywords or not p.text:
         return {"": dense} if keywords else dense
     return {"": dense, SPARSE: edge.SparseVector(*document(p.text))}

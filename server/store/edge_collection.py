@@ -62,10 +62,12 @@ class HnswParams:
     # vectors, which is what keeps recall@10 at 1.0 where rescoring the limit alone gave 0.967.
     quantize: bool = True
     oversampling: float = 2.0
-    # Segments the optimizer keeps apart rather than merging (0: the engine's choice, one
-    # per CPU): merging an indexed segment with new points rebuilds its graph from scratch,
-    # so with few, large segments every build re-indexes what the last one had indexed.
-    segments: int = 0
+    # Segments the optimizer keeps apart rather than merging (0 would be the engine's
+    # choice, one per CPU): merging an indexed segment with new points rebuilds its graph
+    # from scratch, so with 2 segments every build re-indexed what the last one had (200k
+    # in 40k steps: 20, 20, 36 s per step; with more segments 6, 10, 19, 13 s). Searches
+    # visit every segment, so not many more than needed: bench/scale.py measures 1M.
+    segments: int = 16
 
 
 @dataclass
