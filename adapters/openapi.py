@@ -28,9 +28,11 @@ from citadel.batch.v1 import batch_service_pb2
 from citadel.server.auth.principal import ROLE_NAMES
 from citadel.server.methods import MethodSpec
 from citadel.server.servicers import batch as batch_servicer
+from citadel.server.servicers import query_plan
 from citadel.server.servicers import validation as check
 from citadel.server.servicers import vector as vector_servicer
 from citadel.server.store.base import RESERVED_PAYLOAD_KEY
+from citadel.vector.v1 import vector_service_pb2
 
 STATUS = status_pb2.Status.DESCRIPTOR
 _REF = "#/components/schemas/"
@@ -127,6 +129,7 @@ EMPTY_OR_NOT_BLANK = f"^$|{NOT_BLANK}"
 
 COLLECTION_NAME = {"pattern": _anchored(check._NAME.pattern)}
 VECTOR_ID = {"minLength": 1, "maxLength": check.MAX_ID_LENGTH}
+WORDS = {"pattern": NOT_BLANK, "maxLength": check.MAX_WORDS_CHARS}  # check.words
 METADATA_PATH = {
     "pattern": _anchored(check._PATH.pattern),
     "not": {"pattern": f'^"?{RESERVED_PAYLOAD_KEY}'},
@@ -162,6 +165,28 @@ FIELD_RULES: dict[str, dict[str, Any]] = {
     _V + "SearchVectorsRequest.offset": {"maximum": vector_servicer.MAX_OFFSET},
     _V + "SearchVectorsRequest.query_text": {"pattern": EMPTY_OR_NOT_BLANK},
     _V + "GenerateEmbeddingRequest.text": {"pattern": EMPTY_OR_NOT_BLANK},
+    _V + "QueryVectorsRequest.limit": _page(vector_servicer.MAX_LIMIT),
+    _V + "QueryVectorsRequest.offset": {"maximum": vector_servicer.MAX_OFFSET},
+    _V + "NearestQuery.text": {"pattern": EMPTY_OR_NOT_BLANK},
+    _V + "KeywordQuery.text": WORDS,
+    _V + "HybridQuery.text": WORDS,
+    _V + "HybridQuery.candidates": _page(query_plan.MAX_CANDIDATES),
+    _V + "HybridQuery.weights": {"minItems": 2, "maxItems": 2, "items": {"minimum": 0}},
+    _V + "RecommendQuery.positive_ids": {
+        "minItems": 1,
+        "maxItems": query_plan.MAX_EXAMPLES,
+        "items": VECTOR_ID,
+    },
+    _V + "RecommendQuery.negative_ids": {"maxItems": query_plan.MAX_EXAMPLES, "items": VECTOR_ID},
+    _V + "Mmr.diversity": {"minimum": 0, "maximum": 1},
+    _V + "Mmr.candidates": {"maximum": query_plan.MAX_CANDIDATES},
+    _V + "GroupBy.key": METADATA_PATH,
+    _V + "GroupBy.group_size": _page(query_plan.MAX_GROUP_SIZE),
+    _V + "FacetVectorsRequest.key": METADATA_PATH,
+    _V + "FacetVectorsRequest.limit": _page(vector_servicer.MAX_LIMIT),
+    _V + "TextMatchCondition.query": WORDS,
+    _V + "Match.text": {"pattern": EMPTY_OR_NOT_BLANK, "maxLength": check.MAX_WORDS_CHARS},
+    _V + "Match.phrase": {"pattern": EMPTY_OR_NOT_BLANK, "maxLength": check.MAX_WORDS_CHARS},
     _V + "GenerateEmbeddingRequest.texts": {"items": {"pattern": NOT_BLANK}},
     _B + "SubmitBatchJobRequest.items": {"maxItems": batch_servicer.MAX_INLINE_ITEMS},
     _B + "SubmitBatchJobRequest.idempotency_key": {"maxLength": batch_servicer.MAX_KEY_LENGTH},
@@ -180,7 +205,12 @@ CHECKED_LATER = frozenset({_B + "BatchItem.id"})
 # Oneofs whose servicer refuses a request that sets none of their members (a proto oneof
 # cannot say so itself); any other oneof may be left empty.
 REQUIRED_ONEOFS = frozenset(
-    {_V + "DeleteVectorsRequest.selector", _V + "Condition.condition", _V + "Match.value"}
+    {
+        _V + "DeleteVectorsRequest.selector",
+        _V + "Condition.condition",
+        _V + "Match.value",
+        _V + "QueryVectorsRequest.ranking",
+    }
 )
 _EMBED = batch_service_pb2.Operation.Name(batch_service_pb2.OPERATION_EMBED)
 _REEMBED = batch_service_pb2.Operation.Name(batch_service_pb2.OPERATION_REEMBED)
@@ -205,6 +235,17 @@ MESSAGE_RULES: dict[str, list[dict[str, Any]]] = {
             "if": _set_as("queryVector", {"minItems": 1, "minLength": 1}),
             "then": {"properties": {"model": {"maxLength": 0}}},
         },
+    ],
+    _V + "NearestQuery": [
+        {"oneOf": [_set_as("vector", {"minItems": 1, "minLength": 1}), _set_as("text", {"minLength": 1})]}
+    ],
+    # MMR re-ranks by the dense query; weights apply to RRF only.
+    _V + "QueryVectorsRequest": [{"if": _set("mmr"), "then": {"anyOf": [_set("nearest"), _set("hybrid")]}}],
+    _V + "HybridQuery": [
+        {
+            "if": _set_as("fusion", {"enum": ["FUSION_DBSF", vector_service_pb2.FUSION_DBSF]}),
+            "then": {"properties": {"weights": {"maxItems": 0, "maxLength": 0}}},
+        }
     ],
     _V + "GenerateEmbeddingRequest": [
         {

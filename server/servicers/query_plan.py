@@ -152,8 +152,8 @@ async def _hybrid(
                 raise invalid(f"hybrid.weights[{i}]", f"must be a finite number ≥ 0, got {w}")
         weights = (float(q.weights[0]), float(q.weights[1]))
     candidates = q.candidates or min(MAX_CANDIDATES, max(50, 4 * pool))
-    if not 1 <= candidates <= MAX_CANDIDATES:
-        raise invalid("hybrid.candidates", f"must be between 1 and {MAX_CANDIDATES}, got {candidates}")
+    if candidates > MAX_CANDIDATES:
+        raise invalid("hybrid.candidates", f"must be at most {MAX_CANDIDATES}, got {candidates}")
     candidates = max(candidates, min(pool, MAX_CANDIDATES))
     if q.vector:
         dense = check.embedding_values("hybrid.vector", q.vector, spec.dimension, spec.name)
@@ -216,12 +216,9 @@ def _mmr(request: pb.QueryVectorsRequest, kind: str, pool: int) -> tuple[float |
     if not math.isfinite(diversity) or not 0 <= diversity <= 1:
         raise invalid("mmr.diversity", f"must be between 0 and 1, got {diversity}")
     candidates = request.mmr.candidates or min(MAX_CANDIDATES, 10 * pool)
-    if not pool <= candidates <= MAX_CANDIDATES:
-        raise invalid(
-            "mmr.candidates",
-            f"must be between limit + offset ({pool}) and {MAX_CANDIDATES}, got {candidates}",
-        )
-    return float(diversity), candidates
+    if candidates > MAX_CANDIDATES:
+        raise invalid("mmr.candidates", f"must be at most {MAX_CANDIDATES}, got {candidates}")
+    return float(diversity), max(candidates, min(pool, MAX_CANDIDATES))  # at least what is returned
 
 
 def _require_keywords(spec: CollectionSpec, visible_name: str, field: str) -> None:
@@ -231,11 +228,8 @@ def _require_keywords(spec: CollectionSpec, visible_name: str, field: str) -> No
 
 
 def _keyword_vector(field: str, text: str) -> tuple[list[int], list[float]]:
-    check.words(field, text)
-    vector = keywords.query(text)
-    if not vector[0]:
-        raise invalid(field, "has no searchable words (only stopwords or punctuation)")
-    return vector
+    # Only stopwords or punctuation make an empty vector, which matches nothing: no results.
+    return keywords.query(check.words(field, text))
 
 
 def _lookup(metadata: dict, path: str):

@@ -217,7 +217,7 @@ BAD = [
     (dict(), "INVALID_ARGUMENT", "ranking"),
     (dict(nearest=pb.NearestQuery()), "INVALID_ARGUMENT", "nearest"),
     (dict(nearest=pb.NearestQuery(vector=[1.0, 2.0])), "INVALID_ARGUMENT", "nearest.vector"),
-    (dict(keyword=pb.KeywordQuery(text="the and of")), "INVALID_ARGUMENT", "keyword.text"),
+    (dict(keyword=pb.KeywordQuery(text="  ")), "INVALID_ARGUMENT", "keyword.text"),
     (dict(keyword=pb.KeywordQuery(text="x" * 1025)), "INVALID_ARGUMENT", "keyword.text"),
     (
         dict(hybrid=pb.HybridQuery(text="bread", fusion=pb.FUSION_DBSF, weights=[1, 1])),
@@ -235,7 +235,7 @@ BAD = [
         "mmr.diversity",
     ),
     (
-        dict(nearest=pb.NearestQuery(text="bread"), limit=20, mmr=pb.Mmr(candidates=5)),
+        dict(nearest=pb.NearestQuery(text="bread"), mmr=pb.Mmr(candidates=5000)),
         "INVALID_ARGUMENT",
         "mmr.candidates",
     ),

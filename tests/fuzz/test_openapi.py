@@ -180,6 +180,13 @@ def _fit_to_state(case, base_url: str) -> None:
     if body.get("queryText") and dimension != seed.TEXT_DIMENSION:
         where["collection"] = seed.TEXT  # embedded by the default model: its dimension
         return
+    # QueryVectors: text is embedded by the text collection's model, keywords are its texts'.
+    nearest, hybrid = body.get("nearest"), body.get("hybrid")
+    if body.get("keyword") or hybrid or (isinstance(nearest, dict) and nearest.get("text")):
+        where["collection"], dimension = seed.TEXT, seed.TEXT_DIMENSION
+    for part in (nearest, hybrid):
+        if isinstance(part, dict) and part.get("vector"):
+            part["vector"] = _floats(dimension)
     if body.get("queryVector"):
         body["queryVector"] = _floats(dimension)
     if "id" in body:  # InsertVector's vector

@@ -22,31 +22,34 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63itadel/vector/v1/filter.proto\x12\x11\x63itadel.vector.v1\"\x92\x01\n\x06\x46ilter\x12*\n\x04must\x18\x01 \x03(\x0b\x32\x1c.citadel.vector.v1.Condition\x12,\n\x06should\x18\x02 \x03(\x0b\x32\x1c.citadel.vector.v1.Condition\x12.\n\x08must_not\x18\x03 \x03(\x0b\x32\x1c.citadel.vector.v1.Condition\"\xeb\x01\n\tCondition\x12\x32\n\x05\x66ield\x18\x01 \x01(\x0b\x32!.citadel.vector.v1.FieldConditionH\x00\x12\x33\n\x06has_id\x18\x02 \x01(\x0b\x32!.citadel.vector.v1.HasIdConditionH\x00\x12+\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x19.citadel.vector.v1.FilterH\x00\x12;\n\ntext_match\x18\x04 \x01(\x0b\x32%.citadel.vector.v1.TextMatchConditionH\x00\x42\x0b\n\tcondition\"#\n\x12TextMatchCondition\x12\r\n\x05query\x18\x01 \x01(\t\"o\n\x0e\x46ieldCondition\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\'\n\x05match\x18\x02 \x01(\x0b\x32\x18.citadel.vector.v1.Match\x12\'\n\x05range\x18\x03 \x01(\x0b\x32\x18.citadel.vector.v1.Range\"\xd8\x01\n\x05Match\x12\x11\n\x07keyword\x18\x01 \x01(\tH\x00\x12\x11\n\x07integer\x18\x02 \x01(\x03H\x00\x12\x11\n\x07\x62oolean\x18\x03 \x01(\x08H\x00\x12\x34\n\x0b\x61ny_keyword\x18\x04 \x01(\x0b\x32\x1d.citadel.vector.v1.StringListH\x00\x12\x35\n\x0b\x61ny_integer\x18\x05 \x01(\x0b\x32\x1e.citadel.vector.v1.IntegerListH\x00\x12\x0e\n\x04text\x18\x06 \x01(\tH\x00\x12\x10\n\x06phrase\x18\x07 \x01(\tH\x00\x42\x07\n\x05value\"\x1c\n\nStringList\x12\x0e\n\x06values\x18\x01 \x03(\t\"\x1d\n\x0bIntegerList\x12\x0e\n\x06values\x18\x01 \x03(\x03\"k\n\x05Range\x12\x0f\n\x02lt\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x0f\n\x02gt\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x10\n\x03lte\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12\x10\n\x03gte\x18\x04 \x01(\x01H\x03\x88\x01\x01\x42\x05\n\x03_ltB\x05\n\x03_gtB\x06\n\x04_lteB\x06\n\x04_gte\"\x1d\n\x0eHasIdCondition\x12\x0b\n\x03ids\x18\x01 \x03(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63itadel/vector/v1/filter.proto\x12\x11\x63itadel.vector.v1\x1a\x1fgoogle/api/field_behavior.proto\"\x92\x01\n\x06\x46ilter\x12*\n\x04must\x18\x01 \x03(\x0b\x32\x1c.citadel.vector.v1.Condition\x12,\n\x06should\x18\x02 \x03(\x0b\x32\x1c.citadel.vector.v1.Condition\x12.\n\x08must_not\x18\x03 \x03(\x0b\x32\x1c.citadel.vector.v1.Condition\"\xeb\x01\n\tCondition\x12\x32\n\x05\x66ield\x18\x01 \x01(\x0b\x32!.citadel.vector.v1.FieldConditionH\x00\x12\x33\n\x06has_id\x18\x02 \x01(\x0b\x32!.citadel.vector.v1.HasIdConditionH\x00\x12+\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x19.citadel.vector.v1.FilterH\x00\x12;\n\ntext_match\x18\x04 \x01(\x0b\x32%.citadel.vector.v1.TextMatchConditionH\x00\x42\x0b\n\tcondition\")\n\x12TextMatchCondition\x12\x13\n\x05query\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"o\n\x0e\x46ieldCondition\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\'\n\x05match\x18\x02 \x01(\x0b\x32\x18.citadel.vector.v1.Match\x12\'\n\x05range\x18\x03 \x01(\x0b\x32\x18.citadel.vector.v1.Range\"\xd8\x01\n\x05Match\x12\x11\n\x07keyword\x18\x01 \x01(\tH\x00\x12\x11\n\x07integer\x18\x02 \x01(\x03H\x00\x12\x11\n\x07\x62oolean\x18\x03 \x01(\x08H\x00\x12\x34\n\x0b\x61ny_keyword\x18\x04 \x01(\x0b\x32\x1d.citadel.vector.v1.StringListH\x00\x12\x35\n\x0b\x61ny_integer\x18\x05 \x01(\x0b\x32\x1e.citadel.vector.v1.IntegerListH\x00\x12\x0e\n\x04text\x18\x06 \x01(\tH\x00\x12\x10\n\x06phrase\x18\x07 \x01(\tH\x00\x42\x07\n\x05value\"\x1c\n\nStringList\x12\x0e\n\x06values\x18\x01 \x03(\t\"\x1d\n\x0bIntegerList\x12\x0e\n\x06values\x18\x01 \x03(\x03\"k\n\x05Range\x12\x0f\n\x02lt\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x0f\n\x02gt\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x10\n\x03lte\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12\x10\n\x03gte\x18\x04 \x01(\x01H\x03\x88\x01\x01\x42\x05\n\x03_ltB\x05\n\x03_gtB\x06\n\x04_lteB\x06\n\x04_gte\"\x1d\n\x0eHasIdCondition\x12\x0b\n\x03ids\x18\x01 \x03(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'citadel.vector.v1.filter_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_FILTER']._serialized_start=54
-  _globals['_FILTER']._serialized_end=200
-  _globals['_CONDITION']._serialized_start=203
-  _globals['_CONDITION']._serialized_end=438
-  _globals['_TEXTMATCHCONDITION']._serialized_start=440
-  _globals['_TEXTMATCHCONDITION']._serialized_end=475
-  _globals['_FIELDCONDITION']._serialized_start=477
-  _globals['_FIELDCONDITION']._serialized_end=588
-  _globals['_MATCH']._serialized_start=591
-  _globals['_MATCH']._serialized_end=807
-  _globals['_STRINGLIST']._serialized_start=809
-  _globals['_STRINGLIST']._serialized_end=837
-  _globals['_INTEGERLIST']._serialized_start=839
-  _globals['_INTEGERLIST']._serialized_end=868
-  _globals['_RANGE']._serialized_start=870
-  _globals['_RANGE']._serialized_end=977
-  _globals['_HASIDCONDITION']._serialized_start=979
-  _globals['_HASIDCONDITION']._serialized_end=1008
+  _globals['_TEXTMATCHCONDITION'].fields_by_name['query']._loaded_options = None
+  _globals['_TEXTMATCHCONDITION'].fields_by_name['query']._serialized_options = b'\342A\001\002'
+  _globals['_FILTER']._serialized_start=87
+  _globals['_FILTER']._serialized_end=233
+  _globals['_CONDITION']._serialized_start=236
+  _globals['_CONDITION']._serialized_end=471
+  _globals['_TEXTMATCHCONDITION']._serialized_start=473
+  _globals['_TEXTMATCHCONDITION']._serialized_end=514
+  _globals['_FIELDCONDITION']._serialized_start=516
+  _globals['_FIELDCONDITION']._serialized_end=627
+  _globals['_MATCH']._serialized_start=630
+  _globals['_MATCH']._serialized_end=846
+  _globals['_STRINGLIST']._serialized_start=848
+  _globals['_STRINGLIST']._serialized_end=876
+  _globals['_INTEGERLIST']._serialized_start=878
+  _globals['_INTEGERLIST']._serialized_end=907
+  _globals['_RANGE']._serialized_start=909
+  _globals['_RANGE']._serialized_end=1016
+  _globals['_HASIDCONDITION']._serialized_start=1018
+  _globals['_HASIDCONDITION']._serialized_end=1047
 # @@protoc_insertion_point(module_scope)

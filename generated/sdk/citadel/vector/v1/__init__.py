@@ -1217,7 +1217,8 @@ class KeywordQuery(betterproto2.Message):
 
     text: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
     """
-    The words to look for (tokenised as the stored texts are: see README), 1 or more.
+    The words to look for (tokenised as the stored texts are: see README); only stopwords
+    match nothing.
     """
 
 
