@@ -145,7 +145,7 @@ def run(ctx: BenchContext) -> list[dict]:
                 vectors=info.vector_count,
                 indexed=info.indexed_vector_count,
                 state=STATES[info.indexing_state],
-                builds=gw.log().count("index build of collection"),
+                builds=gw.log().count(f"index build of collection {COLLECTION!r} started"),
             ),
         ]
         raw = n * DIM * 4
