@@ -231,7 +231,7 @@ class EdgeStore:
         c = self._reading(collection, query.filter)
         if query.sparse is not None and not c.spec.keywords:
             raise no_keywords(collection)
-        params = edge.SearchParams(hnsw_ef=self._hnsw.ef)
+        params = self._search_params(False)  # graph searches re-checked on the original vectors
         hits = c.shard.query(to_edge_query(query, to_edge_filter(query.filter), params))
         return [ScoredPoint(to_point(h.payload, h.vector, query.with_metadata), h.score) for h in hits]
 
