@@ -29,7 +29,6 @@ from bench.gateway_cpu import gateway_cpu_seconds, wait_until_idle
 from bench.harness import row
 from bench.workers import H2Load, PythonClients
 from citadel.server.store.edge import EdgeStore
-from citadel.server.store.edge_collection import HnswParams
 from citadel.vector.v1 import vector_service_pb2 as pb
 
 SECTION = "throughput (uncached SearchVectors, 8 in flight, 10k × 384, HNSW)"
@@ -63,7 +62,6 @@ def run(ctx: BenchContext) -> list[dict]:
     queries = ctx.vectors(64, DIM, seed=11)
     seconds = 2.0 if ctx.quick else 5.0
     rounds = 2 if ctx.quick else 5
-    hnsw = HnswParams()
     direct = EdgeStore(ctx.scratch("throughput-direct") / "edge", settle_seconds=3600)
     asyncio.run(load_edge(direct, vectors))
     shard = direct._collections[COLLECTION].shard  # the engine itself, no gateway code around it
@@ -71,7 +69,7 @@ def run(ctx: BenchContext) -> list[dict]:
         edge.SearchRequest(
             query=edge.Query.Nearest([float(x) for x in q]),
             limit=10,
-            params=edge.SearchParams(hnsw_ef=hnsw.ef),
+            params=direct._search_params(False),  # what the gateway's searches ask of the engine
             with_payload=True,
         )
         for q in queries
