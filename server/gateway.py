@@ -9,6 +9,7 @@ in-flight calls given the grace period to finish.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -196,8 +197,11 @@ class Gateway:
         if self.models is not None:
             watcher.watch_models(self.models, self.lifecycle.components["models"].detail)
         self.metrics.watch_components(self.lifecycle)
-        if hasattr(store, "index_progress"):  # the embedded engine reports its builds
-            self.metrics.watch_indexes(store.index_progress)
+        progress = getattr(store, "index_progress", None)
+        # The embedded engine in this process reports its builds (read at scrape time, which
+        # cannot wait: under --workers the store's proxy only offers coroutines).
+        if progress is not None and not inspect.iscoroutinefunction(progress):
+            self.metrics.watch_indexes(progress)
         watcher.start()
         return watcher
 
