@@ -290,10 +290,11 @@ class EdgeStore:
         return out
 
     def index_status(self, name: str) -> IndexStatus:
-        info = self._require(name).shard.info()
+        c = self._require(name)
+        info = c.shard.info()
         return IndexStatus(
             points=info.points_count,
-            indexed_vectors=info.indexed_vectors_count,
+            indexed_vectors=c.indexed_vectors(),
             payload_indexes=sorted(info.payload_schema),
         )
 
@@ -343,7 +344,7 @@ class EdgeStore:
 
     def _index_progress(self, c: EdgeCollection, count: int) -> IndexProgress:
         # The engine's indexed count may include points since replaced or deleted.
-        indexed = min(count, c.shard.info().indexed_vectors_count)
+        indexed = min(count, c.indexed_vectors())
         return IndexProgress(indexed_vectors=indexed, state=self._indexer.state(c))
 
     def _search_params(self, exact: bool) -> edge.SearchParams:

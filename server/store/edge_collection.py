@@ -92,6 +92,16 @@ class EdgeCollection:
         if self.journal is not None:
             self.journal.append(op)
 
+    def indexed_vectors(self) -> int:
+        """Dense vectors in an HNSW graph. The engine's count also holds every BM25 vector
+        (indexed as it is written), which made a collection that keeps text look indexed
+        with no graph, so no build ever started."""
+        indexed = self.shard.info().indexed_vectors_count
+        if self.spec.keywords:
+            with_keywords = edge.Filter(must=[edge.HasVectorCondition(SPARSE)])
+            indexed -= self.shard.count(edge.CountRequest(exact=True, filter=with_keywords))
+        return max(0, indexed)
+
     def indexed_keys(self) -> set[str]:
         return set(self.shard.info().payload_schema)
 

@@ -99,7 +99,7 @@ class Indexer:
         # Exact count: the engine's points_count counts a point moving between segments
         # twice, which made a finished build look unfinished and start a second one.
         points = c.shard.count(edge.CountRequest(exact=True))
-        if points - c.shard.info().indexed_vectors_count >= self._hnsw.index_after:
+        if points - c.indexed_vectors() >= self._hnsw.index_after:
             return True
         return bool(c.wanted_indexes) and points >= self._hnsw.index_after
 
@@ -161,7 +161,7 @@ class Indexer:
     async def _build(self, c: EdgeCollection) -> None:
         name = c.spec.name
         points = c.shard.count(edge.CountRequest(exact=True))
-        unindexed = max(0, points - c.shard.info().indexed_vectors_count)
+        unindexed = max(0, points - c.indexed_vectors())
         log.info(
             "index build of collection %r started: %d points, %d of them not in a graph",
             name,
@@ -181,7 +181,7 @@ class Indexer:
             "index build of collection %r done in %.1f s: %d of %d points in graphs",
             name,
             time.monotonic() - started,
-            min(points, c.shard.info().indexed_vectors_count),
+            min(points, c.indexed_vectors()),
             c.shard.count(edge.CountRequest(exact=True)),
         )
 

@@ -326,3 +326,24 @@ async def test_a_switch_survives_a_restart_and_one_cut_short_is_finished_at_open
         assert [s.name for s in await store.list_collections()] == ["a", "b"]
     finally:
         await store.close()
+
+
+async def test_a_collection_keeping_text_gets_graphs_though_its_keyword_vectors_count_as_indexed(tmp_path):
+    """The engine counts each BM25 vector as indexed as soon as it is written: read as graph
+    coverage, every point of a collection that keeps text looked indexed and no build began."""
+    store = EdgeStore(tmp_path / "edge", SMALL, settle_seconds=0.05)
+    try:
+        await store.create_collection(CollectionSpec("t", DIM, "cosine", keywords=True))
+        vectors = np.random.default_rng(8).standard_normal((3000, DIM)).astype(np.float32)
+        points = _points(vectors)
+        for i, p in enumerate(points):
+            p.text = f"note number {i}"
+        await store.upsert("t", points)
+        assert store.index_status("t").indexed_vectors < 3000  # not yet: no graph was built
+        for _ in range(600):  # the build starts once writes settle; bounded at 60 s
+            if store.index_status("t").indexed_vectors == 3000:
+                break
+            await asyncio.sleep(0.1)
+        assert store.index_status("t").indexed_vectors == 3000
+    finally:
+        await store.close()
