@@ -272,10 +272,11 @@ MESSAGE_RULES: dict[str, list[dict[str, Any]]] = {
             "then": {"properties": {"collection": {"maxLength": 0}}},
             "else": _set_as("collection", COLLECTION_NAME),
         },
-        # A re-embed's items are the collection's vectors; every other job brings its own.
+        # A re-embed's items are the collection's vectors, and it names the model it moves to;
+        # every other job brings its own items.
         {
             "if": _set_as("operation", {"enum": [_REEMBED, batch_service_pb2.OPERATION_REEMBED]}),
-            "then": {"properties": {"items": {"maxItems": 0}}},
+            "then": {"properties": {"items": {"maxItems": 0}}, **_set_as("model", {"minLength": 1})},
             "else": _set_as("items", {"minItems": 1}),
         },
     ],
@@ -681,6 +682,9 @@ class OpenApiBuilder:
             if "minItems" in rules:
                 array["minItems"] = rules["minItems"]
                 base64["minLength"] = rules["minItems"]
+            for key in ("maxItems", "items"):  # the array's; base64 values are checked later
+                if key in rules:
+                    array[key] = {**array.get(key, {}), **rules[key]} if key == "items" else rules[key]
             return {**schema, "oneOf": [array, base64]}
         if field.is_repeated and not is_map(field):
             items = {**schema["items"], **rules.pop("items", {})}

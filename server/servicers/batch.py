@@ -204,7 +204,7 @@ class BatchServicer:
                     if settings.idempotency_key and other.idempotency_key == settings.idempotency_key:
                         return other, True
                     raise ApiError(
-                        grpc.StatusCode.FAILED_PRECONDITION,
+                        grpc.StatusCode.ALREADY_EXISTS,
                         f"collection: {settings.collection!r} is being re-embedded by job {other.id!r}: "
                         "wait for it to end, or cancel it",
                     )

@@ -363,12 +363,20 @@ class VectorServicer:
     async def _query_embedding(
         self, request: pb.SearchVectorsRequest, spec: CollectionSpec, call: Call
     ) -> np.ndarray:
+        # A model of another dimension is fixed by naming another one: `model` is named.
         return await self._embed_query(
-            "query_text", request.query_text, request.model, spec, request.collection, call
+            "query_text", request.query_text, request.model, spec, request.collection, call, "model"
         )
 
     async def _embed_query(
-        self, field: str, text: str, model: str, spec: CollectionSpec, visible_name: str, call: Call
+        self,
+        field: str,
+        text: str,
+        model: str,
+        spec: CollectionSpec,
+        visible_name: str,
+        call: Call,
+        dimension_field: str,
     ) -> np.ndarray:
         """`text` embedded with `model` (the collection's when empty), which must make vectors
         of the collection's dimension."""
@@ -386,7 +394,7 @@ class VectorServicer:
         vectors = embedded.vectors
         if vectors.shape[1] != spec.dimension:
             raise invalid(
-                "model" if model else field,
+                dimension_field,
                 f"{embedded.model!r} makes {vectors.shape[1]}-dimensional embeddings but collection "
                 f"{visible_name!r} has dimension {spec.dimension}",
             )
@@ -400,7 +408,7 @@ class VectorServicer:
             if self._embeddings is None:
                 raise invalid(field, "is not accepted here: this gateway embeds no text")
             self._embeddings.check_text(field, text)
-            return (await self._embed_query(field, text, "", spec, visible_name, call)).tolist()
+            return (await self._embed_query(field, text, "", spec, visible_name, call, field)).tolist()
 
         async def vectors(ids: list[str]) -> dict[str, list[float]]:
             return {p.id: p.vector for p in await self._store.retrieve(spec.home, ids)}

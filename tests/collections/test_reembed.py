@@ -200,7 +200,7 @@ def test_reembed_requests_are_checked(local):
     assert again.existing and again.job.id == first.id
     got, message = code_of(lambda: reembed(local, "checked", "general"))
     if got != grpc.StatusCode.OK:  # unless the first one has finished already
-        assert got == grpc.StatusCode.FAILED_PRECONDITION and first.id in message, message
+        assert got == grpc.StatusCode.ALREADY_EXISTS and first.id in message, message
     assert finished_job(local, first.id).state == bpb.JOB_STATE_SUCCEEDED
 
 

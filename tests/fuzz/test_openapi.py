@@ -187,6 +187,11 @@ def _fit_to_state(case, base_url: str) -> None:
     for part in (nearest, hybrid):
         if isinstance(part, dict) and part.get("vector"):
             part["vector"] = _floats(dimension)
+    if isinstance(hybrid, dict) and hybrid.get("weights"):  # a base64 form may hold negatives
+        if hybrid.get("fusion") in ("FUSION_DBSF", 2):
+            del hybrid["weights"]
+        else:
+            hybrid["weights"] = [1.0, 2.0]
     if body.get("queryVector"):
         body["queryVector"] = _floats(dimension)
     if "id" in body:  # InsertVector's vector
