@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2, default=str))
     if args.sections == SECTIONS and not args.quick:
-        REPORT.write_text(report(table, machine()))
+        REPORT.write_text(report(table, machine()) + kept_part(REPORT))
         print(f"wrote {REPORT}", file=sys.stderr)
     return 0
 
@@ -101,6 +101,16 @@ def machine() -> dict:
         info["memory_gib"] = round(total_kb / 1024 / 1024, 1)
     info["load_average"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return info
+
+
+# Everything after this line in BENCHMARKS.md is kept as it is by a full run: the results of
+# opt-in sections (minutes long, run on their own), written there by whoever ran them.
+KEPT = "<!-- kept by make bench: opt-in sections, run on their own -->"
+
+
+def kept_part(path: Path) -> str:
+    text = path.read_text() if path.exists() else ""
+    return text[text.index(KEPT) :] if KEPT in text else ""
 
 
 def report(table: str, machine_info: dict) -> str:
