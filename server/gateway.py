@@ -26,6 +26,7 @@ from citadel.server.chain import Chain
 from citadel.server.config import Settings
 from citadel.server.dependencies import DependencyWatcher
 from citadel.server.descriptors import SERVICES
+from citadel.server.embeddings.fingerprint import Fingerprints
 from citadel.server.embeddings.service import EmbeddingService
 from citadel.server.grpc_server import build_server
 from citadel.server.http_server import HttpServer
@@ -236,7 +237,8 @@ class Gateway:
             min_cosine=s.parsed.catalog.resilience.replica_min_cosine,
             reembed_settle_seconds=s.jobs_reembed_settle_seconds,
         )
-        self._batch = BatchServicer(queue, store, jobs, models)
+        fingerprints = Fingerprints(self.embeddings, s.parsed.catalog.resilience.replica_min_cosine)
+        self._batch = BatchServicer(queue, store, jobs, models, fingerprints)
         self.workers.start()
         return queue
 

@@ -21,6 +21,7 @@ from citadel.batch.v1 import batch_service_pb2 as pb
 from citadel.server import page_tokens
 from citadel.server.auth.principal import ANONYMOUS
 from citadel.server.chain import Call
+from citadel.server.embeddings.fingerprint import Fingerprints
 from citadel.server.errors import ApiError, invalid, not_found
 from citadel.server.jobs.changes import progress
 from citadel.server.jobs.queue import JobQueue
@@ -55,11 +56,19 @@ class _Settings:
 
 
 class BatchServicer:
-    def __init__(self, queue: JobQueue, store: VectorStore, jobs: JobSubmitter, models: Models) -> None:
+    def __init__(
+        self,
+        queue: JobQueue,
+        store: VectorStore,
+        jobs: JobSubmitter,
+        models: Models,
+        fingerprints: Fingerprints | None = None,  # None: re-embeds never reuse a kept generation
+    ) -> None:
         self._queue = queue
         self._store = store
         self._jobs = jobs
         self._models = models
+        self._fingerprints = fingerprints
 
     async def SubmitBatchJob(
         self, request: pb.SubmitBatchJobRequest, call: Call
@@ -211,10 +220,8 @@ class BatchServicer:
         spec = (await self._store.get_collection(checked.collection)).spec
         job_id = uuid.uuid4().hex
         target = generation_name(checked.collection, job_id[:12])
-        if spec.previous:
-            kept = (await self._store.get_collection(spec.previous)).spec
-            if kept.embedding_model == checked.model:
-                target = spec.previous
+        if spec.previous and await self._reusable(spec.previous, checked.model, call):
+            target = spec.previous
         ids: list[str] = []
         token = ""
         while True:
@@ -235,6 +242,17 @@ class BatchServicer:
             target=target,
         )
         return await self._jobs.submit_reembed(job, ids)
+
+    async def _reusable(self, generation: str, model: str, call: Call) -> bool:
+        """Whether the kept generation holds `model`'s embeddings as the model answers now: the
+        same name is not enough, a model re-pointed since answers in another space."""
+        kept = (await self._store.get_collection(generation)).spec
+        if kept.embedding_model != model or self._fingerprints is None:
+            return False
+        why = await self._fingerprints.check(
+            model, kept.fingerprint, deadline=call.deadline, tenant=_tenant(call)
+        )
+        return not why
 
     async def GetBatchJob(self, request: pb.GetBatchJobRequest, call: Call) -> pb.GetBatchJobResponse:
         return pb.GetBatchJobResponse(job=(await self._own(call, request.id)).to_proto())

