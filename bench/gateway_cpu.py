@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.support.gateway_process import GatewayProcess
@@ -35,3 +36,21 @@ def wait_until_idle(gateways: list[GatewayProcess], timeout: float = 300.0) -> N
         before = sum(gateway_cpu_seconds(g) for g in gateways)
         time.sleep(1.0)
         quiet = quiet + 1 if sum(gateway_cpu_seconds(g) for g in gateways) - before < 0.05 else 0
+
+
+def cpu_per_call(
+    gw: GatewayProcess, calls: dict[str, Callable[[int], object]], variants: int, per_block: int, rounds: int
+) -> dict[str, list[float]]:
+    """Gateway CPU µs per call of each of `calls`, one figure per round: each round runs every
+    call in turn, a block of `per_block` after 20 warming calls (the connection and the path
+    warm again after another protocol ran). `fn(i)` sends variant `i % variants`."""
+    micros: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, fn in calls.items():
+            for i in range(20):
+                fn(i % variants)
+            before = gateway_cpu_seconds(gw)
+            for i in range(per_block):
+                fn(i % variants)
+            micros[name].append((gateway_cpu_seconds(gw) - before) / per_block * 1e6)
+    return micros

@@ -17,7 +17,7 @@ import orjson
 
 from bench.context import BenchContext
 from bench.core import COLLECTION, DIM, N_VECTORS, load_gateway
-from bench.gateway_cpu import gateway_cpu_seconds, wait_until_idle
+from bench.gateway_cpu import cpu_per_call, wait_until_idle
 from bench.harness import row
 from citadel.vector.v1 import vector_service_pb2 as pb
 
@@ -93,18 +93,9 @@ def run(ctx: BenchContext) -> list[dict]:
 
         per_block = ctx.samples(300)
         rounds = 3 if ctx.quick else 6
-        cpu = dict.fromkeys(calls, 0.0)
-        for _ in range(rounds):
-            for name, fn in calls.items():
-                for i in range(20):  # warm the connection and the path after another protocol
-                    fn(i % len(queries))
-                before = gateway_cpu_seconds(gw)
-                for i in range(per_block):
-                    fn(i % len(queries))
-                cpu[name] += gateway_cpu_seconds(gw) - before
+        per_round = cpu_per_call(gw, calls, len(queries), per_block, rounds)
         http.close()
-    calls_made = per_block * rounds
-    micros = {name: seconds / calls_made * 1e6 for name, seconds in cpu.items()}
+    micros = {name: sum(values) / len(values) for name, values in per_round.items()}
     base = micros["grpc"]
 
     def line(name: str, label: str, target: bool = False) -> dict:

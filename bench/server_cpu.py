@@ -22,7 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.context import BenchContext
 from bench.core import COLLECTION, DIM, N_VECTORS, load_gateway
-from bench.gateway_cpu import gateway_cpu_seconds, wait_until_idle
+from bench.gateway_cpu import cpu_per_call, wait_until_idle
 from bench.harness import row
 from bench.protocols import GRAPHQL_QUERY
 from bench.rpc_web import RPC_PATH, HttpClient, grpc_web_reply
@@ -86,15 +86,7 @@ def run(ctx: BenchContext) -> list[dict]:
 
         per_block = ctx.samples(300)
         rounds = 3 if ctx.quick else 7
-        micros: dict[str, list[float]] = {name: [] for name in calls}
-        for _ in range(rounds):
-            for name, fn in calls.items():
-                for i in range(20):  # warm the connection and the path after another protocol
-                    fn(i % len(queries))
-                before = gateway_cpu_seconds(gw)
-                for i in range(per_block):
-                    fn(i % len(queries))
-                micros[name].append((gateway_cpu_seconds(gw) - before) / per_block * 1e6)
+        micros = cpu_per_call(gw, calls, len(queries), per_block, rounds)
         http.close()
     us = {name: statistics.median(values) for name, values in micros.items()}
     base, floor = us["grpc"], us["health"]
