@@ -42,8 +42,8 @@ PAGE = 512  # points compared per catch-up step
 # A catch-up pass that finds at most this many changes is followed by the switch.
 QUIET = 64
 MAX_PASSES = 5
-# A switch resumed after a crash no longer knows when its last catch-up pass began: points
-# written to the old generation this long before the switch count as possibly not carried.
+# For a generation switched without a catch-up time (by an older gateway): points written to
+# the old generation this long before the switch count as possibly not carried over.
 RESUMED_WINDOW_SECONDS = 120.0
 NOT_STORED = (
     "text: not stored with this vector (it was written with its embedding only, or while "
@@ -92,7 +92,7 @@ class Reembedder:
                 failures += missed
                 if changed <= QUIET:
                     break
-            await self._store.switch(job.collection, job.target)
+            await self._store.switch(job.collection, job.target, caught_up_at)
             log.info(
                 "job %s: collection %r switched to its %s embeddings (%r)",
                 job.id,
@@ -101,8 +101,8 @@ class Reembedder:
                 job.target,
             )
             spec = (await self._store.get_collection(job.collection)).spec
-        else:  # resumed after the switch
-            caught_up_at = spec.switched_at - RESUMED_WINDOW_SECONDS
+        else:  # resumed after the switch: it recorded when the last catch-up pass began
+            caught_up_at = spec.caught_up_at or spec.switched_at - RESUMED_WINDOW_SECONDS
         if spec.previous:
             await asyncio.sleep(max(0.0, spec.switched_at + self._settle - time.time()))
             _, missed = await self._catch_up(
@@ -156,6 +156,7 @@ class Reembedder:
                 physical="",
                 previous="",
                 switched_at=0.0,
+                caught_up_at=0.0,
             )
             try:
                 await self._store.create_collection(target)

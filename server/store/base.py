@@ -59,6 +59,9 @@ class CollectionSpec:
     # when (unix seconds).
     previous: str = ""
     switched_at: float = 0.0
+    # What the switch's caller said the new generation held everything written before (a
+    # re-embed's last catch-up pass began then): what reached the old one later is carried over.
+    caught_up_at: float = 0.0
 
     @property
     def home(self) -> str:
@@ -176,10 +179,11 @@ class VectorStore(Protocol):
     async def delete_collection(self, name: str) -> None:
         """Deletes it and its vectors (every generation of it), or raises NOT_FOUND."""
 
-    async def switch(self, name: str, generation: str) -> None:
+    async def switch(self, name: str, generation: str, caught_up_at: float = 0.0) -> None:
         """Points `name` at the physical collection `generation` atomically: every call that
         resolves `name` after this returns sees it. The generation it pointed at before is
-        kept as the spec's `previous` (the one before that is deleted), with the switch time."""
+        kept as the spec's `previous` (the one before that is deleted), with the switch time
+        and `caught_up_at`."""
 
     async def upsert(self, collection: str, points: Sequence[Point]) -> None:
         """Writes all points durably (replacing equal ids) before returning."""

@@ -153,7 +153,7 @@ class EdgeStore:
         for key in generations:
             await self._delete(key)
 
-    async def switch(self, name: str, generation: str) -> None:
+    async def switch(self, name: str, generation: str, caught_up_at: float = 0.0) -> None:
         target = self._require(generation)
         alias = self._aliases.get(name)
         current = alias["current"] if alias else self._require(name).spec.name
@@ -163,7 +163,12 @@ class EdgeStore:
         if alias is None:  # the first generation has the name itself: it gets a generation name
             current = generation_name(name, "0")
             await self._indexer.cancel(self._collections[name])
-        self._aliases[name] = {"current": generation, "previous": current, "switched_at": time.time()}
+        self._aliases[name] = {
+            "current": generation,
+            "previous": current,
+            "switched_at": time.time(),
+            "caught_up_at": caught_up_at,
+        }
         edge_collection.write_json(self._root / ALIASES, self._aliases)  # the switch; the rest is tidying
         if alias is None:
             self._rename(name, current)
@@ -376,6 +381,7 @@ class EdgeStore:
             physical=c.spec.name,
             previous=alias["previous"] if alias["previous"] in self._collections else "",
             switched_at=alias["switched_at"],
+            caught_up_at=alias.get("caught_up_at", 0.0),
         )
 
     def _rename(self, key: str, new_key: str) -> None:

@@ -212,7 +212,7 @@ class QdrantStore:
         for generation in generations:
             await self._calls.run(partial(self._client.delete_collection, generation), name)
 
-    async def switch(self, name: str, generation: str) -> None:
+    async def switch(self, name: str, generation: str, caught_up_at: float = 0.0) -> None:
         target = await self._collection_info(generation)
         current = (await self._aliases()).get(name)
         if current == generation:
@@ -224,6 +224,7 @@ class QdrantStore:
             **(target.config.metadata or {}).get(RESERVED_PAYLOAD_KEY, {}),
             "previous": current or "",
             "switched_at": time.time(),
+            "caught_up_at": caught_up_at,
         }
         stamp = partial(self._client.update_collection, generation, metadata={RESERVED_PAYLOAD_KEY: ours})
         await self._calls.run(stamp, generation, idempotent=True)
@@ -477,4 +478,5 @@ def _spec(name: str, info: models.CollectionInfo) -> CollectionSpec:
         physical=ours.get("physical", name),
         previous=ours.get("previous", ""),
         switched_at=float(ours.get("switched_at", 0.0)),
+        caught_up_at=float(ours.get("caught_up_at", 0.0)),
     )

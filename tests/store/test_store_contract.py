@@ -446,11 +446,12 @@ async def test_switch_moves_a_name_to_another_generation_and_keeps_the_previous(
     await store.upsert("c~g1", [Point(id="new", vector=[0, 1, 0], metadata={"g": 1})])
     assert [s.name for s in await store.list_collections()] == ["c"]
 
-    await store.switch("c", "c~g1")
+    await store.switch("c", "c~g1", caught_up_at=1700000000.5)
     await store.switch("c", "c~g1")  # asked again by a resumed job: nothing changes
     info = await store.get_collection("c")
     assert (info.spec.dimension, info.spec.home, info.vector_count) == (3, "c~g1", 1)
     assert info.spec.previous and info.spec.switched_at > 0
+    assert info.spec.caught_up_at == 1700000000.5  # what a resumed re-embed reads back
     hits = await store.search("c", SearchQuery(vector=[0, 1, 0], limit=5))
     assert [h.point.id for h in hits] == ["new"]
     assert [p.id for p in (await store.scroll("c", None, 10, "", False, False)).points] == ["new"]
