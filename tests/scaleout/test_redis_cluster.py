@@ -21,16 +21,23 @@ from tests.support.gateway_process import GatewayProcess
 N_EMBED = 1200
 
 
+def make_collections(http: httpx.Client, prefix: str, count: int) -> list[str]:
+    """`count` 2-d collections of fresh names (spread over the cluster's slots by their tags)."""
+    names = [f"{prefix}-{i}-{uuid.uuid4().hex[:6]}" for i in range(count)]
+    for name in names:
+        made = http.post(
+            "/v1/collections", json={"name": name, "dimension": 2, "distance": "DISTANCE_COSINE"}
+        )
+        assert made.status_code == 200, made.text
+    return names
+
+
 def test_cache_hits_invalidates_and_flushes_on_a_cluster(redis_cluster, tmp_path):
     proc = GatewayProcess(tmp_path / "data", env=cluster_env(redis_cluster)).start()
     try:
         with httpx.Client(base_url=proc.http_url, timeout=30) as http:
-            names = [f"cl-{i}-{uuid.uuid4().hex[:6]}" for i in range(12)]
+            names = make_collections(http, "cl", 12)
             for name in names:
-                made = http.post(
-                    "/v1/collections", json={"name": name, "dimension": 2, "distance": "DISTANCE_COSINE"}
-                )
-                assert made.status_code == 200, made.text
                 upsert = {"vectors": [{"id": "a", "embedding": [1, 0]}]}
                 assert http.post(f"/v1/collections/{name}/vectors:upsert", json=upsert).status_code == 200
 
@@ -183,12 +190,7 @@ def test_a_primary_down_is_unavailable_or_uncached_never_internal(redis_cluster,
     proc = GatewayProcess(tmp_path / "data", env=cluster_env(redis_cluster)).start()
     try:
         with httpx.Client(base_url=proc.http_url, timeout=30) as http:
-            names = [f"down-{i}-{uuid.uuid4().hex[:6]}" for i in range(6)]
-            for name in names:
-                made = http.post(
-                    "/v1/collections", json={"name": name, "dimension": 2, "distance": "DISTANCE_COSINE"}
-                )
-                assert made.status_code == 200, made.text
+            names = make_collections(http, "down", 6)
             redis_cluster.procs[1].kill()
             redis_cluster.procs[1].wait(10)
             for name in names:  # the killed primary's slots cannot be reached: served uncached
