@@ -2,17 +2,17 @@
 process, the embedded default. One shard per collection under the data dir
 (`edge_collection.py`); graphs are built in the background (`edge_indexer.py`).
 
-Engine calls run inline on the event loop, by measurement: qdrant-edge-py 0.9 holds the GIL
-for the whole of every call, so `asyncio.to_thread` would stall the loop exactly as long and
-add a thread hop. What keeps other requests moving is keeping each call short: searches take
-a few ms, upserts go in slices with a yield between them, and the one long call, `optimize()`,
-runs in a child process. File copies, which do release the GIL, run in threads.
+Engine calls run inline on the event loop, by measurement: writes hold the GIL for the whole
+call, and searches, which release it, lost or tied when moved to a thread or coalesced into
+`query_batch` on two cores (BENCHMARKS.md, throughput). What keeps other requests moving is
+keeping each call short: searches take a few ms, upserts go in slices with a yield between
+them, and the one long call, `optimize()`, runs in a child process. File copies run in threads.
 
 A collection name resolves to the physical collection (a "generation") that holds its points:
 itself, until a re-embed switches the name to a new generation (`switch`). The table of
 switched names is one small file, `.aliases.json`, replaced atomically: the switch.
 
-Thread-safety therefore reduces to ordering on the loop: writes to a collection take its
+With engine calls on the loop, thread-safety reduces to ordering on the loop: writes to a collection take its
 write lock (multi-step writes and the index build's copy/swap must not interleave), reads
 need none. Writes are durable when they return: the engine appends each one to its WAL before
 applying it, so they survive a killed process; a restart replays the WAL.
