@@ -34,9 +34,10 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+import grpc
 import qdrant_edge as edge
 
-from citadel.server.errors import already_exists, invalid, not_found, unavailable
+from citadel.server.errors import ApiError, already_exists, invalid, not_found, unavailable
 from citadel.server.store import edge_collection
 from citadel.server.store.base import (
     CollectionInfo,
@@ -244,9 +245,18 @@ class EdgeStore:
         self, collection: str, key: str, filter: filter_pb2.Filter | None, limit: int
     ) -> list[tuple[str | int | bool, int]]:
         c = self._reading(collection, filter)
-        if key not in c.indexed_keys():  # the engine counts only what an index holds
+        indexed = c.indexed_keys()
+        if key not in indexed:  # the engine counts only what an index holds: one is made now,
+            if not self._room(c, indexed):  # within the automatic indexes' bound
+                raise ApiError(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"key: {key[:100]!r} has no index and collection {collection!r} has "
+                    f"limits.auto_indexes_per_collection ({self._auto_indexes}) automatic ones: declare "
+                    "it in the collection's indexed_fields to count its values",
+                )
             async with self._writing(collection) as c:
                 c.apply(edge.UpdateOperation.create_field_index(key, INDEX_TYPES["keyword"]))
+                c.wanted_indexes.pop(key, None)
         response = c.shard.facet(
             edge.FacetRequest(key, limit=limit, exact=True, filter=to_edge_filter(filter))
         )
@@ -428,12 +438,16 @@ class EdgeStore:
                     self._want(c, new, keys, indexed)
         return c
 
-    def _want(self, c: EdgeCollection, new: list[str], kinds: dict, indexed: set[str]) -> None:
-        # Counted from the shard's own indexes (which survive a restart) plus those pending,
-        # less the ones the collection declared: explicit indexed_fields are the admin's call.
+    def _room(self, c: EdgeCollection, indexed: set[str]) -> int:
+        """Automatic payload indexes c may still get. Counted from the shard's own indexes
+        (which survive a restart) plus those pending, less the ones the collection declared:
+        explicit indexed_fields are the admin's call."""
         declared = {k for k, _ in c.spec.indexed_fields}
         automatic = len((indexed | c.wanted_indexes.keys()) - declared)
-        room = max(0, self._auto_indexes - automatic)
+        return max(0, self._auto_indexes - automatic)
+
+    def _want(self, c: EdgeCollection, new: list[str], kinds: dict, indexed: set[str]) -> None:
+        room = self._room(c, indexed)
         if room:
             c.wanted_indexes.update({k: kinds[k] for k in new[:room]})
             self._indexer.poke(c)
@@ -443,7 +457,7 @@ class EdgeStore:
                 "collection %r has %d automatic payload indexes, limits.auto_indexes_per_collection: "
                 "filters on other keys (such as %r) are served without one",
                 c.spec.name,
-                automatic + room,
+                self._auto_indexes,
                 new[room][:64],
             )
 

@@ -347,3 +347,24 @@ async def test_a_collection_keeping_text_gets_graphs_though_its_keyword_vectors_
         assert store.index_status("t").indexed_vectors == 3000
     finally:
         await store.close()
+
+
+async def test_facets_make_indexes_only_within_the_automatic_bound(tmp_path):
+    """A facet needs an index on its key: a reader's facets may not create them without end."""
+    store = EdgeStore(tmp_path / "edge", auto_indexes=1)
+    try:
+        await store.create_collection(
+            CollectionSpec("f", DIM, "cosine", indexed_fields=(("tag", "keyword"),))
+        )
+        points = _points(np.ones((4, DIM), dtype=np.float32))
+        for i, p in enumerate(points):
+            p.metadata = {"tag": "ab"[i % 2], "color": "red", "size": "s"}
+        await store.upsert("f", points)
+        assert await store.facet("f", "tag", None, 10) == [("a", 2), ("b", 2)]  # declared
+        assert await store.facet("f", "color", None, 10) == [("red", 4)]  # the one automatic index
+        with pytest.raises(ApiError) as e:
+            await store.facet("f", "size", None, 10)
+        assert e.value.code == grpc.StatusCode.FAILED_PRECONDITION
+        assert "limits.auto_indexes_per_collection" in e.value.message and "indexed_fields" in e.value.message
+    finally:
+        await store.close()
