@@ -18,6 +18,7 @@ the fast path only ever returns what graphql-core would have returned.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from math import isfinite
 from typing import Any
@@ -93,10 +94,8 @@ class VariableCoercion:
     def coerce(self, inputs: dict[str, Any], max_errors: int) -> dict[str, Any] | list[GraphQLError]:
         """The coerced values, or graphql-core's errors for them."""
         if self.compiled is not None:
-            try:
+            with suppress(GiveUp):  # a value the coercers do not take as it stands
                 return self._compiled(inputs)
-            except GiveUp:
-                pass
         return get_variable_values(self.schema, self.definitions, inputs, max_errors=max_errors)
 
     def _compiled(self, inputs: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,6 @@ from citadel.server.store.base import CollectionSpec, ScoredPoint, StoreQuery
 from citadel.vector.v1 import filter_pb2
 from citadel.vector.v1 import vector_service_pb2 as pb
 
-MAX_LIMIT, MAX_OFFSET = check.MAX_LIMIT, check.MAX_OFFSET
 MAX_CANDIDATES = 1000
 MAX_EXAMPLES = 64
 MAX_GROUP_SIZE = 100
@@ -60,10 +59,10 @@ class Planned:
 
 
 async def plan(request: pb.QueryVectorsRequest, spec: CollectionSpec, parts: Parts) -> Planned:
-    limit = check.bounded("limit", request.limit, 10, MAX_LIMIT)
+    limit = check.bounded("limit", request.limit, 10, check.MAX_LIMIT)
     offset = request.offset
-    if offset > MAX_OFFSET:
-        raise invalid("offset", f"must be at most {MAX_OFFSET}, got {offset}")
+    if offset > check.MAX_OFFSET:
+        raise invalid("offset", f"must be at most {check.MAX_OFFSET}, got {offset}")
     threshold = None
     if request.HasField("score_threshold"):
         threshold = check.finite_number("score_threshold", request.score_threshold)

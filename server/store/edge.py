@@ -55,7 +55,7 @@ from citadel.server.store.edge_collection import INDEX_TYPES, EdgeCollection, Hn
 from citadel.server.store.edge_filter import filter_keys, to_edge_filter
 from citadel.server.store.edge_indexer import Indexer, stop_leftover_build
 from citadel.server.store.edge_query import to_edge_query
-from citadel.server.store.keywords import SPARSE, document, no_keywords
+from citadel.server.store.keywords import no_keywords, point_vectors
 from citadel.server.store.payload import to_page, to_payload, to_point
 from citadel.server.store.point_ids import point_from_token, point_id
 from citadel.vector.v1 import filter_pb2
@@ -187,7 +187,11 @@ class EdgeStore:
                 c.apply(
                     edge.UpdateOperation.upsert_points(
                         [
-                            edge.Point(point_id(p.id), _vectors(p, c.spec.keywords), to_payload(p, now))
+                            edge.Point(
+                                point_id(p.id),
+                                point_vectors(p, c.spec.keywords, edge.SparseVector),
+                                to_payload(p, now),
+                            )
                             for p in points[start : start + _UPSERT_SLICE]
                         ]
                     )
@@ -460,15 +464,6 @@ class EdgeStore:
                 self._auto_indexes,
                 new[room][:64],
             )
-
-
-def _vectors(p: Point, keywords: bool):
-    """A point's vectors: the dense one, and in a collection that keeps keywords, its text's
-    BM25 vector."""
-    dense = p.vector if type(p.vector) is list else list(p.vector or ())  # the servicer's list as it is
-    if not keywords or not p.text:
-        return {"": dense} if keywords else dense
-    return {"": dense, SPARSE: edge.SparseVector(*document(p.text))}
 
 
 def _check_name(name: str) -> None:

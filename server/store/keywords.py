@@ -11,10 +11,14 @@ dropped, Snowball English stemming (running = run).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import grpc
 import qdrant_edge
 
 from citadel.server.errors import ApiError
+from citadel.server.store.base import Point
 
 SPARSE = "bm25"  # the sparse vector's name in both engines
 # The stored text, for full-text conditions (TextMatchCondition): a text index on it.
@@ -33,6 +37,18 @@ def query(text: str) -> tuple[list[int], list[float]]:
     """A query's sparse vector: each distinct token once, weight 1 (the engine adds IDF)."""
     v = _MODEL.embed_query(text)
     return list(v.indices), list(v.values)
+
+
+def point_vectors(p: Point, keywords: bool, sparse: Callable[[list[int], list[float]], Any]):
+    """A point's vectors as both engines take them: the dense list, or in a collection that
+    keeps keywords a dict of it (named "") and its text's BM25 vector, made by the engine's
+    own sparse vector class `sparse(indices, values)`."""
+    dense = p.vector if type(p.vector) is list else list(p.vector or ())  # the servicer's list as it is
+    if not keywords:
+        return dense
+    if not p.text:
+        return {"": dense}
+    return {"": dense, SPARSE: sparse(*document(p.text))}
 
 
 def no_keywords(collection: str) -> ApiError:

@@ -38,7 +38,7 @@ from citadel.server.store.base import (
     generation_name,
     is_generation,
 )
-from citadel.server.store.keywords import SPARSE, TEXT_FIELD, document, no_keywords
+from citadel.server.store.keywords import SPARSE, TEXT_FIELD, no_keywords, point_vectors
 from citadel.server.store.payload import to_page, to_payload, to_point
 from citadel.server.store.point_ids import point_from_token, point_id
 from citadel.server.store.qdrant_calls import QdrantCalls
@@ -246,7 +246,11 @@ class QdrantStore:
         keywords = SPARSE in ((await self._collection_info(collection)).config.params.sparse_vectors or {})
         now = time.time()
         structs = [
-            models.PointStruct(id=point_id(p.id), vector=_vectors(p, keywords), payload=to_payload(p, now))
+            models.PointStruct(
+                id=point_id(p.id),
+                vector=point_vectors(p, keywords, _sparse_vector),
+                payload=to_payload(p, now),
+            )
             for p in points
         ]
         for start in range(0, len(structs), _UPSERT_SLICE):
@@ -422,16 +426,8 @@ def _metadata(spec: CollectionSpec, physical: str) -> dict:
     }
 
 
-def _vectors(p: Point, keywords: bool):
-    """A point's vectors: the dense one, and in a collection that keeps keywords, its text's
-    BM25 vector (the same as the embedded engine's: store/keywords.py)."""
-    dense = list(p.vector or ())
-    if not keywords:
-        return dense
-    if not p.text:
-        return {"": dense}
-    indices, values = document(p.text)
-    return {"": dense, SPARSE: models.SparseVector(indices=indices, values=values)}
+def _sparse_vector(indices: list[int], values: list[float]) -> models.SparseVector:
+    return models.SparseVector(indices=indices, values=values)
 
 
 def _create_alias(name: str, collection: str) -> models.CreateAliasOperation:
