@@ -28,6 +28,7 @@ from citadel.batch.v1 import batch_service_pb2
 from citadel.server.auth.principal import ROLE_NAMES
 from citadel.server.methods import MethodSpec
 from citadel.server.servicers import batch as batch_servicer
+from citadel.server.servicers import collection_layout as layout
 from citadel.server.servicers import query_plan
 from citadel.server.servicers import validation as check
 from citadel.server.servicers import vector as vector_servicer
@@ -141,6 +142,10 @@ def _page(maximum: int) -> dict[str, Any]:
     return {"minimum": 0, "maximum": maximum}
 
 
+def _between(bounds: tuple[float, float]) -> dict[str, Any]:
+    return {"minimum": bounds[0], "maximum": bounds[1]}
+
+
 _V = "citadel.vector.v1."
 _B = "citadel.batch.v1."
 # Keywords added to a field's schema, by the field's full name. On a repeated field, `items`
@@ -149,6 +154,12 @@ _B = "citadel.batch.v1."
 FIELD_RULES: dict[str, dict[str, Any]] = {
     _V + "Collection.dimension": {"minimum": 1, "maximum": check.MAX_DIMENSION},
     _V + "Collection.description": {"maxLength": vector_servicer.MAX_DESCRIPTION},
+    _V + "CollectionLayout.shard_number": _between(layout.SHARD_NUMBER),
+    _V + "CollectionLayout.replication_factor": _between(layout.REPLICATION_FACTOR),
+    _V + "CollectionLayout.write_consistency_factor": _between((1, layout.REPLICATION_FACTOR[1])),
+    _V + "HnswLayout.m": _between(layout.HNSW_M),
+    _V + "HnswLayout.ef_construct": _between(layout.HNSW_EF_CONSTRUCT),
+    _V + "QuantizationLayout.oversampling": _between(layout.OVERSAMPLING),
     _V + "IndexedField.key": METADATA_PATH,
     _V + "FieldCondition.key": METADATA_PATH,
     _V + "Vector.id": VECTOR_ID,

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from google.protobuf import struct_pb2, timestamp_pb2
 
+from citadel.server.servicers import collection_layout
 from citadel.server.store.base import CollectionInfo, CollectionSpec, Point, ScoredPoint
 from citadel.vector.v1 import resources_pb2, vector_service_pb2
 
@@ -109,6 +110,8 @@ def collection_message(
     )
     if spec.switched_at:
         set_timestamp(c.reembedded_at, spec.switched_at)
+    if spec.layout.chosen():
+        c.layout.CopyFrom(collection_layout.to_message(spec.layout))
     if isinstance(info, CollectionInfo):
         c.vector_count = info.vector_count
         if info.index_progress is not None:

@@ -23,7 +23,7 @@ from citadel.server.chain import Call
 from citadel.server.embeddings.fingerprint import Fingerprints, as_fingerprint, space_error
 from citadel.server.embeddings.service import CacheUse, EmbeddingService, Queued
 from citadel.server.errors import ApiError, invalid, not_found
-from citadel.server.servicers import query_plan
+from citadel.server.servicers import collection_layout, query_plan
 from citadel.server.servicers import validation as check
 from citadel.server.servicers.convert import (
     DISTANCE_NAMES,
@@ -102,6 +102,7 @@ class VectorServicer:
             indexed_fields=tuple((f.key, FIELD_TYPE_NAMES[f.type]) for f in c.indexed_fields),
             created_at=time.time(),
             store_text=c.store_text if c.HasField("store_text") else True,
+            layout=collection_layout.from_message("collection.layout", c.layout),
         )
         spec = dataclasses.replace(spec, keywords=spec.store_text)  # BM25 over the texts it keeps
         state = resources_pb2.FINGERPRINT_STATE_UNSPECIFIED

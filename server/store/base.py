@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from citadel.server.store.layout import CollectionLayout
 from citadel.vector.v1 import filter_pb2
 
 Distance = Literal["cosine", "dot", "euclid"]
@@ -62,6 +63,9 @@ class CollectionSpec:
     # What the switch's caller said the new generation held everything written before (a
     # re-embed's last catch-up pass began then): what reached the old one later is carried over.
     caught_up_at: float = 0.0
+    # Its own cluster and storage settings (shards, replicas, HNSW, quantization, on-disk);
+    # what it leaves unset follows the store's defaults.
+    layout: CollectionLayout = CollectionLayout()
 
     @property
     def home(self) -> str:
@@ -147,8 +151,10 @@ class StoreQuery:
     dense: Sequence[float] | None = None
     sparse: tuple[list[int], list[float]] | None = None  # a BM25 query (store/keywords.py)
     fusion: Literal["rrf", "dbsf"] = "rrf"
-    weights: tuple[float, float] | None = None  # dense, keyword (RRF)
-    candidates: int = 0  # each half's, before fusion
+    weights: tuple[float, ...] | None = None  # dense, keyword[, phrase] (RRF)
+    candidates: int = 0  # each ranking's, before fusion
+    # Hybrid: also rank by keyword the texts that hold this exact phrase (a third ranking).
+    phrase: str | None = None
     positives: tuple[Sequence[float], ...] = ()
     negatives: tuple[Sequence[float], ...] = ()
     strategy: Literal["best_score", "sum_scores"] = "best_score"

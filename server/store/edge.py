@@ -129,7 +129,14 @@ class EdgeStore:
         _check_name(spec.name)
         if spec.name in self._collections or spec.name in self._aliases:
             raise already_exists(f"collection {spec.name!r}")
-        self._collections[spec.name] = edge_collection.create(self._root, spec, self._hnsw)
+        if cluster := spec.layout.cluster_settings():
+            raise ApiError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"collection.layout.{cluster[0]}: the embedded engine keeps one copy of each collection "
+                f"in this process, so {', '.join(cluster)} cannot apply: leave them unset, or use a "
+                "Qdrant cluster (store.qdrant_url)",
+            )
+        self._collections[spec.name] = edge_collection.create(self._root, spec, self._hnsw_of(spec))
 
     async def get_collection(self, name: str) -> CollectionInfo:
         c = self._require(name)
@@ -184,17 +191,14 @@ class EdgeStore:
         now = time.time()
         async with self._writing(collection) as c:
             for start in range(0, len(points), _UPSERT_SLICE):
-                c.apply(
-                    edge.UpdateOperation.upsert_points(
-                        [
-                            edge.Point(
-                                point_id(p.id),
-                                point_vectors(p, c.spec.keywords, edge.SparseVector),
-                                to_payload(p, now),
-                            )
-                            for p in points[start : start + _UPSERT_SLICE]
-                        ]
-                    )
+                chunk = points[start : start + _UPSERT_SLICE]
+                ids = [point_id(p.id) for p in chunk]
+                c.upsert(
+                    ids,
+                    [
+                        edge.Point(i, point_vectors(p, c.spec.keywords, edge.SparseVector), to_payload(p, now))
+                        for i, p in zip(ids, chunk, strict=True)
+                    ],
                 )
                 await asyncio.sleep(0)  # lets other requests run between slices
         self._indexer.poke(c)
@@ -229,7 +233,7 @@ class EdgeStore:
                 limit=query.limit,
                 offset=query.offset or None,
                 filter=to_edge_filter(query.filter),
-                params=self._search_params(query.exact),
+                params=self._search_params(query.exact, c),
                 with_vector=query.with_vector,
                 with_payload=True,  # the original id lives in the payload
                 score_threshold=query.score_threshold,
@@ -241,7 +245,7 @@ class EdgeStore:
         c = self._reading(collection, query.filter)
         if query.sparse is not None and not c.spec.keywords:
             raise no_keywords(collection)
-        params = self._search_params(False)  # graph searches re-checked on the original vectors
+        params = self._search_params(False, c)  # graph searches re-checked on the original vectors
         hits = c.shard.query(to_edge_query(query, to_edge_filter(query.filter), params))
         return [ScoredPoint(to_point(h.payload, h.vector, query.with_metadata), h.score) for h in hits]
 
@@ -366,15 +370,26 @@ class EdgeStore:
         indexed = min(count, c.indexed_vectors())
         return IndexProgress(indexed_vectors=indexed, state=self._indexer.state(c))
 
-    def _search_params(self, exact: bool) -> edge.SearchParams:
+    def _search_params(self, exact: bool, c: EdgeCollection) -> edge.SearchParams:
         """Graph searches walk the int8 vectors and rescore `oversampling` x limit candidates
         on the originals; an exact search compares the originals only (quantization ignored)."""
+        oversampling = c.spec.layout.quantization_oversampling
         return edge.SearchParams(
             hnsw_ef=self._hnsw.ef,
             exact=exact,
             quantization=edge.QuantizationSearchParams(
-                ignore=exact, rescore=True, oversampling=self._hnsw.oversampling
+                ignore=exact, rescore=True, oversampling=oversampling or self._hnsw.oversampling
             ),
+        )
+
+    def _hnsw_of(self, spec: CollectionSpec) -> HnswParams:
+        """The store's graph and quantization tuning with the collection's own layout over it."""
+        layout, tuned = spec.layout, self._hnsw
+        return dataclasses.replace(
+            tuned,
+            m=tuned.m if layout.hnsw_m is None else layout.hnsw_m,
+            ef_construct=tuned.ef_construct if layout.hnsw_ef_construct is None else layout.hnsw_ef_construct,
+            quantize=tuned.quantize if layout.quantization is None else layout.quantization == "int8",
         )
 
     def _require(self, name: str) -> EdgeCollection:

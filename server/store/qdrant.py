@@ -39,6 +39,7 @@ from citadel.server.store.base import (
     is_generation,
 )
 from citadel.server.store.keywords import SPARSE, TEXT_FIELD, no_keywords, point_vectors
+from citadel.server.store.layout import CollectionLayout
 from citadel.server.store.payload import to_page, to_payload, to_point
 from citadel.server.store.point_ids import point_from_token, point_id
 from citadel.server.store.qdrant_calls import QdrantCalls
@@ -88,7 +89,9 @@ class QdrantStore:
         self._calls = QdrantCalls(
             where or "Qdrant (local mode)", self._options.timeout_seconds, remote=bool(where)
         )
-        self._read = self._options.read_kwargs()  # read consistency
+        # Physical collection -> its options: the defaults with its own layout over them
+        # (read consistency, search params), learnt when it is created or its info is read.
+        self._collection_options: dict[str, QdrantOptions] = {}
 
     @classmethod
     def local(cls, path: Path) -> QdrantStore:
@@ -124,17 +127,19 @@ class QdrantStore:
         # generation 0 behind an alias of its name. Of two replicas creating one collection,
         # Qdrant lets one make the physical collection; the other is answered ALREADY_EXISTS.
         physical = spec.name if is_generation(spec.name) else generation_name(spec.name, "0")
+        options = self._options.check_layout(spec.layout)
         make = partial(
             self._client.create_collection,
             physical,
-            vectors_config=self._options.vector_params(spec.dimension, _DISTANCES[spec.distance]),
-            **self._options.collection_kwargs(),
+            vectors_config=options.vector_params(spec.dimension, _DISTANCES[spec.distance]),
+            **options.collection_kwargs(),
             sparse_vectors_config=(
                 {SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)} if spec.keywords else None
             ),
             metadata={RESERVED_PAYLOAD_KEY: _metadata(spec, physical)},
         )
         await self._make(make, spec.name, physical)
+        self._collection_options[physical] = options
         try:
             await self._finish_creating(spec, physical)
         except Exception:
@@ -178,8 +183,10 @@ class QdrantStore:
 
     async def get_collection(self, name: str) -> CollectionInfo:
         info = await self._collection_info(name)
+        spec = _spec(name, info)
+        self._collection_options[spec.home] = self._options.with_layout(spec.layout)
         return CollectionInfo(
-            spec=_spec(name, info), vector_count=info.points_count or 0, index_progress=_index_progress(info)
+            spec=spec, vector_count=info.points_count or 0, index_progress=_index_progress(info)
         )
 
     async def list_collections(self) -> list[CollectionSpec]:
@@ -263,7 +270,12 @@ class QdrantStore:
     async def retrieve(self, collection: str, ids: Sequence[str]) -> list[Point]:
         pids = [point_id(i) for i in dict.fromkeys(ids)]
         read = partial(
-            self._client.retrieve, collection, pids, with_payload=True, with_vectors=True, **self._read
+            self._client.retrieve,
+            collection,
+            pids,
+            with_payload=True,
+            with_vectors=True,
+            **self._reads(collection),
         )
         return [
             to_point(r.payload, r.vector, True)
@@ -273,7 +285,12 @@ class QdrantStore:
     async def delete_ids(self, collection: str, ids: Sequence[str]) -> int:
         pids = [point_id(i) for i in dict.fromkeys(ids)]
         read = partial(
-            self._client.retrieve, collection, pids, with_payload=False, with_vectors=False, **self._read
+            self._client.retrieve,
+            collection,
+            pids,
+            with_payload=False,
+            with_vectors=False,
+            **self._reads(collection),
         )
         existing = await self._calls.run(read, collection, idempotent=True)
         if existing:
@@ -305,8 +322,8 @@ class QdrantStore:
             score_threshold=query.score_threshold,
             with_payload=True,  # the original id lives in the payload
             with_vectors=query.with_vector,
-            search_params=self._options.search_params(query.exact),
-            **self._read,
+            search_params=self._options_of(collection).search_params(query.exact),
+            **self._reads(collection),
         )
         result = await self._calls.run(search, collection, idempotent=True)
         if query.with_metadata:
@@ -318,7 +335,9 @@ class QdrantStore:
             info = await self._collection_info(collection)
             if SPARSE not in (info.config.params.sparse_vectors or {}):
                 raise no_keywords(collection)
-        ask = partial(self._client.query_points, collection, **to_query_points(query), **self._read)
+        ask = partial(
+            self._client.query_points, collection, **to_query_points(query), **self._reads(collection)
+        )
         result = await self._calls.run(ask, collection, idempotent=True)
         return [
             ScoredPoint(to_point(p.payload, p.vector, query.with_metadata), p.score) for p in result.points
@@ -334,7 +353,7 @@ class QdrantStore:
             facet_filter=to_qdrant_filter(filter),
             limit=limit,
             exact=True,
-            **self._read,
+            **self._reads(collection),
         )
         response = await self._calls.run(count, collection, idempotent=True)
         return [(hit.value, hit.count) for hit in response.hits]
@@ -356,7 +375,7 @@ class QdrantStore:
             offset=point_from_token(page_token) if page_token else None,
             with_payload=True,
             with_vectors=with_vector,
-            **self._read,
+            **self._reads(collection),
         )
         records, next_offset = await self._calls.run(read, collection, idempotent=True)
         return to_page(records, next_offset, with_metadata)
@@ -380,6 +399,14 @@ class QdrantStore:
     async def _collection_info(self, name: str) -> models.CollectionInfo:
         """The collection (or the one its alias names); NOT_FOUND from Qdrant's own answer."""
         return await self._calls.run(partial(self._client.get_collection, name), name, idempotent=True)
+
+    def _options_of(self, collection: str) -> QdrantOptions:
+        """The physical collection's options when known: the servicer reads a collection's
+        spec (get_collection, at most seconds old) before it reads its points."""
+        return self._collection_options.get(collection, self._options)
+
+    def _reads(self, collection: str) -> dict:
+        return self._options_of(collection).read_kwargs()  # read consistency
 
 
 def _scored_without_metadata(p: models.ScoredPoint) -> ScoredPoint:
@@ -423,6 +450,7 @@ def _metadata(spec: CollectionSpec, physical: str) -> dict:
         "store_text": spec.store_text,
         "keywords": spec.keywords,
         "physical": physical,
+        "layout": spec.layout.chosen(),
     }
 
 
@@ -475,4 +503,5 @@ def _spec(name: str, info: models.CollectionInfo) -> CollectionSpec:
         previous=ours.get("previous", ""),
         switched_at=float(ours.get("switched_at", 0.0)),
         caught_up_at=float(ours.get("caught_up_at", 0.0)),
+        layout=CollectionLayout.from_chosen(ours.get("layout")),
     )

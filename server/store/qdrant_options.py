@@ -7,8 +7,8 @@ Layout, fixed when a collection is created (Qdrant cannot reshard it later): sha
 replication, write consistency, the HNSW graph, scalar int8 quantization (searches then
 rescore an oversampled candidate list with the original vectors), vectors on disk; and the
 read consistency of every read. 0 or "" leaves a setting to Qdrant's own default, so a single
-node needs none of them. They are defaults for every collection the gateway creates; the API
-has no per-collection override.
+node needs none of them. They are defaults: a collection's own layout (CreateCollection's
+`collection.layout`, store/layout.py) overrides each setting it sets (`with_layout`).
 
 qdrant-client is imported only inside the functions that build its arguments: settings are
 validated here at load, and the embedded default never loads the client.
@@ -16,9 +16,13 @@ validated here at load, and the embedded default never loads the client.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
+
+from citadel.server.errors import invalid
+from citadel.server.store.layout import CollectionLayout
 
 READ_CONSISTENCIES = ("all", "majority", "quorum")
 QUANTIZATIONS = ("int8",)
@@ -106,6 +110,37 @@ class QdrantOptions:
             raise ValueError(
                 f"store.qdrant_quantization_oversampling: must be at least 1, got {self.quantization_oversampling}"
             )
+
+    def with_layout(self, layout: CollectionLayout) -> QdrantOptions:
+        """These defaults with a collection's own settings over them."""
+        rc = layout.read_consistency
+        chosen = {
+            "shard_number": layout.shard_number,
+            "replication_factor": layout.replication_factor,
+            "write_consistency_factor": layout.write_consistency_factor,
+            "read_consistency": "1" if rc == "one" else rc,  # one replica: Qdrant's factor 1
+            "hnsw_m": layout.hnsw_m,
+            "hnsw_ef_construct": layout.hnsw_ef_construct,
+            "quantization": "" if layout.quantization == "none" else layout.quantization,
+            "quantization_oversampling": layout.quantization_oversampling,
+            "on_disk_vectors": layout.on_disk_vectors,
+        }
+        return dataclasses.replace(self, **{k: v for k, v in chosen.items() if v is not None})
+
+    def check_layout(self, layout: CollectionLayout) -> QdrantOptions:
+        """`with_layout`, refused INVALID_ARGUMENT when the merge asks for more acknowledging
+        copies than there are (each bound alone is checked where the request came in)."""
+        merged = self.with_layout(layout)
+        replicas = max(merged.replication_factor, 1)
+        if merged.write_consistency_factor > replicas:
+            field = "write_consistency_factor" if layout.write_consistency_factor else "replication_factor"
+            source = "collection.layout" if layout.replication_factor else "store.qdrant_replication_factor"
+            raise invalid(
+                f"collection.layout.{field}",
+                f"write_consistency_factor {merged.write_consistency_factor} is more than the replication "
+                f"factor ({replicas}, from {source}): no write could succeed",
+            )
+        return merged
 
     def client_kwargs(self) -> dict[str, Any]:
         """AsyncQdrantClient's arguments besides url and api_key."""

@@ -27,7 +27,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!citadel/vector/v1/resources.proto\x12\x11\x63itadel.vector.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"S\n\x0cIndexedField\x12\x11\n\x03key\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x30\n\x04type\x18\x02 \x01(\x0e\x32\x1c.citadel.vector.v1.FieldTypeB\x04\xe2\x41\x01\x02\"\xfe\x04\n\nCollection\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x17\n\tdimension\x18\x02 \x01(\rB\x04\xe2\x41\x01\x02\x12\x33\n\x08\x64istance\x18\x03 \x01(\x0e\x32\x1b.citadel.vector.v1.DistanceB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x37\n\x0eindexed_fields\x18\x05 \x03(\x0b\x32\x1f.citadel.vector.v1.IndexedField\x12\x1a\n\x0cvector_count\x18\x06 \x01(\x04\x42\x04\xe2\x41\x01\x03\x12\x34\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1d\n\x0f\x65mbedding_model\x18\x08 \x01(\tB\x04\xe2\x41\x01\x05\x12\x44\n\x11\x66ingerprint_state\x18\t \x01(\x0e\x32#.citadel.vector.v1.FingerprintStateB\x04\xe2\x41\x01\x03\x12 \n\x12\x66ingerprint_detail\x18\n \x01(\tB\x04\xe2\x41\x01\x03\x12\x1d\n\nstore_text\x18\x0b \x01(\x08\x42\x04\xe2\x41\x01\x05H\x00\x88\x01\x01\x12\x37\n\rreembedded_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1c\n\x0erollback_model\x18\r \x01(\tB\x04\xe2\x41\x01\x03\x12\"\n\x14indexed_vector_count\x18\x0e \x01(\x04\x42\x04\xe2\x41\x01\x03\x12>\n\x0eindexing_state\x18\x0f \x01(\x0e\x32 .citadel.vector.v1.IndexingStateB\x04\xe2\x41\x01\x03\x42\r\n\x0b_store_text\"\x8c\x02\n\x06Vector\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tembedding\x18\x02 \x03(\x02\x12)\n\x08metadata\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x18\n\ncollection\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x34\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x0c\n\x04text\x18\x06 \x01(\t\x12\x1d\n\x0f\x65mbedding_model\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x65mbedded_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\xef\x01\n\x0cScoredVector\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x11\n\tembedding\x18\x03 \x03(\x02\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04text\x18\x06 \x01(\t\x12\x17\n\x0f\x65mbedding_model\x18\x07 \x01(\t\x12/\n\x0b\x65mbedded_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*`\n\x08\x44istance\x12\x18\n\x14\x44ISTANCE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x44ISTANCE_COSINE\x10\x01\x12\x10\n\x0c\x44ISTANCE_DOT\x10\x02\x12\x13\n\x0f\x44ISTANCE_EUCLID\x10\x03*\x97\x01\n\tFieldType\x12\x1a\n\x16\x46IELD_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46IELD_TYPE_KEYWORD\x10\x01\x12\x16\n\x12\x46IELD_TYPE_INTEGER\x10\x02\x12\x14\n\x10\x46IELD_TYPE_FLOAT\x10\x03\x12\x13\n\x0f\x46IELD_TYPE_BOOL\x10\x04\x12\x13\n\x0f\x46IELD_TYPE_TEXT\x10\x05*\x95\x01\n\x10\x46ingerprintState\x12!\n\x1d\x46INGERPRINT_STATE_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x46INGERPRINT_STATE_MATCHES\x10\x01\x12\x1e\n\x1a\x46INGERPRINT_STATE_MISMATCH\x10\x02\x12\x1f\n\x1b\x46INGERPRINT_STATE_UNCHECKED\x10\x03*\x9f\x01\n\rIndexingState\x12\x1e\n\x1aINDEXING_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16INDEXING_STATE_INDEXED\x10\x01\x12\x1a\n\x16INDEXING_STATE_PENDING\x10\x02\x12\x1b\n\x17INDEXING_STATE_BUILDING\x10\x03\x12\x19\n\x15INDEXING_STATE_FAILED\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!citadel/vector/v1/resources.proto\x12\x11\x63itadel.vector.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"S\n\x0cIndexedField\x12\x11\n\x03key\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x30\n\x04type\x18\x02 \x01(\x0e\x32\x1c.citadel.vector.v1.FieldTypeB\x04\xe2\x41\x01\x02\"\xb9\x05\n\nCollection\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x17\n\tdimension\x18\x02 \x01(\rB\x04\xe2\x41\x01\x02\x12\x33\n\x08\x64istance\x18\x03 \x01(\x0e\x32\x1b.citadel.vector.v1.DistanceB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x37\n\x0eindexed_fields\x18\x05 \x03(\x0b\x32\x1f.citadel.vector.v1.IndexedField\x12\x1a\n\x0cvector_count\x18\x06 \x01(\x04\x42\x04\xe2\x41\x01\x03\x12\x34\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1d\n\x0f\x65mbedding_model\x18\x08 \x01(\tB\x04\xe2\x41\x01\x05\x12\x44\n\x11\x66ingerprint_state\x18\t \x01(\x0e\x32#.citadel.vector.v1.FingerprintStateB\x04\xe2\x41\x01\x03\x12 \n\x12\x66ingerprint_detail\x18\n \x01(\tB\x04\xe2\x41\x01\x03\x12\x1d\n\nstore_text\x18\x0b \x01(\x08\x42\x04\xe2\x41\x01\x05H\x00\x88\x01\x01\x12\x37\n\rreembedded_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1c\n\x0erollback_model\x18\r \x01(\tB\x04\xe2\x41\x01\x03\x12\"\n\x14indexed_vector_count\x18\x0e \x01(\x04\x42\x04\xe2\x41\x01\x03\x12>\n\x0eindexing_state\x18\x0f \x01(\x0e\x32 .citadel.vector.v1.IndexingStateB\x04\xe2\x41\x01\x03\x12\x39\n\x06layout\x18\x10 \x01(\x0b\x32#.citadel.vector.v1.CollectionLayoutB\x04\xe2\x41\x01\x05\x42\r\n\x0b_store_text\"\x94\x03\n\x10\x43ollectionLayout\x12\x19\n\x0cshard_number\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x1f\n\x12replication_factor\x18\x02 \x01(\rH\x01\x88\x01\x01\x12%\n\x18write_consistency_factor\x18\x03 \x01(\rH\x02\x88\x01\x01\x12<\n\x10read_consistency\x18\x04 \x01(\x0e\x32\".citadel.vector.v1.ReadConsistency\x12+\n\x04hnsw\x18\x05 \x01(\x0b\x32\x1d.citadel.vector.v1.HnswLayout\x12;\n\x0cquantization\x18\x06 \x01(\x0b\x32%.citadel.vector.v1.QuantizationLayout\x12\x1c\n\x0fon_disk_vectors\x18\x07 \x01(\x08H\x03\x88\x01\x01\x42\x0f\n\r_shard_numberB\x15\n\x13_replication_factorB\x1b\n\x19_write_consistency_factorB\x12\n\x10_on_disk_vectors\"N\n\nHnswLayout\x12\x0e\n\x01m\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x19\n\x0c\x65\x66_construct\x18\x02 \x01(\rH\x01\x88\x01\x01\x42\x04\n\x02_mB\x0f\n\r_ef_construct\"o\n\x12QuantizationLayout\x12-\n\x04type\x18\x01 \x01(\x0e\x32\x1f.citadel.vector.v1.Quantization\x12\x19\n\x0coversampling\x18\x02 \x01(\x02H\x00\x88\x01\x01\x42\x0f\n\r_oversampling\"\x8c\x02\n\x06Vector\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tembedding\x18\x02 \x03(\x02\x12)\n\x08metadata\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x18\n\ncollection\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x34\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x0c\n\x04text\x18\x06 \x01(\t\x12\x1d\n\x0f\x65mbedding_model\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x65mbedded_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\xef\x01\n\x0cScoredVector\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x11\n\tembedding\x18\x03 \x03(\x02\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04text\x18\x06 \x01(\t\x12\x17\n\x0f\x65mbedding_model\x18\x07 \x01(\t\x12/\n\x0b\x65mbedded_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*`\n\x08\x44istance\x12\x18\n\x14\x44ISTANCE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x44ISTANCE_COSINE\x10\x01\x12\x10\n\x0c\x44ISTANCE_DOT\x10\x02\x12\x13\n\x0f\x44ISTANCE_EUCLID\x10\x03*\x97\x01\n\tFieldType\x12\x1a\n\x16\x46IELD_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46IELD_TYPE_KEYWORD\x10\x01\x12\x16\n\x12\x46IELD_TYPE_INTEGER\x10\x02\x12\x14\n\x10\x46IELD_TYPE_FLOAT\x10\x03\x12\x13\n\x0f\x46IELD_TYPE_BOOL\x10\x04\x12\x13\n\x0f\x46IELD_TYPE_TEXT\x10\x05*\x95\x01\n\x10\x46ingerprintState\x12!\n\x1d\x46INGERPRINT_STATE_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x46INGERPRINT_STATE_MATCHES\x10\x01\x12\x1e\n\x1a\x46INGERPRINT_STATE_MISMATCH\x10\x02\x12\x1f\n\x1b\x46INGERPRINT_STATE_UNCHECKED\x10\x03*\x9f\x01\n\rIndexingState\x12\x1e\n\x1aINDEXING_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16INDEXING_STATE_INDEXED\x10\x01\x12\x1a\n\x16INDEXING_STATE_PENDING\x10\x02\x12\x1b\n\x17INDEXING_STATE_BUILDING\x10\x03\x12\x19\n\x15INDEXING_STATE_FAILED\x10\x04*\xa3\x01\n\x0fReadConsistency\x12 \n\x1cREAD_CONSISTENCY_UNSPECIFIED\x10\x00\x12\x18\n\x14READ_CONSISTENCY_ONE\x10\x01\x12\x1d\n\x19READ_CONSISTENCY_MAJORITY\x10\x02\x12\x1b\n\x17READ_CONSISTENCY_QUORUM\x10\x03\x12\x18\n\x14READ_CONSISTENCY_ALL\x10\x04*Z\n\x0cQuantization\x12\x1c\n\x18QUANTIZATION_UNSPECIFIED\x10\x00\x12\x15\n\x11QUANTIZATION_NONE\x10\x01\x12\x15\n\x11QUANTIZATION_INT8\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -64,6 +64,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COLLECTION'].fields_by_name['indexed_vector_count']._serialized_options = b'\342A\001\003'
   _globals['_COLLECTION'].fields_by_name['indexing_state']._loaded_options = None
   _globals['_COLLECTION'].fields_by_name['indexing_state']._serialized_options = b'\342A\001\003'
+  _globals['_COLLECTION'].fields_by_name['layout']._loaded_options = None
+  _globals['_COLLECTION'].fields_by_name['layout']._serialized_options = b'\342A\001\005'
   _globals['_VECTOR'].fields_by_name['id']._loaded_options = None
   _globals['_VECTOR'].fields_by_name['id']._serialized_options = b'\342A\001\002'
   _globals['_VECTOR'].fields_by_name['collection']._loaded_options = None
@@ -74,20 +76,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VECTOR'].fields_by_name['embedding_model']._serialized_options = b'\342A\001\003'
   _globals['_VECTOR'].fields_by_name['embedded_at']._loaded_options = None
   _globals['_VECTOR'].fields_by_name['embedded_at']._serialized_options = b'\342A\001\003'
-  _globals['_DISTANCE']._serialized_start=1391
-  _globals['_DISTANCE']._serialized_end=1487
-  _globals['_FIELDTYPE']._serialized_start=1490
-  _globals['_FIELDTYPE']._serialized_end=1641
-  _globals['_FINGERPRINTSTATE']._serialized_start=1644
-  _globals['_FINGERPRINTSTATE']._serialized_end=1793
-  _globals['_INDEXINGSTATE']._serialized_start=1796
-  _globals['_INDEXINGSTATE']._serialized_end=1955
+  _globals['_DISTANCE']._serialized_start=2050
+  _globals['_DISTANCE']._serialized_end=2146
+  _globals['_FIELDTYPE']._serialized_start=2149
+  _globals['_FIELDTYPE']._serialized_end=2300
+  _globals['_FINGERPRINTSTATE']._serialized_start=2303
+  _globals['_FINGERPRINTSTATE']._serialized_end=2452
+  _globals['_INDEXINGSTATE']._serialized_start=2455
+  _globals['_INDEXINGSTATE']._serialized_end=2614
+  _globals['_READCONSISTENCY']._serialized_start=2617
+  _globals['_READCONSISTENCY']._serialized_end=2780
+  _globals['_QUANTIZATION']._serialized_start=2782
+  _globals['_QUANTIZATION']._serialized_end=2872
   _globals['_INDEXEDFIELD']._serialized_start=152
   _globals['_INDEXEDFIELD']._serialized_end=235
   _globals['_COLLECTION']._serialized_start=238
-  _globals['_COLLECTION']._serialized_end=876
-  _globals['_VECTOR']._serialized_start=879
-  _globals['_VECTOR']._serialized_end=1147
-  _globals['_SCOREDVECTOR']._serialized_start=1150
-  _globals['_SCOREDVECTOR']._serialized_end=1389
+  _globals['_COLLECTION']._serialized_end=935
+  _globals['_COLLECTIONLAYOUT']._serialized_start=938
+  _globals['_COLLECTIONLAYOUT']._serialized_end=1342
+  _globals['_HNSWLAYOUT']._serialized_start=1344
+  _globals['_HNSWLAYOUT']._serialized_end=1422
+  _globals['_QUANTIZATIONLAYOUT']._serialized_start=1424
+  _globals['_QUANTIZATIONLAYOUT']._serialized_end=1535
+  _globals['_VECTOR']._serialized_start=1538
+  _globals['_VECTOR']._serialized_end=1806
+  _globals['_SCOREDVECTOR']._serialized_start=1809
+  _globals['_SCOREDVECTOR']._serialized_end=2048
 # @@protoc_insertion_point(module_scope)

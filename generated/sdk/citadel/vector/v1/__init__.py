@@ -6,6 +6,7 @@
 __all__ = (
     "CircuitState",
     "Collection",
+    "CollectionLayout",
     "Condition",
     "CountVectorsRequest",
     "CountVectorsResponse",
@@ -34,6 +35,7 @@ __all__ = (
     "GetVectorResponse",
     "GroupBy",
     "HasIdCondition",
+    "HnswLayout",
     "HybridQuery",
     "IndexedField",
     "IndexingState",
@@ -51,9 +53,12 @@ __all__ = (
     "Model",
     "ModelBackend",
     "NearestQuery",
+    "Quantization",
+    "QuantizationLayout",
     "QueryVectorsRequest",
     "QueryVectorsResponse",
     "Range",
+    "ReadConsistency",
     "RecommendQuery",
     "RecommendStrategy",
     "ScoredVector",
@@ -414,6 +419,95 @@ class IntegrationPattern(betterproto2.Enum):
         }
 
 
+class Quantization(betterproto2.Enum):
+    """
+    A kind of vector quantization.
+    """
+
+    UNSPECIFIED = 0
+    """
+    Not set: the gateway's default (`[store] qdrant_quantization`).
+    """
+
+    NONE = 1
+    """
+    No quantized copy: graph searches compare the original vectors.
+    """
+
+    INT8 = 2
+    """
+    Scalar int8 in memory (a quarter of float32's size); candidates are rescored on the
+    original vectors.
+    """
+
+    @classmethod
+    def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
+        return {
+            0: "QUANTIZATION_UNSPECIFIED",
+            1: "QUANTIZATION_NONE",
+            2: "QUANTIZATION_INT8",
+        }
+
+    @classmethod
+    def betterproto_renamed_proto_names_to_value(cls) -> dict[str, int]:
+        return {
+            "QUANTIZATION_UNSPECIFIED": 0,
+            "QUANTIZATION_NONE": 1,
+            "QUANTIZATION_INT8": 2,
+        }
+
+
+class ReadConsistency(betterproto2.Enum):
+    """
+    Which replicas a read consults.
+    """
+
+    UNSPECIFIED = 0
+    """
+    Not set: the gateway's default (`[store] qdrant_read_consistency`).
+    """
+
+    ONE = 1
+    """
+    Any one replica (Qdrant's default): fastest, may miss a write still in flight.
+    """
+
+    MAJORITY = 2
+    """
+    A majority of the replicas.
+    """
+
+    QUORUM = 3
+    """
+    More than half of the replicas (a quorum).
+    """
+
+    ALL = 4
+    """
+    Every replica: a write acknowledged anywhere is seen.
+    """
+
+    @classmethod
+    def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
+        return {
+            0: "READ_CONSISTENCY_UNSPECIFIED",
+            1: "READ_CONSISTENCY_ONE",
+            2: "READ_CONSISTENCY_MAJORITY",
+            3: "READ_CONSISTENCY_QUORUM",
+            4: "READ_CONSISTENCY_ALL",
+        }
+
+    @classmethod
+    def betterproto_renamed_proto_names_to_value(cls) -> dict[str, int]:
+        return {
+            "READ_CONSISTENCY_UNSPECIFIED": 0,
+            "READ_CONSISTENCY_ONE": 1,
+            "READ_CONSISTENCY_MAJORITY": 2,
+            "READ_CONSISTENCY_QUORUM": 3,
+            "READ_CONSISTENCY_ALL": 4,
+        }
+
+
 class RecommendStrategy(betterproto2.Enum):
     """
     How recommend scores a vector against the examples.
@@ -556,8 +650,71 @@ class Collection(betterproto2.Message):
     Where indexing stands.
     """
 
+    layout: "CollectionLayout | None" = betterproto2.field(16, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    How the collection is sharded, replicated, indexed and stored, fixed at creation. Each
+    setting left unset follows the gateway's `[store] qdrant_*` default; GetCollection and
+    ListCollections return the settings the collection was created with (unset ones still
+    unset). On the embedded engine (no QDRANT_URL) shard_number, replication_factor,
+    write_consistency_factor and read_consistency are refused FAILED_PRECONDITION: one
+    process keeps one copy.
+    """
+
 
 default_message_pool.register_message("citadel.vector.v1", "Collection", Collection)
+
+
+@dataclass(eq=False, repr=False)
+class CollectionLayout(betterproto2.Message):
+    """
+    A collection's cluster and storage settings (Qdrant's collection parameters). Unset
+    fields take the gateway's default; bounds are checked at creation (INVALID_ARGUMENT names
+    the field).
+    """
+
+    shard_number: "int | None" = betterproto2.field(1, betterproto2.TYPE_UINT32, optional=True)
+    """
+    Shards the collection is split into, 1 to 256 (Qdrant cannot reshard it later).
+    """
+
+    replication_factor: "int | None" = betterproto2.field(2, betterproto2.TYPE_UINT32, optional=True)
+    """
+    Copies of each shard on different nodes, 1 to 16; 2 or more keeps the collection whole
+    when a node is lost.
+    """
+
+    write_consistency_factor: "int | None" = betterproto2.field(3, betterproto2.TYPE_UINT32, optional=True)
+    """
+    Copies that must acknowledge a write before it succeeds, 1 to the replication factor.
+    """
+
+    read_consistency: "ReadConsistency" = betterproto2.field(
+        4, betterproto2.TYPE_ENUM, default_factory=lambda: ReadConsistency(0)
+    )
+    """
+    How many copies every read of the collection consults.
+    """
+
+    hnsw: "HnswLayout | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    The HNSW graph's parameters.
+    """
+
+    quantization: "QuantizationLayout | None" = betterproto2.field(
+        6, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    Quantized copies of the vectors that graph searches walk.
+    """
+
+    on_disk_vectors: "bool | None" = betterproto2.field(7, betterproto2.TYPE_BOOL, optional=True)
+    """
+    Keep the original vectors on disk (read only to rescore quantized candidates) instead of
+    in memory.
+    """
+
+
+default_message_pool.register_message("citadel.vector.v1", "CollectionLayout", CollectionLayout)
 
 
 @dataclass(eq=False, repr=False)
@@ -1104,6 +1261,27 @@ default_message_pool.register_message("citadel.vector.v1", "HasIdCondition", Has
 
 
 @dataclass(eq=False, repr=False)
+class HnswLayout(betterproto2.Message):
+    """
+    HNSW graph parameters; unset fields take the gateway's default.
+    """
+
+    m: "int | None" = betterproto2.field(1, betterproto2.TYPE_UINT32, optional=True)
+    """
+    Edges per node, 4 to 128: more is more accurate and larger.
+    """
+
+    ef_construct: "int | None" = betterproto2.field(2, betterproto2.TYPE_UINT32, optional=True)
+    """
+    Candidates considered while building the graph, 4 to 1024: more is more accurate and
+    slower to build.
+    """
+
+
+default_message_pool.register_message("citadel.vector.v1", "HnswLayout", HnswLayout)
+
+
+@dataclass(eq=False, repr=False)
 class HybridQuery(betterproto2.Message):
     """
     Dense nearest-neighbour and BM25 keyword search of the same text, fused into one ranking.
@@ -1497,6 +1675,29 @@ class NearestQuery(betterproto2.Message):
 
 
 default_message_pool.register_message("citadel.vector.v1", "NearestQuery", NearestQuery)
+
+
+@dataclass(eq=False, repr=False)
+class QuantizationLayout(betterproto2.Message):
+    """
+    Quantization settings; unset fields take the gateway's default.
+    """
+
+    type: "Quantization" = betterproto2.field(
+        1, betterproto2.TYPE_ENUM, default_factory=lambda: Quantization(0)
+    )
+    """
+    Which quantization, if any.
+    """
+
+    oversampling: "float | None" = betterproto2.field(2, betterproto2.TYPE_FLOAT, optional=True)
+    """
+    Quantized candidates fetched per result wanted, to be rescored on the original
+    vectors, 1 to 16.
+    """
+
+
+default_message_pool.register_message("citadel.vector.v1", "QuantizationLayout", QuantizationLayout)
 
 
 @dataclass(eq=False, repr=False)
