@@ -27,6 +27,7 @@ from citadel.server.cache.ttl import ttl_table
 from citadel.server.models.catalog import Catalog, catalog_from_settings
 from citadel.server.ratelimit.buckets import Limit, parse_limits
 from citadel.server.store.qdrant_options import QdrantOptions
+from citadel.server.store.qdrant_placement import PlacementPolicy
 from citadel.server.tracing import check_settings
 
 KNOWN_ENGINES = ("auto", "edge", "qdrant-local")
@@ -99,6 +100,10 @@ class Settings:
     qdrant_quantization: str = _s("store.qdrant_quantization", "")  # int8: scalar, searches rescore
     qdrant_quantization_oversampling: float = _s("store.qdrant_quantization_oversampling", 2.0)
     qdrant_on_disk_vectors: bool = _s("store.qdrant_on_disk_vectors", False)
+    # Where collections live on Qdrant (store/qdrant_placement.py): "partitioned" shares one physical
+    # collection per vector layout, partitioned by tenant and collection; "dedicated": one each.
+    qdrant_layout: str = _s("store.qdrant_layout", "partitioned")
+    qdrant_dedicated_tenants: list = _s("store.qdrant_dedicated_tenants", factory=list)  # one each, always
     # [redis]
     redis_url: str = _s("redis.url", "")  # shared cache, rate limits and job queue; empty: in process
     redis_optional: bool = _s("redis.optional", False)  # start without it (in process) if unreachable
@@ -282,6 +287,7 @@ class Settings:
         try:
             check_settings(self)
             QdrantOptions.from_settings(self)
+            PlacementPolicy.from_settings(self)
             cors = CorsPolicy.from_settings(self)
             keys = parse_entries(self.api_keys)
             parsed = Parsed(

@@ -18,6 +18,7 @@ from citadel.server.errors import ApiError
 from citadel.server.redaction import redact_url
 from citadel.server.store.base import VectorStore
 from citadel.server.store.qdrant_options import QdrantOptions
+from citadel.server.store.qdrant_placement import PlacementPolicy
 
 if TYPE_CHECKING:
     from citadel.server.store.qdrant import QdrantStore
@@ -28,7 +29,8 @@ log = logging.getLogger("citadel")
 async def open_store(settings: Settings) -> VectorStore:
     if settings.qdrant_url:
         options = QdrantOptions.from_settings(settings)
-        store = _qdrant_store().remote(settings.qdrant_url, settings.qdrant_api_key or None, options)
+        placement = PlacementPolicy.from_settings(settings)
+        store = _qdrant_store().remote(settings.qdrant_url, settings.qdrant_api_key or None, options, placement)
         try:
             await store.check_reachable()
         except ApiError as e:
@@ -46,7 +48,7 @@ async def open_store(settings: Settings) -> VectorStore:
         from citadel.server.store.edge import EdgeStore  # imports qdrant-edge only when chosen
 
         return EdgeStore(settings.data_dir / "edge", auto_indexes=settings.auto_indexes_per_collection)
-    return _qdrant_store().local(settings.data_dir / "qdrant")
+    return _qdrant_store().local(settings.data_dir / "qdrant", PlacementPolicy.from_settings(settings))
 
 
 def _qdrant_store() -> type[QdrantStore]:

@@ -1,19 +1,22 @@
 """VectorStore on qdrant-client: embedded local mode in the data dir, or a Qdrant server or
 cluster when a URL is given. Both go through AsyncQdrantClient, so there is one code path.
 
-Collection settings Qdrant does not know (description, indexed fields, creation time, the
-bound model and its fingerprint) are kept in Qdrant's own collection metadata, so replicas of
-the gateway share them, and no reserved point skews counts, scrolls or searches.
+Every store name (a caller's collection `acme.docs`, or a generation of it `acme.docs~0`) has
+an entry in the registry (store/qdrant_registry.py): its spec and its placement
+(store/qdrant_placement.py). By default a collection is a partition of a physical collection
+shared by every collection of its vector layout, filtered by on every call; a collection may
+have a physical collection of its own instead (dedicated). Callers cannot tell the two apart.
 
-A collection `docs` is a Qdrant alias of the physical collection `docs~0` (its first
-generation): a re-embed builds another generation and switches the alias in one
-update_aliases call, which Qdrant applies atomically for every replica. Collections made
-before generations are real collections of the name itself (see `switch`).
+A collection resolves to a generation (its first is `<name>~0`): a re-embed builds another
+generation and switches the name's registry entry to it in one conditional point write, which
+every replica reads. Collections an earlier Citadel made (a physical collection per name, behind
+an alias) are adopted as dedicated placements (store/qdrant_legacy.py).
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
+import dataclasses
 import time
 from collections.abc import Sequence
 from functools import partial
@@ -41,11 +44,15 @@ from citadel.server.store.base import (
 from citadel.server.store.keywords import SPARSE, TEXT_FIELD, no_keywords, point_vectors
 from citadel.server.store.layout import CollectionLayout
 from citadel.server.store.payload import to_page, to_payload, to_point
-from citadel.server.store.point_ids import point_from_token, point_id
+from citadel.server.store.point_ids import point_from_token
 from citadel.server.store.qdrant_calls import QdrantCalls
 from citadel.server.store.qdrant_filter import to_qdrant_filter
+from citadel.server.store.qdrant_legacy import Legacy
+from citadel.server.store.qdrant_location import PARTITION_FIELD, TENANT_FIELD, Location, new_location
 from citadel.server.store.qdrant_options import QdrantOptions
+from citadel.server.store.qdrant_placement import PlacementPolicy, shared_collection
 from citadel.server.store.qdrant_query import to_query_points
+from citadel.server.store.qdrant_registry import Entry, Registry
 from citadel.vector.v1 import filter_pb2
 
 _DISTANCES = {
@@ -53,7 +60,6 @@ _DISTANCES = {
     "dot": models.Distance.DOT,
     "euclid": models.Distance.EUCLID,
 }
-_DISTANCE_NAMES = {v: k for k, v in _DISTANCES.items()}
 _INDEX_TYPES = {
     "keyword": models.PayloadSchemaType.KEYWORD,
     "integer": models.PayloadSchemaType.INTEGER,
@@ -70,43 +76,59 @@ _INDEX_TYPES = {
 }
 # Upserts go to Qdrant in slices, keeping each request well under its payload limit.
 _UPSERT_SLICE = 512
-# A generation 0 this old whose name is still free is what a failed create left behind.
+# A generation 0 entry this old whose name has none is what a create stopped midway left.
 _ABANDONED_AFTER_SECONDS = 60.0
 # The reachability probe (start-up, and every second while serving) waits at most this long.
 _PROBE_SECONDS = 5.0
+# A write whose collection was deleted and made anew while it was written goes again, this often.
+_WRITE_ATTEMPTS = 3
+# Graph links per tenant in a shared collection, none across tenants (Qdrant's multitenancy
+# advice: every search there is filtered by its tenant); store.qdrant_hnsw_m overrides it.
+_SHARED_PAYLOAD_M = 16
 
 
 class QdrantStore:
     """VectorStore backed by qdrant-client's async client."""
 
     def __init__(
-        self, client: AsyncQdrantClient, options: QdrantOptions | None = None, where: str = ""
+        self,
+        client: AsyncQdrantClient,
+        options: QdrantOptions | None = None,
+        where: str = "",
+        placement: PlacementPolicy | None = None,
     ) -> None:
         self._client = client
         self._options = options or QdrantOptions()
+        self._placement = placement or PlacementPolicy()
         # Every call to Qdrant goes through here: its failures become statuses naming the
         # collection or Qdrant (`where`; "": local mode, with no transport to retry).
         self._calls = QdrantCalls(
             where or "Qdrant (local mode)", self._options.timeout_seconds, remote=bool(where)
         )
-        # Physical collection -> its options: the defaults with its own layout over them
-        # (read consistency, search params), learnt when it is created or its info is read.
-        self._collection_options: dict[str, QdrantOptions] = {}
+        self._registry = Registry(client, self._calls)
+        self._legacy = Legacy(client, self._calls, self._registry)
+        self._shared_ready: set[str] = set()  # shared collections known to exist, with indexes
+        self._layout_options: dict[CollectionLayout, QdrantOptions] = {}
 
     @classmethod
-    def local(cls, path: Path) -> QdrantStore:
+    def local(cls, path: Path, placement: PlacementPolicy | None = None) -> QdrantStore:
         path.mkdir(parents=True, exist_ok=True)
-        return cls(AsyncQdrantClient(path=str(path)))
+        return cls(AsyncQdrantClient(path=str(path)), placement=placement)
 
     @classmethod
     def remote(
-        cls, url: str, api_key: str | None = None, options: QdrantOptions | None = None
+        cls,
+        url: str,
+        api_key: str | None = None,
+        options: QdrantOptions | None = None,
+        placement: PlacementPolicy | None = None,
     ) -> QdrantStore:
         options = options or QdrantOptions()
         where = f"Qdrant at {redact_url(url)}"
         if options.prefer_grpc:
             where += f" (gRPC port {options.grpc_port})"
-        return cls(AsyncQdrantClient(url=url, api_key=api_key, **options.client_kwargs()), options, where)
+        client = AsyncQdrantClient(url=url, api_key=api_key, **options.client_kwargs())
+        return cls(client, options, where, placement)
 
     async def check_reachable(self) -> None:
         await self._calls.once(
@@ -119,163 +141,247 @@ class QdrantStore:
     # -- collections ----------------------------------------------------------------------
 
     async def create_collection(self, spec: CollectionSpec) -> None:
-        # An alias created over an existing alias silently moves it: the name is checked first.
-        exists = partial(self._client.collection_exists, spec.name)
-        if await self._calls.run(exists, spec.name, idempotent=True):
-            raise already_exists(f"collection {spec.name!r}")
+        options = self._options.check_layout(spec.layout)  # refused before anything is made
         # A re-embed creates generations by their own names; a caller's collection starts as
-        # generation 0 behind an alias of its name. Of two replicas creating one collection,
-        # Qdrant lets one make the physical collection; the other is answered ALREADY_EXISTS.
-        physical = spec.name if is_generation(spec.name) else generation_name(spec.name, "0")
-        options = self._options.check_layout(spec.layout)
+        # generation 0, whose entry is written first: of two replicas creating one name, the
+        # one whose entry Qdrant inserted goes on, the other is answered ALREADY_EXISTS.
+        generation = spec.name if is_generation(spec.name) else generation_name(spec.name, "0")
+        await self._ensure_free(spec.name, generation)
+        why = self._placement.dedicated_because(spec) or await self._index_clash(spec)
+        where = new_location(spec, generation, dedicated=bool(why))
+        if where.shared:
+            await self._make_shared(spec, where.collection)
+        else:
+            await self._make_dedicated(spec, where.collection, generation, options)
+        made = time.time()
+        try:
+            ours = await self._registry.insert(
+                Entry(
+                    generation, dataclasses.replace(spec, name=generation, physical=""), where, made_at=made
+                )
+            )
+            if ours and generation != spec.name:
+                named = Entry(spec.name, dataclasses.replace(spec, physical=generation), where, made_at=made)
+                if not await self._registry.insert(named):
+                    await self._registry.remove([generation])
+                    ours = False
+            if not ours:
+                raise already_exists(f"collection {spec.name!r}")
+        except BaseException:
+            await self._drop(where)  # nothing refers to it: the name is free for another attempt
+            raise
+
+    async def _ensure_free(self, name: str, generation: str) -> None:
+        if await self._registry.get(name) is not None or await self._legacy.adopt(name) is not None:
+            raise already_exists(f"collection {name!r}")
+        if generation == name:
+            return
+        left = await self._registry.get(generation)
+        if left is None:
+            return
+        if time.time() - left.made_at < _ABANDONED_AFTER_SECONDS:
+            raise already_exists(f"collection {name!r}")  # another replica is creating it now
+        await self._delete_entries([left])  # a create stopped between its two entries
+
+    async def _index_clash(self, spec: CollectionSpec) -> str:
+        """Why `spec`'s payload indexes cannot share its layout's collection: an index there is
+        of one type for every collection in it, claimed by the first to declare the key."""
+        shared = shared_collection(spec)
+        for key, kind in spec.indexed_fields:
+            claimed = await self._registry.claim_index(shared, key, kind)
+            if claimed != kind:
+                return f"its field {key!r} is {kind} where another collection indexes it as {claimed}"
+        return ""
+
+    async def _make_shared(self, spec: CollectionSpec, shared: str) -> None:
+        """The layout's shared collection with its tenant, partition and text indexes, made on
+        first use (a racing replica's is as good), and `spec`'s payload indexes in it."""
+        if shared not in self._shared_ready:
+            exists = partial(self._client.collection_exists, shared)
+            if not await self._calls.run(exists, shared, idempotent=True):
+                kwargs = self._options.collection_kwargs()
+                kwargs["hnsw_config"] = models.HnswConfigDiff(
+                    m=0,
+                    payload_m=self._options.hnsw_m or _SHARED_PAYLOAD_M,
+                    ef_construct=self._options.hnsw_ef_construct or None,
+                )
+                make = partial(
+                    self._client.create_collection,
+                    shared,
+                    vectors_config=self._options.vector_params(spec.dimension, _DISTANCES[spec.distance]),
+                    sparse_vectors_config=_sparse_config(spec),
+                    **kwargs,
+                )
+                try:
+                    await self._calls.run(make, shared)
+                except ApiError as e:
+                    if e.code != grpc.StatusCode.ALREADY_EXISTS:
+                        raise
+            tenant = models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)
+            await self._index(shared, TENANT_FIELD, tenant)
+            await self._index(shared, PARTITION_FIELD, models.PayloadSchemaType.KEYWORD)
+            if spec.keywords:
+                await self._index(shared, TEXT_FIELD, _INDEX_TYPES["text"])
+            self._shared_ready.add(shared)
+        for key, kind in spec.indexed_fields:
+            await self._index(shared, key, _INDEX_TYPES[kind])
+
+    async def _make_dedicated(
+        self, spec: CollectionSpec, physical: str, generation: str, options: QdrantOptions
+    ) -> None:
         make = partial(
             self._client.create_collection,
             physical,
             vectors_config=options.vector_params(spec.dimension, _DISTANCES[spec.distance]),
+            sparse_vectors_config=_sparse_config(spec),
+            # For an operator reading Qdrant directly; the registry is what the gateway reads.
+            metadata={RESERVED_PAYLOAD_KEY: {"generation": generation, "layout": spec.layout.chosen()}},
             **options.collection_kwargs(),
-            sparse_vectors_config=(
-                {SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)} if spec.keywords else None
-            ),
-            metadata={RESERVED_PAYLOAD_KEY: _metadata(spec, physical)},
         )
-        await self._make(make, spec.name, physical)
-        self._collection_options[physical] = options
+        await self._calls.run(make, spec.name)
         try:
-            await self._finish_creating(spec, physical)
-        except Exception:
-            # Half made and not yet visible: drop it, so the name is free for another attempt.
-            with contextlib.suppress(Exception):
-                await self._calls.run(partial(self._client.delete_collection, physical), physical)
+            for key, kind in spec.indexed_fields:
+                await self._index(physical, key, _INDEX_TYPES[kind])
+            if spec.keywords:
+                await self._index(physical, TEXT_FIELD, _INDEX_TYPES["text"])
+        except BaseException:
+            await self._drop(Location(collection=physical))
             raise
 
-    async def _make(self, make: partial, name: str, physical: str) -> None:
-        try:
-            await self._calls.run(make, name)
-        except ApiError as e:
-            if (
-                e.code != grpc.StatusCode.ALREADY_EXISTS
-                or physical == name
-                or not await self._abandoned(physical)
-            ):
-                raise
-            # A create that failed midway left generation 0 behind, its name never made.
-            await self._calls.run(partial(self._client.delete_collection, physical), physical)
-            await self._calls.run(make, name)
-
-    async def _abandoned(self, physical: str) -> bool:
-        try:
-            info = await self._collection_info(physical)
-        except ApiError:
-            return False
-        made = float((info.config.metadata or {}).get(RESERVED_PAYLOAD_KEY, {}).get("created_at", 0.0))
-        return time.time() - made > _ABANDONED_AFTER_SECONDS
-
-    async def _finish_creating(self, spec: CollectionSpec, physical: str) -> None:
-        """Payload indexes, then the alias that makes the collection visible."""
-        for key, kind in spec.indexed_fields:
-            index = partial(self._client.create_payload_index, physical, key, field_schema=_INDEX_TYPES[kind])
-            await self._calls.run(index, spec.name, idempotent=True)
-        if spec.keywords:
-            await self._client.create_payload_index(physical, TEXT_FIELD, field_schema=_INDEX_TYPES["text"])
-        if physical != spec.name:
-            alias = partial(self._client.update_collection_aliases, [_create_alias(spec.name, physical)])
-            await self._calls.run(alias, spec.name)
+    async def _index(self, physical: str, key: str, schema) -> None:
+        index = partial(self._client.create_payload_index, physical, key, field_schema=schema, wait=True)
+        await self._calls.run(index, physical, idempotent=True)
 
     async def get_collection(self, name: str) -> CollectionInfo:
-        info = await self._collection_info(name)
-        spec = _spec(name, info)
-        self._collection_options[spec.home] = self._options.with_layout(spec.layout)
-        return CollectionInfo(
-            spec=spec, vector_count=info.points_count or 0, index_progress=_index_progress(info)
-        )
+        entry = await self._live(name, fresh=True)
+        where = entry.where
+        if not where.shared:
+            info = await self._physical_info(name, where)
+            return CollectionInfo(
+                entry.spec, info.points_count or 0, _index_progress(info, info.points_count or 0)
+            )
+        count, info = await asyncio.gather(self._count(name, where, None), self._physical_info(name, where))
+        return CollectionInfo(entry.spec, count, _index_progress(info, count))
 
-    async def list_collections(self) -> list[CollectionSpec]:
-        names = {n for n in await self._collection_names() if not is_generation(n)} | (
-            await self._aliases()
-        ).keys()
-        specs = []
-        for name in sorted(names):
+    async def list_collections(self, tenant: str | None = None) -> list[CollectionSpec]:
+        """Every collection (of `tenant` when given, "" the tenant-less ones), sorted by name:
+        one registry scroll, and a look at Qdrant's own names for old-layout collections."""
+        entries = {e.name: e for e in await self._registry.collections(tenant)}
+        for name in await self._legacy.names(tenant):
+            if name not in entries:
+                adopted = await self._legacy.adopt(name)
+                if adopted is not None and not adopted.deleting:
+                    entries[name] = adopted
+        return [entries[n].spec for n in sorted(entries)]
+
+    async def delete_collection(self, name: str) -> None:
+        """Marks the entries deleting (calls see NOT_FOUND at once), drops their points, then
+        the entries: a delete that stops midway is finished by the next one."""
+        if is_generation(name):
+            entry = await self._registry.get(name)
+            entries = [entry] if entry is not None else []
+        else:
+            entries = await self._registry.family(name)
+        if not any(e.name == name for e in entries):
+            if await self._legacy.adopt(name) is None:
+                raise not_found(f"collection {name!r}")
+            entries = (
+                await self._registry.family(name) if not is_generation(name) else [await self._live(name)]
+            )
+        await self._delete_entries(entries)
+        if not is_generation(name):
+            await self._legacy.drop_alias(name)
+            for physical in await self._legacy.leftovers(name):  # old-layout generations never adopted
+                if not await self._registry.referenced(physical):
+                    await self._drop(Location(collection=physical))
+
+    async def _delete_entries(self, entries: list[Entry]) -> None:
+        names = [e.name for e in entries]
+        await self._registry.mark_deleting(names)
+        for where in dict.fromkeys(e.where for e in entries):
+            await self._drop(where)
+        await self._registry.remove(names)
+
+    async def switch(self, name: str, generation: str, caught_up_at: float = 0.0) -> None:
+        target = await self._live(generation, fresh=True)
+        current = await self._live(name, fresh=True)
+        if current.generation == generation:
+            return  # switched already (a resumed job asks again)
+        spec = dataclasses.replace(
+            target.spec,
+            name=name,
+            physical=generation,
+            previous=current.generation,
+            switched_at=time.time(),
+            caught_up_at=caught_up_at,
+        )
+        moved = Entry(name, spec, target.where, made_at=current.made_at)
+        if not await self._registry.replace(moved, over_generation=current.generation):  # atomic
+            now = await self._registry.get(name)
+            if now is not None and now.generation == generation:
+                return
+            raise ApiError(
+                grpc.StatusCode.ABORTED,
+                f"collection {name!r} was switched or deleted by another call during this switch",
+            )
+        superseded = current.spec.previous
+        if superseded and superseded not in (current.generation, generation):
             try:
-                specs.append(_spec(name, await self._collection_info(name)))
+                await self.delete_collection(superseded)
             except ApiError as e:
                 if e.code != grpc.StatusCode.NOT_FOUND:
                     raise
-                continue  # deleted between the two calls
-        return specs
-
-    async def delete_collection(self, name: str) -> None:
-        # Whether it exists is read from the listings this needs anyway, not asked first.
-        every, aliases = await self._collection_names(), await self._aliases()
-        if name not in aliases and name not in every:
-            raise not_found(f"collection {name!r}")
-        prefix = generation_name(name, "")
-        generations = [n for n in every if n.startswith(prefix)]
-        if name in aliases:
-            await self._calls.run(
-                partial(self._client.update_collection_aliases, [_delete_alias(name)]), name
-            )
-        else:
-            generations.append(name)
-        for generation in generations:
-            await self._calls.run(partial(self._client.delete_collection, generation), name)
-
-    async def switch(self, name: str, generation: str, caught_up_at: float = 0.0) -> None:
-        target = await self._collection_info(generation)
-        current = (await self._aliases()).get(name)
-        if current == generation:
-            return  # switched already (a resumed job asks again)
-        superseded = ""
-        if current is not None:
-            superseded = _spec(current, await self._collection_info(current)).previous
-        ours = {
-            **(target.config.metadata or {}).get(RESERVED_PAYLOAD_KEY, {}),
-            "previous": current or "",
-            "switched_at": time.time(),
-            "caught_up_at": caught_up_at,
-        }
-        stamp = partial(self._client.update_collection, generation, metadata={RESERVED_PAYLOAD_KEY: ours})
-        await self._calls.run(stamp, generation, idempotent=True)
-        if current is None:
-            # A collection made before generations is a real collection of this name, and an
-            # alias cannot shadow one: it is deleted first, so calls fail for that moment and
-            # nothing is kept for rollback.
-            await self._calls.run(partial(self._client.delete_collection, name), name)
-            switch = [_create_alias(name, generation)]
-        else:
-            switch = [_delete_alias(name), _create_alias(name, generation)]
-        await self._calls.run(partial(self._client.update_collection_aliases, switch), name)  # atomic
-        if superseded and superseded not in (current, generation):
-            await self._calls.run(partial(self._client.delete_collection, superseded), superseded)
 
     # -- points ---------------------------------------------------------------------------
 
     async def upsert(self, collection: str, points: Sequence[Point]) -> None:
-        keywords = SPARSE in ((await self._collection_info(collection)).config.params.sparse_vectors or {})
-        now = time.time()
-        structs = [
-            models.PointStruct(
-                id=point_id(p.id),
-                vector=point_vectors(p, keywords, _sparse_vector),
-                payload=to_payload(p, now),
-            )
-            for p in points
-        ]
-        for start in range(0, len(structs), _UPSERT_SLICE):
-            # Point ids are deterministic: an upsert sent twice writes the same points.
-            write = partial(
-                self._client.upsert, collection, structs[start : start + _UPSERT_SLICE], wait=True
-            )
-            await self._calls.run(write, collection, idempotent=True)
+        for _ in range(_WRITE_ATTEMPTS):
+            entry = await self._live(collection)
+            where = entry.where
+            now = time.time()
+            structs = [
+                models.PointStruct(
+                    id=where.point_id(p.id),
+                    vector=point_vectors(p, entry.spec.keywords, _sparse_vector),
+                    payload=where.stamp(to_payload(p, now)),
+                )
+                for p in points
+            ]
+            for start in range(0, len(structs), _UPSERT_SLICE):
+                # Point ids are deterministic: an upsert sent twice writes the same points.
+                write = partial(
+                    self._client.upsert, where.collection, structs[start : start + _UPSERT_SLICE], wait=True
+                )
+                await self._calls.run(write, collection, idempotent=True)
+            if not where.shared or await self._still_placed(entry):
+                return
+        raise ApiError(
+            grpc.StatusCode.ABORTED,
+            f"collection {collection!r} was deleted and made again during this write: send it again",
+        )
+
+    async def _still_placed(self, entry: Entry) -> bool:
+        """After a write to a partition: whether its generation still has it. A dedicated
+        collection deleted meanwhile fails the write itself; a partition deleted meanwhile
+        does not, so the points just written, nobody's now, are dropped."""
+        fresh = await self._registry.get(entry.generation)
+        if fresh is not None and not fresh.deleting and fresh.where == entry.where:
+            return True
+        await self._drop(entry.where)
+        self._registry.forget(entry.name)
+        return False
 
     async def retrieve(self, collection: str, ids: Sequence[str]) -> list[Point]:
-        pids = [point_id(i) for i in dict.fromkeys(ids)]
+        entry = await self._live(collection)
+        where = entry.where
+        pids = [where.point_id(i) for i in dict.fromkeys(ids)]
         read = partial(
             self._client.retrieve,
-            collection,
+            where.collection,
             pids,
             with_payload=True,
             with_vectors=True,
-            **self._reads(collection),
+            **self._options_of(entry).read_kwargs(),
         )
         return [
             to_point(r.payload, r.vector, True)
@@ -283,47 +389,52 @@ class QdrantStore:
         ]
 
     async def delete_ids(self, collection: str, ids: Sequence[str]) -> int:
-        pids = [point_id(i) for i in dict.fromkeys(ids)]
+        entry = await self._live(collection)
+        where = entry.where
+        pids = [where.point_id(i) for i in dict.fromkeys(ids)]
         read = partial(
             self._client.retrieve,
-            collection,
+            where.collection,
             pids,
             with_payload=False,
             with_vectors=False,
-            **self._reads(collection),
+            **self._options_of(entry).read_kwargs(),
         )
         existing = await self._calls.run(read, collection, idempotent=True)
         if existing:
             selector = models.PointIdsList(points=[r.id for r in existing])
-            await self._calls.run(
-                partial(self._client.delete, collection, selector, wait=True), collection, idempotent=True
-            )
+            delete = partial(self._client.delete, where.collection, selector, wait=True)
+            await self._calls.run(delete, collection, idempotent=True)
         return len(existing)
 
     async def delete_matching(self, collection: str, filter: filter_pb2.Filter) -> int:
-        qfilter = to_qdrant_filter(filter)
-        count = partial(self._client.count, collection, count_filter=qfilter, exact=True)
+        where = (await self._live(collection)).where
+        qfilter = where.scoped(to_qdrant_filter(filter, where.point_id))
+        count = partial(self._client.count, where.collection, count_filter=qfilter, exact=True)
         matching = (await self._calls.run(count, collection, idempotent=True)).count
         if matching:
             # Not retried: points written meanwhile could match a second attempt.
             selector = models.FilterSelector(filter=qfilter)
-            await self._calls.run(partial(self._client.delete, collection, selector, wait=True), collection)
+            await self._calls.run(
+                partial(self._client.delete, where.collection, selector, wait=True), collection
+            )
         return matching
 
     async def search(self, collection: str, query: SearchQuery) -> list[ScoredPoint]:
-        # A missing collection fails the search itself: no round trip asks about it first.
+        entry = await self._live(collection)
+        where, options = entry.where, self._options_of(entry)
         search = partial(
             self._client.query_points,
-            collection,
+            where.collection,
             query=_floats(query.vector),
             limit=query.limit,
             offset=query.offset or None,
-            query_filter=to_qdrant_filter(query.filter),
+            query_filter=where.scoped(to_qdrant_filter(query.filter, where.point_id)),
             score_threshold=query.score_threshold,
             with_payload=True,  # the original id lives in the payload
             with_vectors=query.with_vector,
-            search_params=self._options_of(collection).search_params(query.exact),
-            **self._reads(collection),
+            search_params=options.search_params(query.exact),
+            **options.read_kwargs(),
         )
         result = await self._calls.run(search, collection, idempotent=True)
         if query.with_metadata:
@@ -331,12 +442,14 @@ class QdrantStore:
         return [_scored_without_metadata(p) for p in result.points]
 
     async def query(self, collection: str, query: StoreQuery) -> list[ScoredPoint]:
-        if query.sparse is not None:
-            info = await self._collection_info(collection)
-            if SPARSE not in (info.config.params.sparse_vectors or {}):
-                raise no_keywords(collection)
+        entry = await self._live(collection)
+        if query.sparse is not None and not entry.spec.keywords:
+            raise no_keywords(collection)
         ask = partial(
-            self._client.query_points, collection, **to_query_points(query), **self._reads(collection)
+            self._client.query_points,
+            entry.where.collection,
+            **to_query_points(query, entry.where),
+            **self._options_of(entry).read_kwargs(),
         )
         result = await self._calls.run(ask, collection, idempotent=True)
         return [
@@ -346,14 +459,16 @@ class QdrantStore:
     async def facet(
         self, collection: str, key: str, filter: filter_pb2.Filter | None, limit: int
     ) -> list[tuple[str | int | bool, int]]:
+        entry = await self._live(collection)
+        where = entry.where
         count = partial(
             self._client.facet,
-            collection,
+            where.collection,
             key,
-            facet_filter=to_qdrant_filter(filter),
+            facet_filter=where.scoped(to_qdrant_filter(filter, where.point_id)),
             limit=limit,
             exact=True,
-            **self._reads(collection),
+            **self._options_of(entry).read_kwargs(),
         )
         response = await self._calls.run(count, collection, idempotent=True)
         return [(hit.value, hit.count) for hit in response.hits]
@@ -367,46 +482,75 @@ class QdrantStore:
         with_vector: bool,
         with_metadata: bool,
     ) -> Page:
+        entry = await self._live(collection)
+        where = entry.where
         read = partial(
             self._client.scroll,
-            collection,
-            scroll_filter=to_qdrant_filter(filter),
+            where.collection,
+            scroll_filter=where.scoped(to_qdrant_filter(filter, where.point_id)),
             limit=limit,
             offset=point_from_token(page_token) if page_token else None,
             with_payload=True,
             with_vectors=with_vector,
-            **self._reads(collection),
+            **self._options_of(entry).read_kwargs(),
         )
         records, next_offset = await self._calls.run(read, collection, idempotent=True)
         return to_page(records, next_offset, with_metadata)
 
     async def count(self, collection: str, filter: filter_pb2.Filter | None) -> int:
-        count = partial(self._client.count, collection, count_filter=to_qdrant_filter(filter), exact=True)
-        return (await self._calls.run(count, collection, idempotent=True)).count
+        where = (await self._live(collection)).where
+        return await self._count(collection, where, filter)
 
     # -- helpers --------------------------------------------------------------------------
 
-    async def _aliases(self) -> dict[str, str]:
-        """alias name -> the collection it points at"""
-        response = await self._calls.run(self._client.get_aliases, idempotent=True)
-        return {a.alias_name: a.collection_name for a in response.aliases}
+    async def _live(self, name: str, fresh: bool = False) -> Entry:
+        """`name`'s registry entry (as read at most a second ago unless `fresh`), adopting an
+        old-layout collection on a miss; NOT_FOUND when there is none, or it is being deleted."""
+        entry = await (self._registry.get(name) if fresh else self._registry.resolve(name))
+        if entry is None:
+            entry = await self._legacy.adopt(name)
+        if entry is None or entry.deleting:
+            raise not_found(f"collection {name!r}")
+        return entry
 
-    async def _collection_names(self) -> list[str]:
-        """Every physical collection (generations too), not aliases."""
-        response = await self._calls.run(self._client.get_collections, idempotent=True)
-        return [c.name for c in response.collections]
+    async def _count(self, name: str, where: Location, filter: filter_pb2.Filter | None) -> int:
+        qfilter = where.scoped(to_qdrant_filter(filter, where.point_id))
+        count = partial(self._client.count, where.collection, count_filter=qfilter, exact=True)
+        return (await self._calls.run(count, name, idempotent=True)).count
 
-    async def _collection_info(self, name: str) -> models.CollectionInfo:
-        """The collection (or the one its alias names); NOT_FOUND from Qdrant's own answer."""
-        return await self._calls.run(partial(self._client.get_collection, name), name, idempotent=True)
+    async def _physical_info(self, name: str, where: Location) -> models.CollectionInfo:
+        """The physical collection's info; NOT_FOUND (naming the caller's collection) from
+        Qdrant's own answer."""
+        return await self._calls.run(
+            partial(self._client.get_collection, where.collection), name, idempotent=True
+        )
 
-    def _options_of(self, collection: str) -> QdrantOptions:
-        """The physical collection's options when known: the servicer reads a collection's
-        spec (get_collection, at most seconds old) before it reads its points."""
-        return self._collection_options.get(collection, self._options)
+    async def _drop(self, where: Location) -> None:
+        """A location's points: a partition's by filter, a dedicated collection whole."""
+        if where.shared:
+            call = partial(
+                self._client.delete, where.collection, models.FilterSelector(filter=where.scope()), wait=True
+            )
+        else:
+            call = partial(self._client.delete_collection, where.collection)
+        try:
+            await self._calls.run(call, where.collection, idempotent=True)
+        except ApiError as e:
+            if e.code != grpc.StatusCode.NOT_FOUND:
+                raise
 
-    def _reads(self, collection: str) -> dict:
-        return self._options_of(collection).read_kwargs()  # read consistency
+    def _options_of(self, entry: Entry) -> QdrantOptions:
+        """The defaults with the collection's own layout over them (read consistency, search
+        params): a shared collection's collections have none of their own."""
+        layout = entry.spec.layout
+        options = self._layout_options.get(layout)
+        if options is None:
+            options = self._layout_options[layout] = self._options.with_layout(layout)
+        return options
+
+
+def _sparse_config(spec: CollectionSpec) -> dict | None:
+    return {SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)} if spec.keywords else None
 
 
 def _scored_without_metadata(p: models.ScoredPoint) -> ScoredPoint:
@@ -440,32 +584,8 @@ def _floats(vector) -> list[float]:
     return vector.tolist() if hasattr(vector, "tolist") else [float(x) for x in vector]
 
 
-def _metadata(spec: CollectionSpec, physical: str) -> dict:
-    return {
-        "description": spec.description,
-        "indexed_fields": [list(f) for f in spec.indexed_fields],
-        "created_at": spec.created_at,
-        "embedding_model": spec.embedding_model,
-        "fingerprint": [list(v) for v in spec.fingerprint],
-        "store_text": spec.store_text,
-        "keywords": spec.keywords,
-        "physical": physical,
-        "layout": spec.layout.chosen(),
-    }
-
-
 def _sparse_vector(indices: list[int], values: list[float]) -> models.SparseVector:
     return models.SparseVector(indices=indices, values=values)
-
-
-def _create_alias(name: str, collection: str) -> models.CreateAliasOperation:
-    return models.CreateAliasOperation(
-        create_alias=models.CreateAlias(collection_name=collection, alias_name=name)
-    )
-
-
-def _delete_alias(name: str) -> models.DeleteAliasOperation:
-    return models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=name))
 
 
 # Qdrant's collection status as index progress: yellow optimizes now, grey has optimizations
@@ -478,30 +598,10 @@ _INDEXING_STATES: dict[models.CollectionStatus, IndexingState] = {
 }
 
 
-def _index_progress(info: models.CollectionInfo) -> IndexProgress:
+def _index_progress(info: models.CollectionInfo, count: int) -> IndexProgress:
+    """The physical collection's progress; for a partition its indexed count is bounded by
+    its own size (Qdrant counts the shared collection's)."""
     return IndexProgress(
-        indexed_vectors=info.indexed_vectors_count or 0,
+        indexed_vectors=min(info.indexed_vectors_count or 0, count),
         state=_INDEXING_STATES.get(info.status, "pending"),
-    )
-
-
-def _spec(name: str, info: models.CollectionInfo) -> CollectionSpec:
-    params = info.config.params.vectors
-    ours = (info.config.metadata or {}).get(RESERVED_PAYLOAD_KEY, {})
-    return CollectionSpec(
-        name=name,
-        dimension=params.size,
-        distance=_DISTANCE_NAMES[params.distance],
-        description=ours.get("description", ""),
-        indexed_fields=tuple((k, t) for k, t in ours.get("indexed_fields", [])),
-        created_at=float(ours.get("created_at", 0.0)),
-        embedding_model=ours.get("embedding_model", ""),
-        fingerprint=tuple(tuple(v) for v in ours.get("fingerprint", ())),
-        store_text=ours.get("store_text", True),
-        keywords=ours.get("keywords", False),
-        physical=ours.get("physical", name),
-        previous=ours.get("previous", ""),
-        switched_at=float(ours.get("switched_at", 0.0)),
-        caught_up_at=float(ours.get("caught_up_at", 0.0)),
-        layout=CollectionLayout.from_chosen(ours.get("layout")),
     )

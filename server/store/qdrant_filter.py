@@ -1,10 +1,13 @@
 """Translates the contract's Filter (Qdrant's own model) into qdrant-client models.
 
 The servicer has validated the shape already (a oneof set, a non-empty key, a bound on every
-range), so this is a one-to-one mapping; user ids become point ids the same way as on write.
+range), so this is a one-to-one mapping; user ids become point ids the same way as on write
+(`point_ids`: a partitioned collection's ids include its partition, store/qdrant_location.py).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from qdrant_client import models
 
@@ -14,24 +17,26 @@ from citadel.server.store.point_ids import point_id
 from citadel.vector.v1 import filter_pb2
 
 
-def to_qdrant_filter(f: filter_pb2.Filter | None) -> models.Filter | None:
+def to_qdrant_filter(
+    f: filter_pb2.Filter | None, point_ids: Callable[[str], str] = point_id
+) -> models.Filter | None:
     if f is None:
         return None
     return models.Filter(
-        must=[_condition(c) for c in f.must] or None,
-        should=[_condition(c) for c in f.should] or None,
-        must_not=[_condition(c) for c in f.must_not] or None,
+        must=[_condition(c, point_ids) for c in f.must] or None,
+        should=[_condition(c, point_ids) for c in f.should] or None,
+        must_not=[_condition(c, point_ids) for c in f.must_not] or None,
     )
 
 
-def _condition(c: filter_pb2.Condition) -> models.Condition:
+def _condition(c: filter_pb2.Condition, point_ids: Callable[[str], str]) -> models.Condition:
     kind = c.WhichOneof("condition")
     if kind == "text_match":
         return models.FieldCondition(key=TEXT_FIELD, match=models.MatchText(text=c.text_match.query))
     if kind == "has_id":
-        return models.HasIdCondition(has_id=[point_id(i) for i in c.has_id.ids])
+        return models.HasIdCondition(has_id=[point_ids(i) for i in c.has_id.ids])
     if kind == "filter":
-        return to_qdrant_filter(c.filter)
+        return to_qdrant_filter(c.filter, point_ids)
     return _field(c.field)
 
 

@@ -1,4 +1,9 @@
-"""Translates a StoreQuery into qdrant-client's Query API arguments: mirrors `edge_query.py`."""
+"""Translates a StoreQuery into qdrant-client's Query API arguments: mirrors `edge_query.py`.
+
+In a partitioned collection (store/qdrant_placement.py) every stage is filtered by the
+partition, and keyword (BM25) rankings take their IDF statistics from the partition alone
+(`IdfCorpusParams`): the scores of a collection of its own, and nothing learnt from them of
+other tenants' texts."""
 
 from __future__ import annotations
 
@@ -9,13 +14,18 @@ from qdrant_client import models
 from citadel.server.store.base import StoreQuery
 from citadel.server.store.keywords import SPARSE
 from citadel.server.store.qdrant_filter import to_qdrant_filter
+from citadel.server.store.qdrant_location import Location
 
 RRF_K = 2  # Qdrant's default
 
 
-def to_query_points(q: StoreQuery) -> dict[str, Any]:
-    """Keyword arguments of AsyncQdrantClient.query_points (all but the collection)."""
-    qfilter = to_qdrant_filter(q.filter)
+def to_query_points(q: StoreQuery, where: Location | None = None) -> dict[str, Any]:
+    """Keyword arguments of AsyncQdrantClient.query_points (all but the collection), within
+    `where` (None: a collection of its own)."""
+    where = where or Location(collection="")
+    qfilter = where.scoped(to_qdrant_filter(q.filter, where.point_id))
+    scope = where.scope()
+    idf = models.SearchParams(idf=models.IdfCorpusParams(corpus=scope)) if scope is not None else None
     common: dict[str, Any] = dict(
         limit=q.limit,
         offset=q.offset or None,
@@ -39,7 +49,7 @@ def to_query_points(q: StoreQuery) -> dict[str, Any]:
     if q.dense is not None and q.sparse is not None:
         halves = [
             models.Prefetch(query=list(q.dense), limit=q.candidates, filter=qfilter),
-            models.Prefetch(query=_sparse(q), using=SPARSE, limit=q.candidates, filter=qfilter),
+            models.Prefetch(query=_sparse(q), using=SPARSE, limit=q.candidates, filter=qfilter, params=idf),
         ]
         if q.fusion == "rrf":
             fused = models.RrfQuery(rrf=models.Rrf(k=RRF_K, weights=list(q.weights) if q.weights else None))
@@ -50,7 +60,7 @@ def to_query_points(q: StoreQuery) -> dict[str, Any]:
         candidates = models.Prefetch(prefetch=halves, query=fused, limit=q.mmr_candidates)
         return dict(query=_mmr(q), prefetch=[candidates], **common)
     if q.sparse is not None:
-        return dict(query=_sparse(q), using=SPARSE, **common)
+        return dict(query=_sparse(q), using=SPARSE, search_params=idf, **common)
     if q.diversity is not None:
         return dict(query=_mmr(q), **common)
     return dict(query=list(q.dense), **common)

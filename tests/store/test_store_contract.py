@@ -23,7 +23,9 @@ from citadel.vector.v1 import filter_pb2 as fpb
 
 pytestmark = pytest.mark.asyncio
 
-ENGINES = ["qdrant-local", "edge"]
+# qdrant-local: the Qdrant-server store code in its default, partitioned layout (collections
+# share physical collections); -dedicated: one physical collection per collection.
+ENGINES = ["qdrant-local", "qdrant-local-dedicated", "edge"]
 DIM = 4
 COLORS = ["red", "blue", "green"]
 
@@ -53,6 +55,8 @@ def spec(name: str = "c", distance: str = "cosine", **kw) -> CollectionSpec:
 
 
 async def _open(engine: str, tmp_path):
+    if engine == "qdrant-local-dedicated":
+        return await open_store(Settings(engine="qdrant-local", qdrant_layout="dedicated", data_dir=tmp_path))
     return await open_store(Settings(engine=engine, data_dir=tmp_path))
 
 
