@@ -104,6 +104,9 @@ class Settings:
     # collection per vector layout, partitioned by tenant and collection; "dedicated": one each.
     qdrant_layout: str = _s("store.qdrant_layout", "partitioned")
     qdrant_dedicated_tenants: list = _s("store.qdrant_dedicated_tenants", factory=list)  # one each, always
+    # Embedded engine: indexed segments keep their f32 vectors in a memory-mapped file, not read
+    # into memory (searches walk the int8 copy and rescore a few candidates on them).
+    edge_on_disk_vectors: bool = _s("store.edge_on_disk_vectors", True)
     # [redis]
     redis_url: str = _s("redis.url", "")  # shared cache, rate limits and job queue; empty: in process
     redis_optional: bool = _s("redis.optional", False)  # start without it (in process) if unreachable

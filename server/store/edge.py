@@ -196,7 +196,9 @@ class EdgeStore:
                 c.upsert(
                     ids,
                     [
-                        edge.Point(i, point_vectors(p, c.spec.keywords, edge.SparseVector), to_payload(p, now))
+                        edge.Point(
+                            i, point_vectors(p, c.spec.keywords, edge.SparseVector), to_payload(p, now)
+                        )
                         for i, p in zip(ids, chunk, strict=True)
                     ],
                 )
@@ -385,11 +387,13 @@ class EdgeStore:
     def _hnsw_of(self, spec: CollectionSpec) -> HnswParams:
         """The store's graph and quantization tuning with the collection's own layout over it."""
         layout, tuned = spec.layout, self._hnsw
+        on_disk = layout.on_disk_vectors
         return dataclasses.replace(
             tuned,
             m=tuned.m if layout.hnsw_m is None else layout.hnsw_m,
             ef_construct=tuned.ef_construct if layout.hnsw_ef_construct is None else layout.hnsw_ef_construct,
             quantize=tuned.quantize if layout.quantization is None else layout.quantization == "int8",
+            on_disk_vectors=tuned.on_disk_vectors if on_disk is None else on_disk,
         )
 
     def _require(self, name: str) -> EdgeCollection:

@@ -9,7 +9,10 @@ freeze the event loop just the same, so the build runs in a child process, on a 
 2. a child process (at lower CPU priority) loads the copy, creates the payload indexes that
    filters asked for, runs `optimize()` and closes it;
 3. the built copy is loaded here, the journal replayed onto it (the tail under the write
-   lock), flushed, and collection.json switched to it; the old generation is deleted.
+   lock), flushed, and collection.json switched to it; the old generation is deleted. The
+   journal keeps upserts as point ids: their replay copies those points' current vectors and
+   payload from the live shard (or deletes them from the copy if they are gone since), which
+   gives each point its live state, as replaying the operations themselves would.
 
 Until step 3 searches run on the live shard, where points outside any graph are scanned
 exactly: every write is searchable at once. After a crash the old generation stays live.
@@ -64,8 +67,11 @@ from citadel.server.store.edge_collection import (
 
 log = logging.getLogger("citadel.store.edge")
 
-# Journal entries replayed per step outside the write lock before taking it for the rest.
-_REPLAY_STEP = 64
+# Replay outside the write lock runs in steps of about this long, then yields to requests
+# (twice an upsert slice: it gains on an ingest running meanwhile, without stalling searches).
+_REPLAY_STEP_SECONDS = 0.03
+# Journal entries left for the replay under the write lock (each at most one upsert slice).
+_REPLAY_TAIL = 4
 # After a failed build (disk full, say), automatic builds of that collection pause this long.
 _RETRY_AFTER_SECONDS = 60.0
 # Held (flock) by the build child of a collection while it works; holds the child's pid.
@@ -204,8 +210,8 @@ class Indexer:
             async with c.write_lock:
                 if c.closed:
                     return
-                for op in c.journal[done:]:
-                    built.update(op)
+                for entry in c.journal[done:]:
+                    _replay(c.shard, built, entry)
                 built.flush()
                 write_meta(c.path, c.spec, new_dir)
                 old, old_path = c.shard, c.shard_path
@@ -251,12 +257,29 @@ async def _replay_unlocked(c: EdgeCollection, built: edge.EdgeShard) -> int:
     """Replays the journal onto the built shard while writes continue; returns how many."""
     done = 0
     assert c.journal is not None
-    while len(c.journal) - done > _REPLAY_STEP:
-        for op in c.journal[done : done + _REPLAY_STEP]:
-            built.update(op)
-        done += _REPLAY_STEP
+    while len(c.journal) - done > _REPLAY_TAIL:
+        step_end = time.monotonic() + _REPLAY_STEP_SECONDS
+        while len(c.journal) - done > _REPLAY_TAIL and time.monotonic() < step_end:
+            _replay(c.shard, built, c.journal[done])
+            done += 1
         await asyncio.sleep(0)
     return done
+
+
+def _replay(live: edge.EdgeShard, built: edge.EdgeShard, entry: edge.UpdateOperation | list[str]) -> None:
+    """Applies one journal entry to the built shard: an operation as it is, an upsert's ids by
+    copying those points from the live shard, or deleting the ones it no longer has."""
+    if not isinstance(entry, list):
+        built.update(entry)
+        return
+    records = live.retrieve(entry, True, True)
+    if records:
+        built.update(
+            edge.UpdateOperation.upsert_points([edge.Point(r.id, r.vector, r.payload) for r in records])
+        )
+    if len(records) < len(entry):
+        present = {str(r.id) for r in records}
+        built.update(edge.UpdateOperation.delete_points([i for i in entry if i not in present]))
 
 
 def stop_leftover_build(collection: Path) -> None:
@@ -345,7 +368,7 @@ def main(argv: list[str]) -> int:
     path, wanted, parent = argv[0], json.loads(argv[1]), int(argv[2])
     _die_with_parent(parent)
     _hold_build_lock(Path(path).parent, parent)
-    os.nice(10)  # searches in the gateway come first
+    os.nice(19)  # the lowest priority: searches in the gateway come first, the build takes what is left
     shard = edge.EdgeShard.load(path)
     for key, kind in wanted.items():
         try:

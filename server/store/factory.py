@@ -46,8 +46,13 @@ async def open_store(settings: Settings) -> VectorStore:
     log.info("vector store: %s in %s", engine, settings.data_dir)
     if engine == "edge":
         from citadel.server.store.edge import EdgeStore  # imports qdrant-edge only when chosen
+        from citadel.server.store.edge_collection import HnswParams
 
-        return EdgeStore(settings.data_dir / "edge", auto_indexes=settings.auto_indexes_per_collection)
+        return EdgeStore(
+            settings.data_dir / "edge",
+            HnswParams(on_disk_vectors=settings.edge_on_disk_vectors),
+            auto_indexes=settings.auto_indexes_per_collection,
+        )
     return _qdrant_store().local(settings.data_dir / "qdrant", PlacementPolicy.from_settings(settings))
 
 

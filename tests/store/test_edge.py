@@ -17,9 +17,11 @@ import pytest
 import pytest_asyncio
 
 from citadel.server.errors import ApiError
-from citadel.server.store.base import CollectionSpec, Point, SearchQuery
+from citadel.server.store.base import CollectionSpec, Point, SearchQuery, StoreQuery
 from citadel.server.store.edge import EdgeStore
 from citadel.server.store.edge_collection import HnswParams
+from citadel.server.store.keywords import query as keyword_query
+from citadel.server.store.layout import CollectionLayout
 from citadel.vector.v1 import filter_pb2 as fpb
 
 pytestmark = pytest.mark.asyncio
@@ -100,6 +102,75 @@ async def test_writes_are_searchable_exactly_before_during_and_after_a_backgroun
     assert await _top1(store, during[50:], [f"v{3000 + i}" for i in range(50, 200)]) == []
     # The old shard generation is gone from disk; exactly one is live.
     assert [p.name for p in collection.path.glob("shard-*")] == [collection.shard_dir]
+
+
+async def _state(store: EdgeStore, name: str) -> dict[str, tuple]:
+    """Every point of the collection as (metadata, text, rounded vector), by id."""
+    out, token = {}, ""
+    while True:
+        page = await store.scroll(name, None, 1000, token, with_vector=True, with_metadata=True)
+        for p in page.points:
+            out[p.id] = (p.metadata, p.text, tuple(round(x, 4) for x in p.vector))
+        token = page.next_token
+        if not token:
+            return out
+
+
+async def test_writes_during_a_build_reach_the_new_generation_as_the_live_shard_has_them(tmp_path):
+    """The journal keeps an upsert as its point ids and the swap copies those points from the
+    live shard: replaces, deletes by id and by filter, and re-upserts after a delete, made
+    while the copy is indexed, leave the built generation exactly as the live one was, keyword
+    vectors included."""
+    store = EdgeStore(tmp_path / "edge", SMALL, settle_seconds=3600)
+    try:
+        await store.create_collection(CollectionSpec("c", DIM, "cosine", keywords=True))
+        rng = np.random.default_rng(9)
+
+        def points(start: int, n: int, tag: str) -> list[Point]:
+            vectors = rng.standard_normal((n, DIM)).astype(np.float32)
+            made = _points(vectors, start)
+            for p in made:
+                p.metadata["tag"] = tag
+                p.text = f"{tag} note {p.id}"
+            return made
+
+        await store.upsert("c", points(0, 3000, "old"))
+        build = asyncio.create_task(store.build_index("c"))
+        collection = store._collections["c"]
+        while collection.journal is None:
+            assert not build.done()
+            await asyncio.sleep(0.01)
+
+        await store.upsert("c", points(3000, 600, "new"))  # new points, in several slices
+        await store.upsert("c", points(0, 10, "replaced"))  # points the copy holds, replaced
+        await store.upsert("c", points(5000, 5, "gone"))
+        assert await store.delete_ids("c", [f"v{5000 + i}" for i in range(5)] + ["v10"]) == 6
+        await store.upsert("c", points(20, 3, "back"))  # the copy holds these three as "old"
+        tagged = fpb.Filter(
+            must=[fpb.Condition(field=fpb.FieldCondition(key="tag", match=fpb.Match(keyword="back")))]
+        )
+        assert await store.delete_matching("c", tagged) == 3  # on the copy it would match none
+        await store.upsert("c", points(20, 2, "back"))  # two of them again; v22 stays deleted
+        assert all(isinstance(entry, list) for entry in collection.journal[:3]), (
+            "upserts keep ids, not points"
+        )
+        assert not build.done(), "the build finished before the writes it should journal"
+        live = await _state(store, "c")
+
+        await build
+        assert collection.journal is None
+        assert store.index_status("c").indexed_vectors >= 3000 - 11
+        assert await _state(store, "c") == live
+        assert len(live) == 3000 - 2 + 600
+        assert live["v0"][0]["tag"] == "replaced" and live["v20"][0]["tag"] == "back"
+        assert "v10" not in live and "v22" not in live
+        # The copied keyword vectors answer keyword queries on the new generation.
+        [hit] = await store.query(
+            "c", StoreQuery(limit=1, sparse=keyword_query("replaced note v3"), with_metadata=True)
+        )
+        assert hit.point.id == "v3"
+    finally:
+        await store.close()
 
 
 async def test_a_build_starts_by_itself_once_writes_settle(tmp_path):
@@ -368,3 +439,32 @@ async def test_facets_make_indexes_only_within_the_automatic_bound(tmp_path):
         assert "limits.auto_indexes_per_collection" in e.value.message and "indexed_fields" in e.value.message
     finally:
         await store.close()
+
+
+async def test_indexed_vectors_stay_on_disk_by_default_and_a_collection_may_keep_them_in_memory(tmp_path):
+    """The store's default (store.edge_on_disk_vectors) applies where a collection's layout
+    leaves on_disk_vectors unset; the engine keeps the choice in the shard's own config."""
+
+    def memory(root, name: str) -> str:
+        meta = json.loads((root / name / "collection.json").read_text())
+        config = json.loads((root / name / meta["shard"] / "edge_config.json").read_text())
+        return config["vectors"][""]["memory"]
+
+    for default, expected in ((HnswParams(), "cold"), (HnswParams(on_disk_vectors=False), "cached")):
+        root = tmp_path / expected
+        store = EdgeStore(root, default, settle_seconds=3600)
+        try:
+            await store.create_collection(CollectionSpec("plain", DIM, "cosine"))
+            await store.create_collection(
+                CollectionSpec("ram", DIM, "cosine", layout=CollectionLayout(on_disk_vectors=False))
+            )
+            await store.create_collection(
+                CollectionSpec("disk", DIM, "cosine", layout=CollectionLayout(on_disk_vectors=True))
+            )
+        finally:
+            await store.close()
+        assert (memory(root, "plain"), memory(root, "ram"), memory(root, "disk")) == (
+            expected,
+            "cached",
+            "cold",
+        )
