@@ -33,7 +33,7 @@ from citadel.server.servicers import query_plan
 from citadel.server.servicers import validation as check
 from citadel.server.servicers import vector as vector_servicer
 from citadel.server.store.base import RESERVED_PAYLOAD_KEY
-from citadel.vector.v1 import vector_service_pb2
+from citadel.vector.v1 import resources_pb2, vector_service_pb2
 
 STATUS = status_pb2.Status.DESCRIPTOR
 _REF = "#/components/schemas/"
@@ -256,6 +256,13 @@ MESSAGE_RULES: dict[str, list[dict[str, Any]]] = {
         {
             "if": _set_as("fusion", {"enum": ["FUSION_DBSF", vector_service_pb2.FUSION_DBSF]}),
             "then": {"properties": {"weights": {"maxItems": 0, "maxLength": 0}}},
+        }
+    ],
+    # Oversampling rescoring applies to quantized vectors only.
+    _V + "QuantizationLayout": [
+        {
+            "if": _set_as("type", {"enum": ["QUANTIZATION_NONE", resources_pb2.QUANTIZATION_NONE]}),
+            "then": {"properties": {"oversampling": {"type": "null"}}},
         }
     ],
     _V + "GenerateEmbeddingRequest": [

@@ -16,6 +16,9 @@ Left out by design, each where it is done:
 - what depends on the gateway's state, which no document can state: a schema-valid request
   aimed at a seeded collection gets embeddings of that collection's dimension, unique ids and
   index keys, and no page token (tokens come from earlier answers) (`_fit_to_state`);
+- what depends on the store behind the gateway: a collection's cluster settings (shards,
+  replicas, consistency) are refused by the embedded engine this gateway runs, and its
+  write_consistency_factor may not exceed its replication_factor (`_fit_to_state`);
 - authentication: this gateway runs without it (see `test_operation`).
 """
 
@@ -146,6 +149,11 @@ def _unique_by(items: list, key: str) -> list:
     return out
 
 
+# CollectionLayout fields the embedded engine refuses (FAILED_PRECONDITION): only a Qdrant
+# cluster honours them.
+CLUSTER_ONLY = ("shardNumber", "replicationFactor", "writeConsistencyFactor", "readConsistency")
+
+
 def _floats(dimension: int) -> list[float]:
     return [round(0.5 + i / dimension, 3) for i in range(dimension)]
 
@@ -170,6 +178,9 @@ def _fit_to_state(case, base_url: str) -> None:
     body.pop("pageToken", None)
     if isinstance(body.get("indexedFields"), list):
         body["indexedFields"] = _unique_by(body["indexedFields"], "key")
+    if isinstance(body.get("layout"), dict):
+        for name in CLUSTER_ONLY:
+            body["layout"].pop(name, None)
     if isinstance(body.get("vectors"), list):
         body["vectors"] = _unique_by(body["vectors"], "id")
     params = case.path_parameters or {}

@@ -113,7 +113,9 @@ async def test_qdrant_defaults_apply_where_the_layout_is_unset(tmp_path):
         assert asked["quantization_config"] is not None and asked["vectors_config"].on_disk is True
 
         # Each set field overrides its default alone; the others still follow the defaults.
-        mine = CollectionLayout(shard_number=1, quantization="none", on_disk_vectors=False, read_consistency="one")
+        mine = CollectionLayout(
+            shard_number=1, quantization="none", on_disk_vectors=False, read_consistency="one"
+        )
         await store.create_collection(_spec("mine", mine))
         asked = client.created["mine~0"]
         assert (asked["shard_number"], asked["replication_factor"]) == (1, 2)
@@ -149,7 +151,9 @@ def _edge_config(store_root, name: str) -> dict:
 async def test_edge_builds_the_graph_the_layout_asks_for_and_keeps_it(tmp_path):
     root = tmp_path / "edge"
     store = EdgeStore(root)
-    mine = CollectionLayout(hnsw_m=8, hnsw_ef_construct=64, quantization="none", quantization_oversampling=None)
+    mine = CollectionLayout(
+        hnsw_m=8, hnsw_ef_construct=64, quantization="none", quantization_oversampling=None
+    )
     try:
         await store.create_collection(_spec("mine", mine))
         await store.create_collection(_spec("plain"))
