@@ -1,8 +1,9 @@
 """Translates a StoreQuery into qdrant-edge's query request: mirrors `qdrant_query.py`.
 
 Hybrid search is two prefetches (dense and BM25, each with the filter and `candidates`
-results) fused by RRF or DBSF; MMR re-ranks the candidates of what it wraps by similarity to
-the dense query; recommend scores against the examples' vectors.
+results), and a third when the query has a phrase (BM25 again, over the texts holding that
+exact phrase), fused by RRF or DBSF; MMR re-ranks the candidates of what it wraps by
+similarity to the dense query; recommend scores against the examples' vectors.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import qdrant_edge as edge
 
 from citadel.server.store.base import StoreQuery
-from citadel.server.store.keywords import SPARSE
+from citadel.server.store.keywords import SPARSE, TEXT_FIELD
 
 RRF_K = 2  # Qdrant's default
 
@@ -38,6 +39,14 @@ def to_edge_query(q: StoreQuery, efilter: edge.Filter | None, params: edge.Searc
                 limit=q.candidates, query=edge.Query.Nearest(_sparse(q), using=SPARSE), filter=efilter
             ),
         ]
+        if q.phrase is not None:
+            halves.append(
+                edge.Prefetch(
+                    limit=q.candidates,
+                    query=edge.Query.Nearest(_sparse(q), using=SPARSE),
+                    filter=_with_phrase(efilter, q.phrase),
+                )
+            )
         fusion = edge.Fusion.Rrf(k=RRF_K, weights=list(q.weights) if q.weights else None)
         fused = fusion if q.fusion == "rrf" else edge.Fusion.Dbsf()
         if q.diversity is None:
@@ -49,6 +58,11 @@ def to_edge_query(q: StoreQuery, efilter: edge.Filter | None, params: edge.Searc
     if q.diversity is not None:
         return edge.QueryRequest(query=_mmr(q), **common)
     return edge.QueryRequest(query=edge.Query.Nearest(list(q.dense)), **common)
+
+
+def _with_phrase(efilter: edge.Filter | None, phrase: str) -> edge.Filter:
+    holds = edge.FieldCondition(key=TEXT_FIELD, match=edge.MatchPhrase(phrase))
+    return edge.Filter(must=[holds] if efilter is None else [holds, efilter])
 
 
 def _sparse(q: StoreQuery) -> edge.SparseVector:

@@ -57,9 +57,9 @@ def gateway(tmp_path_factory):
     proc.stop()
 
 
-def query(protocols, **fields) -> dict[str, pb.QueryVectorsResponse]:
+def query(protocols, collection="kb", **fields) -> dict[str, pb.QueryVectorsResponse]:
     """The same QueryVectors over every protocol; each must succeed."""
-    request = pb.QueryVectorsRequest(collection="kb", **fields)
+    request = pb.QueryVectorsRequest(collection=collection, **fields)
     out = {}
     for protocol in PROTOCOLS:
         outcome = getattr(protocols, protocol)(SPECS["QueryVectors"], request)
@@ -112,6 +112,51 @@ def test_hybrid_fuses_dense_and_keyword(protocols, fusion):
         query(protocols, hybrid=pb.HybridQuery(text="E4012 sensor", weights=[0.1, 1.0]), limit=1)
     )
     assert ids(weighted) == ["err"]
+
+
+# "pressure sensor": "worn" says both words twice in a short text (BM25 and the dense model
+# both rank it first), "seal" holds them once as the exact phrase in a longer one.
+PUMP_DOCS = {
+    "worn": "Sensor readings drift when pressure drops; recalibrate the sensor whenever the pressure changes.",
+    "seal": (
+        "Replace the pressure sensor of the pump every two years, together with its seals, gaskets, "
+        "filters, hoses and the valve assembly on the outlet side."
+    ),
+    "hose": "Coil the garden hose loosely and drain it before the first frost.",
+}
+
+
+@pytest.fixture(scope="module")
+def pumps(gateway):
+    stub = gateway.stub()
+    collection = rpb.Collection(name="pumps", distance=rpb.DISTANCE_COSINE, embedding_model="general")
+    stub.CreateCollection(pb.CreateCollectionRequest(collection=collection), timeout=60)
+    vectors = [rpb.Vector(id=k, text=t, metadata={"kind": k}) for k, t in PUMP_DOCS.items()]
+    stub.UpsertVectors(pb.UpsertVectorsRequest(collection="pumps", vectors=vectors), timeout=60)
+    return "pumps"
+
+
+def test_hybrid_ranks_an_exact_phrase_first(protocols, pumps):
+    def hybrid(text, **fields):
+        return same_everywhere(query(protocols, pumps, hybrid=pb.HybridQuery(text=text, **fields), limit=3))
+
+    without_phrase = hybrid("pressure sensor", weights=[1, 2, 0])  # the third weight 0: two rankings
+    assert ids(without_phrase)[0] == "worn"
+    for fusion in (pb.FUSION_RRF, pb.FUSION_DBSF):
+        assert ids(hybrid("pressure sensor", fusion=fusion))[0] == "seal", fusion
+    # Case and punctuation do not matter to the phrase, the order of its words does.
+    assert ids(hybrid("Pressure-Sensor"))[0] == "seal"
+    assert hybrid("sensor pressure") == hybrid("sensor pressure", weights=[1, 2, 0])
+    # A single word has no phrase ranking: the default is exactly the two rankings.
+    assert hybrid("pressure") == hybrid("pressure", weights=[1, 2, 0])
+    # The phrase ranking keeps to the filter.
+    not_seal = fpb.Filter(
+        must_not=[fpb.Condition(field=fpb.FieldCondition(key="kind", match=fpb.Match(keyword="seal")))]
+    )
+    filtered = same_everywhere(
+        query(protocols, pumps, hybrid=pb.HybridQuery(text="pressure sensor"), filter=not_seal, limit=3)
+    )
+    assert "seal" not in ids(filtered) and ids(filtered)[0] == "worn"
 
 
 @pytest.mark.parametrize(
@@ -220,6 +265,8 @@ BAD = [
         "hybrid.weights",
     ),
     (dict(hybrid=pb.HybridQuery(text="bread", weights=[1])), "INVALID_ARGUMENT", "hybrid.weights"),
+    (dict(hybrid=pb.HybridQuery(text="bread", weights=[1, 1, 1, 1])), "INVALID_ARGUMENT", "2 or 3 values"),
+    (dict(hybrid=pb.HybridQuery(text="bread", weights=[1, 1, -1])), "INVALID_ARGUMENT", "hybrid.weights[2]"),
     (dict(hybrid=pb.HybridQuery(text="bread", candidates=5000)), "INVALID_ARGUMENT", "hybrid.candidates"),
     (dict(recommend=pb.RecommendQuery()), "INVALID_ARGUMENT", "recommend.positive_ids"),
     (dict(recommend=pb.RecommendQuery(positive_ids=["nope"])), "NOT_FOUND", "nope"),
