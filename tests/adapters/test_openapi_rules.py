@@ -111,8 +111,14 @@ def test_negative_page_size_is_refused_as_the_minimum_says(http, document):
 
 def test_dimension_bounds_match_the_servicer(http, document):
     dimension = _schema(document, "citadel.vector.v1.Collection")["properties"]["dimension"]
-    for value, ok in ((dimension["minimum"], True), (dimension["minimum"] - 1, False), (dimension["maximum"] + 1, False)):
-        reply = http.post("/v1/collections", json={"name": f"d{value}", "dimension": value, "distance": "DISTANCE_DOT"})
+    for value, ok in (
+        (dimension["minimum"], True),
+        (dimension["minimum"] - 1, False),
+        (dimension["maximum"] + 1, False),
+    ):
+        reply = http.post(
+            "/v1/collections", json={"name": f"d{value}", "dimension": value, "distance": "DISTANCE_DOT"}
+        )
         assert (reply.status_code == 200) is ok, reply.text
         if not ok:
             assert reply.status_code == 400 and "collection.dimension" in reply.json()["message"]
@@ -145,3 +151,29 @@ def test_delete_vectors_needs_exactly_one_of_ids_and_filter(http, document):
     assert both.status_code == 400
     assert http.post(path, json={"filter": {}}).status_code == 400  # no conditions, no allowAll
     assert http.post(path, json={"filter": {}, "allowAll": True}).status_code == 200
+
+
+# CollectionLayout bounds the embedded engine takes (the cluster ones it refuses whatever their
+# value: tests/security/test_collection_layout.py): (schema, property, body for a value).
+LAYOUT_BOUNDS = [
+    ("HnswLayout", "m", lambda v: {"hnsw": {"m": v}}),
+    ("HnswLayout", "efConstruct", lambda v: {"hnsw": {"efConstruct": v}}),
+    ("QuantizationLayout", "oversampling", lambda v: {"quantization": {"oversampling": v}}),
+]
+
+
+@pytest.mark.parametrize(("schema", "prop", "layout"), LAYOUT_BOUNDS, ids=[b[1] for b in LAYOUT_BOUNDS])
+def test_layout_bounds_match_the_servicer(http, document, schema, prop, layout):
+    bounds = _schema(document, f"citadel.vector.v1.{schema}")["properties"][prop]
+    low, high = bounds["minimum"], bounds["maximum"]
+    step = 1 if bounds["type"][0] == "integer" else 0.5  # a fraction would fail decoding, not the bound
+    for value, ok in ((low, True), (high, True), (low - step, False), (high + step, False)):
+        body = {
+            "name": f"l-{prop.lower()}-{value}".replace(".", "-"),
+            "dimension": 2,
+            "distance": "DISTANCE_DOT",
+        }
+        reply = http.post("/v1/collections", json={**body, "layout": layout(value)})
+        assert (reply.status_code == 200) is ok, (value, reply.text)
+        if not ok:
+            assert reply.json()["message"].startswith("collection.layout."), reply.text
