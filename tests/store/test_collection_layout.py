@@ -56,11 +56,23 @@ async def _qdrant(tmp_path, options: QdrantOptions | None = None) -> tuple[Qdran
     return QdrantStore(client, options), client
 
 
+def _asked(client: RecordingClient, generation: str) -> dict:
+    """What the store asked of Qdrant for a collection with a physical collection of its own
+    (named `<generation>~<tag>`: store/qdrant_location.py)."""
+    [asked] = [kw for name, kw in client.created.items() if name.startswith(generation + "~")]
+    return asked
+
+
+async def _reads(store: QdrantStore, name: str) -> dict:
+    """The read arguments (consistency) the store gives a collection's reads."""
+    return store._options_of(await store._registry.get(name)).read_kwargs()
+
+
 async def test_qdrant_creates_with_the_collections_own_layout(tmp_path):
     store, client = await _qdrant(tmp_path)
     try:
         await store.create_collection(_spec("docs", EVERYTHING))
-        asked = client.created["docs~0"]
+        asked = _asked(client, "docs~0")  # its own settings: a physical collection of its own
         assert asked["shard_number"] == 3
         assert asked["replication_factor"] == 2
         assert asked["write_consistency_factor"] == 2
@@ -68,10 +80,12 @@ async def test_qdrant_creates_with_the_collections_own_layout(tmp_path):
         assert asked["quantization_config"].scalar.type == models.ScalarType.INT8
         assert asked["vectors_config"].on_disk is True
         # What qdrant-client's local mode keeps of it: the vectors' own params.
-        assert (await client.get_collection("docs")).config.params.vectors.on_disk is True
+        physical = (await store._registry.get("docs")).where.collection
+        assert (await client.get_collection(physical)).config.params.vectors.on_disk is True
         # Reads use the collection's read consistency and oversampling, not the defaults.
-        assert store._reads("docs~0") == {"consistency": models.ReadConsistencyType.MAJORITY}
-        assert store._options_of("docs~0").search_params(False).quantization.oversampling == 3.0
+        assert await _reads(store, "docs~0") == {"consistency": models.ReadConsistencyType.MAJORITY}
+        entry = await store._registry.get("docs~0")
+        assert store._options_of(entry).search_params(False).quantization.oversampling == 3.0
     finally:
         await store.close()
 
@@ -90,7 +104,7 @@ async def test_qdrant_layout_round_trips_through_get_and_list(tmp_path):
     again, _ = await _qdrant(tmp_path)
     try:
         assert (await again.get_collection("docs")).spec.layout == EVERYTHING
-        assert again._reads("docs~0") == {"consistency": models.ReadConsistencyType.MAJORITY}
+        assert await _reads(again, "docs~0") == {"consistency": models.ReadConsistencyType.MAJORITY}
     finally:
         await again.close()
 
@@ -107,9 +121,12 @@ async def test_qdrant_defaults_apply_where_the_layout_is_unset(tmp_path):
     store, client = await _qdrant(tmp_path, defaults)
     try:
         await store.create_collection(_spec("plain"))
-        asked = client.created["plain~0"]
+        # Without settings of its own it is a partition of its layout's shared collection,
+        # made with the defaults; graph links per tenant only (store.qdrant_hnsw_m of them).
+        asked = client.created["_citadel_shared_4_cosine"]
         assert (asked["shard_number"], asked["replication_factor"]) == (2, 2)
-        assert asked["hnsw_config"].m == 24 and asked["hnsw_config"].ef_construct is None
+        assert (asked["hnsw_config"].m, asked["hnsw_config"].payload_m) == (0, 24)
+        assert asked["hnsw_config"].ef_construct is None
         assert asked["quantization_config"] is not None and asked["vectors_config"].on_disk is True
 
         # Each set field overrides its default alone; the others still follow the defaults.
@@ -117,12 +134,12 @@ async def test_qdrant_defaults_apply_where_the_layout_is_unset(tmp_path):
             shard_number=1, quantization="none", on_disk_vectors=False, read_consistency="one"
         )
         await store.create_collection(_spec("mine", mine))
-        asked = client.created["mine~0"]
+        asked = _asked(client, "mine~0")
         assert (asked["shard_number"], asked["replication_factor"]) == (1, 2)
         assert "quantization_config" not in asked and asked["vectors_config"].on_disk is None
         assert asked["hnsw_config"].m == 24
-        assert store._reads("mine~0") == {"consistency": 1}  # one replica
-        assert store._reads("plain~0") == {"consistency": models.ReadConsistencyType.QUORUM}
+        assert await _reads(store, "mine~0") == {"consistency": 1}  # one replica
+        assert await _reads(store, "plain~0") == {"consistency": models.ReadConsistencyType.QUORUM}
     finally:
         await store.close()
 
@@ -138,7 +155,7 @@ async def test_qdrant_refuses_more_acknowledgements_than_copies(tmp_path):
         assert client.created == {} and await store.list_collections() == []
         # Within the configured copies it is created.
         await store.create_collection(_spec("docs", CollectionLayout(write_consistency_factor=2)))
-        assert client.created["docs~0"]["write_consistency_factor"] == 2
+        assert _asked(client, "docs~0")["write_consistency_factor"] == 2
     finally:
         await store.close()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import re
 import threading
@@ -278,14 +279,18 @@ async def test_a_create_racing_another_replicas_is_already_exists_and_an_abandon
 ):
     store = QdrantStore.local(tmp_path / "qdrant")
     try:
-        # Another replica has made generation 0 and not yet its alias: the name is taken.
+        # Another replica has made generation 0 and not yet the name's entry: the name is taken.
         await store.create_collection(CollectionSpec("docs~0", 3, "cosine", created_at=time.time()))
         with pytest.raises(ApiError) as e:
             await store.create_collection(CollectionSpec("docs", 3, "cosine", created_at=time.time()))
         assert e.value.code == grpc.StatusCode.ALREADY_EXISTS and "'docs'" in e.value.message
-        # A generation 0 left long ago by a create that died midway is dropped and made anew.
-        await store.create_collection(CollectionSpec("old~0", 3, "cosine", created_at=time.time() - 3600))
+        # A generation 0 left long ago by a create that died midway (its registry entry an
+        # hour old, no entry for the name) is dropped and made anew.
+        await store.create_collection(CollectionSpec("old~0", 3, "cosine"))
         await store.upsert("old~0", [Point(id="stale", vector=[1.0, 0, 0], metadata={})])
+        left = await store._registry.get("old~0")
+        await store._registry.remove(["old~0"])
+        assert await store._registry.insert(dataclasses.replace(left, made_at=time.time() - 3600))
         await store.create_collection(CollectionSpec("old", 4, "dot", created_at=time.time()))
         info = await store.get_collection("old")
         assert (info.spec.dimension, info.vector_count, info.spec.home) == (4, 0, "old~0")
