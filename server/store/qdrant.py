@@ -18,9 +18,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 from qdrant_client import AsyncQdrantClient, models
@@ -54,6 +55,8 @@ from citadel.server.store.qdrant_placement import PlacementPolicy, shared_collec
 from citadel.server.store.qdrant_query import to_query_points
 from citadel.server.store.qdrant_registry import Entry, Registry
 from citadel.vector.v1 import filter_pb2
+
+T = TypeVar("T")
 
 _DISTANCES = {
     "cosine": models.Distance.COSINE,
@@ -337,28 +340,36 @@ class QdrantStore:
     async def upsert(self, collection: str, points: Sequence[Point]) -> None:
         for _ in range(_WRITE_ATTEMPTS):
             entry = await self._live(collection)
-            where = entry.where
-            now = time.time()
-            structs = [
-                models.PointStruct(
-                    id=where.point_id(p.id),
-                    vector=point_vectors(p, entry.spec.keywords, _sparse_vector),
-                    payload=where.stamp(to_payload(p, now)),
-                )
-                for p in points
-            ]
-            for start in range(0, len(structs), _UPSERT_SLICE):
-                # Point ids are deterministic: an upsert sent twice writes the same points.
-                write = partial(
-                    self._client.upsert, where.collection, structs[start : start + _UPSERT_SLICE], wait=True
-                )
-                await self._calls.run(write, collection, idempotent=True)
-            if not where.shared or await self._still_placed(entry):
+            try:
+                await self._write(collection, entry, points)
+            except ApiError as e:
+                if not await self._moved(e, entry):
+                    raise
+                continue
+            if not entry.where.shared or await self._still_placed(entry):
                 return
         raise ApiError(
             grpc.StatusCode.ABORTED,
             f"collection {collection!r} was deleted and made again during this write: send it again",
         )
+
+    async def _write(self, collection: str, entry: Entry, points: Sequence[Point]) -> None:
+        where = entry.where
+        now = time.time()
+        structs = [
+            models.PointStruct(
+                id=where.point_id(p.id),
+                vector=point_vectors(p, entry.spec.keywords, _sparse_vector),
+                payload=where.stamp(to_payload(p, now)),
+            )
+            for p in points
+        ]
+        for start in range(0, len(structs), _UPSERT_SLICE):
+            # Point ids are deterministic: an upsert sent twice writes the same points.
+            write = partial(
+                self._client.upsert, where.collection, structs[start : start + _UPSERT_SLICE], wait=True
+            )
+            await self._calls.run(write, collection, idempotent=True)
 
     async def _still_placed(self, entry: Entry) -> bool:
         """After a write to a partition: whether its generation still has it. A dedicated
@@ -371,107 +382,145 @@ class QdrantStore:
         self._registry.forget(entry.name)
         return False
 
-    async def retrieve(self, collection: str, ids: Sequence[str]) -> list[Point]:
+    async def _moved(self, error: ApiError, entry: Entry) -> bool:
+        """Whether `error` came from a location `entry` (as cached) no longer names: the
+        collection was deleted, or deleted and made again (another dimension, another
+        physical collection), by another replica since this one read it."""
+        if error.code not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+            return False
+        fresh = await self._registry.get(entry.name)
+        if fresh is not None and not fresh.deleting and fresh.where == entry.where:
+            return False
+        if entry.where.shared:
+            await self._drop(entry.where)  # a dead partition: whatever reached it is nobody's
+        return True
+
+    async def _read(self, collection: str, read: Callable[[Entry], Awaitable[T]]) -> T:
+        """`read(entry)`, again with the registry's entry as it is now when the cached one
+        named a location the collection has left."""
         entry = await self._live(collection)
-        where = entry.where
-        pids = [where.point_id(i) for i in dict.fromkeys(ids)]
-        read = partial(
-            self._client.retrieve,
-            where.collection,
-            pids,
-            with_payload=True,
-            with_vectors=True,
-            **self._options_of(entry).read_kwargs(),
-        )
-        return [
-            to_point(r.payload, r.vector, True)
-            for r in await self._calls.run(read, collection, idempotent=True)
-        ]
+        try:
+            return await read(entry)
+        except ApiError as e:
+            if not await self._moved(e, entry):
+                raise
+        return await read(await self._live(collection, fresh=True))
+
+    async def retrieve(self, collection: str, ids: Sequence[str]) -> list[Point]:
+        async def read(entry: Entry) -> list[Point]:
+            where = entry.where
+            pids = [where.point_id(i) for i in dict.fromkeys(ids)]
+            call = partial(
+                self._client.retrieve,
+                where.collection,
+                pids,
+                with_payload=True,
+                with_vectors=True,
+                **self._options_of(entry).read_kwargs(),
+            )
+            return [
+                to_point(r.payload, r.vector, True)
+                for r in await self._calls.run(call, collection, idempotent=True)
+            ]
+
+        return await self._read(collection, read)
 
     async def delete_ids(self, collection: str, ids: Sequence[str]) -> int:
-        entry = await self._live(collection)
-        where = entry.where
-        pids = [where.point_id(i) for i in dict.fromkeys(ids)]
-        read = partial(
-            self._client.retrieve,
-            where.collection,
-            pids,
-            with_payload=False,
-            with_vectors=False,
-            **self._options_of(entry).read_kwargs(),
-        )
-        existing = await self._calls.run(read, collection, idempotent=True)
-        if existing:
-            selector = models.PointIdsList(points=[r.id for r in existing])
-            delete = partial(self._client.delete, where.collection, selector, wait=True)
-            await self._calls.run(delete, collection, idempotent=True)
-        return len(existing)
+        async def delete(entry: Entry) -> int:
+            where = entry.where
+            pids = [where.point_id(i) for i in dict.fromkeys(ids)]
+            read = partial(
+                self._client.retrieve,
+                where.collection,
+                pids,
+                with_payload=False,
+                with_vectors=False,
+                **self._options_of(entry).read_kwargs(),
+            )
+            existing = await self._calls.run(read, collection, idempotent=True)
+            if existing:
+                selector = models.PointIdsList(points=[r.id for r in existing])
+                call = partial(self._client.delete, where.collection, selector, wait=True)
+                await self._calls.run(call, collection, idempotent=True)
+            return len(existing)
+
+        return await self._read(collection, delete)
 
     async def delete_matching(self, collection: str, filter: filter_pb2.Filter) -> int:
-        where = (await self._live(collection)).where
-        qfilter = where.scoped(to_qdrant_filter(filter, where.point_id))
-        count = partial(self._client.count, where.collection, count_filter=qfilter, exact=True)
-        matching = (await self._calls.run(count, collection, idempotent=True)).count
-        if matching:
-            # Not retried: points written meanwhile could match a second attempt.
-            selector = models.FilterSelector(filter=qfilter)
-            await self._calls.run(
-                partial(self._client.delete, where.collection, selector, wait=True), collection
-            )
-        return matching
+        async def delete(entry: Entry) -> int:
+            where = entry.where
+            qfilter = where.scoped(to_qdrant_filter(filter, where.point_id))
+            count = partial(self._client.count, where.collection, count_filter=qfilter, exact=True)
+            matching = (await self._calls.run(count, collection, idempotent=True)).count
+            if matching:
+                # Not retried: points written meanwhile could match a second attempt.
+                selector = models.FilterSelector(filter=qfilter)
+                await self._calls.run(
+                    partial(self._client.delete, where.collection, selector, wait=True), collection
+                )
+            return matching
+
+        return await self._read(collection, delete)
 
     async def search(self, collection: str, query: SearchQuery) -> list[ScoredPoint]:
-        entry = await self._live(collection)
-        where, options = entry.where, self._options_of(entry)
-        search = partial(
-            self._client.query_points,
-            where.collection,
-            query=_floats(query.vector),
-            limit=query.limit,
-            offset=query.offset or None,
-            query_filter=where.scoped(to_qdrant_filter(query.filter, where.point_id)),
-            score_threshold=query.score_threshold,
-            with_payload=True,  # the original id lives in the payload
-            with_vectors=query.with_vector,
-            search_params=options.search_params(query.exact),
-            **options.read_kwargs(),
-        )
-        result = await self._calls.run(search, collection, idempotent=True)
-        if query.with_metadata:
-            return [ScoredPoint(to_point(p.payload, p.vector, True), p.score) for p in result.points]
-        return [_scored_without_metadata(p) for p in result.points]
+        async def read(entry: Entry) -> list[ScoredPoint]:
+            where, options = entry.where, self._options_of(entry)
+            call = partial(
+                self._client.query_points,
+                where.collection,
+                query=_floats(query.vector),
+                limit=query.limit,
+                offset=query.offset or None,
+                query_filter=where.scoped(to_qdrant_filter(query.filter, where.point_id)),
+                score_threshold=query.score_threshold,
+                with_payload=True,  # the original id lives in the payload
+                with_vectors=query.with_vector,
+                search_params=options.search_params(query.exact),
+                **options.read_kwargs(),
+            )
+            result = await self._calls.run(call, collection, idempotent=True)
+            if query.with_metadata:
+                return [ScoredPoint(to_point(p.payload, p.vector, True), p.score) for p in result.points]
+            return [_scored_without_metadata(p) for p in result.points]
+
+        return await self._read(collection, read)
 
     async def query(self, collection: str, query: StoreQuery) -> list[ScoredPoint]:
-        entry = await self._live(collection)
-        if query.sparse is not None and not entry.spec.keywords:
-            raise no_keywords(collection)
-        ask = partial(
-            self._client.query_points,
-            entry.where.collection,
-            **to_query_points(query, entry.where),
-            **self._options_of(entry).read_kwargs(),
-        )
-        result = await self._calls.run(ask, collection, idempotent=True)
-        return [
-            ScoredPoint(to_point(p.payload, p.vector, query.with_metadata), p.score) for p in result.points
-        ]
+        async def read(entry: Entry) -> list[ScoredPoint]:
+            if query.sparse is not None and not entry.spec.keywords:
+                raise no_keywords(collection)
+            call = partial(
+                self._client.query_points,
+                entry.where.collection,
+                **to_query_points(query, entry.where),
+                **self._options_of(entry).read_kwargs(),
+            )
+            result = await self._calls.run(call, collection, idempotent=True)
+            return [
+                ScoredPoint(to_point(p.payload, p.vector, query.with_metadata), p.score)
+                for p in result.points
+            ]
+
+        return await self._read(collection, read)
 
     async def facet(
         self, collection: str, key: str, filter: filter_pb2.Filter | None, limit: int
     ) -> list[tuple[str | int | bool, int]]:
-        entry = await self._live(collection)
-        where = entry.where
-        count = partial(
-            self._client.facet,
-            where.collection,
-            key,
-            facet_filter=where.scoped(to_qdrant_filter(filter, where.point_id)),
-            limit=limit,
-            exact=True,
-            **self._options_of(entry).read_kwargs(),
-        )
-        response = await self._calls.run(count, collection, idempotent=True)
-        return [(hit.value, hit.count) for hit in response.hits]
+        async def read(entry: Entry) -> list[tuple[str | int | bool, int]]:
+            where = entry.where
+            call = partial(
+                self._client.facet,
+                where.collection,
+                key,
+                facet_filter=where.scoped(to_qdrant_filter(filter, where.point_id)),
+                limit=limit,
+                exact=True,
+                **self._options_of(entry).read_kwargs(),
+            )
+            response = await self._calls.run(call, collection, idempotent=True)
+            return [(hit.value, hit.count) for hit in response.hits]
+
+        return await self._read(collection, read)
 
     async def scroll(
         self,
@@ -482,24 +531,27 @@ class QdrantStore:
         with_vector: bool,
         with_metadata: bool,
     ) -> Page:
-        entry = await self._live(collection)
-        where = entry.where
-        read = partial(
-            self._client.scroll,
-            where.collection,
-            scroll_filter=where.scoped(to_qdrant_filter(filter, where.point_id)),
-            limit=limit,
-            offset=point_from_token(page_token) if page_token else None,
-            with_payload=True,
-            with_vectors=with_vector,
-            **self._options_of(entry).read_kwargs(),
-        )
-        records, next_offset = await self._calls.run(read, collection, idempotent=True)
-        return to_page(records, next_offset, with_metadata)
+        offset = point_from_token(page_token) if page_token else None
+
+        async def read(entry: Entry) -> Page:
+            where = entry.where
+            call = partial(
+                self._client.scroll,
+                where.collection,
+                scroll_filter=where.scoped(to_qdrant_filter(filter, where.point_id)),
+                limit=limit,
+                offset=offset,
+                with_payload=True,
+                with_vectors=with_vector,
+                **self._options_of(entry).read_kwargs(),
+            )
+            records, next_offset = await self._calls.run(call, collection, idempotent=True)
+            return to_page(records, next_offset, with_metadata)
+
+        return await self._read(collection, read)
 
     async def count(self, collection: str, filter: filter_pb2.Filter | None) -> int:
-        where = (await self._live(collection)).where
-        return await self._count(collection, where, filter)
+        return await self._read(collection, lambda entry: self._count(collection, entry.where, filter))
 
     # -- helpers --------------------------------------------------------------------------
 
