@@ -47,8 +47,8 @@ class RecordingClient(AsyncQdrantClient):
         return await super().create_collection(collection_name, **kwargs)
 
 
-def _spec(name: str, layout: CollectionLayout = CollectionLayout()) -> CollectionSpec:
-    return CollectionSpec(name=name, dimension=4, distance="cosine", layout=layout)
+def _spec(name: str, layout: CollectionLayout | None = None) -> CollectionSpec:
+    return CollectionSpec(name=name, dimension=4, distance="cosine", layout=layout or CollectionLayout())
 
 
 async def _qdrant(tmp_path, options: QdrantOptions | None = None) -> tuple[QdrantStore, RecordingClient]:
