@@ -19,6 +19,10 @@ from citadel.server.cli_commands.common import (
 
 DISTANCES = {enum_name(d): d for d in vector.Distance if d != vector.Distance.UNSPECIFIED}
 FIELD_TYPES = {enum_name(t): t for t in vector.FieldType if t != vector.FieldType.UNSPECIFIED}
+READ_CONSISTENCIES = {
+    enum_name(r): r for r in vector.ReadConsistency if r != vector.ReadConsistency.UNSPECIFIED
+}
+QUANTIZATIONS = {enum_name(q): q for q in vector.Quantization if q != vector.Quantization.UNSPECIFIED}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="KEY:TYPE",
         help=f"index a metadata field for filtering; TYPE is one of {', '.join(sorted(FIELD_TYPES))} (repeatable)",
     )
+    _add_layout_arguments(create)
 
     delete = add_command(commands, "delete", "delete a collection and every vector in it", delete_collection)
     delete.add_argument("name")
@@ -95,11 +100,47 @@ def create_collection(args: argparse.Namespace, client: Client) -> int:
                 distance=DISTANCES[args.distance],
                 description=args.description,
                 indexed_fields=indexed,
+                layout=_layout(args),
             )
         )
     ).collection
     _show(args, collection, "created collection ")
     return 0
+
+
+def _add_layout_arguments(create: argparse.ArgumentParser) -> None:
+    """The collection's own layout; what is left out takes the gateway's defaults, and the
+    gateway checks the bounds (the cluster settings need a Qdrant server: QDRANT_URL)."""
+    layout = create.add_argument_group("layout (unset: the gateway's defaults)")
+    layout.add_argument("--shards", type=int, help="shards on a Qdrant cluster (1-256)")
+    layout.add_argument("--replicas", type=int, help="copies of each shard on a Qdrant cluster (1-16)")
+    layout.add_argument("--write-consistency", type=int, help="copies that acknowledge a write (1-replicas)")
+    layout.add_argument("--read-consistency", choices=sorted(READ_CONSISTENCIES))
+    layout.add_argument("--hnsw-m", type=int, help="HNSW edges per node (4-128)")
+    layout.add_argument("--hnsw-ef-construct", type=int, help="HNSW build candidates (4-1024)")
+    layout.add_argument("--quantization", choices=sorted(QUANTIZATIONS))
+    layout.add_argument("--oversampling", type=float, help="quantized candidates per result (1-16)")
+    layout.add_argument(
+        "--on-disk-vectors", choices=("true", "false"), help="keep the original vectors on disk"
+    )
+
+
+def _layout(args: argparse.Namespace) -> vector.CollectionLayout | None:
+    hnsw = vector.HnswLayout(m=args.hnsw_m, ef_construct=args.hnsw_ef_construct)
+    quantization = vector.QuantizationLayout(
+        type=QUANTIZATIONS.get(args.quantization, vector.Quantization.UNSPECIFIED),
+        oversampling=args.oversampling,
+    )
+    layout = vector.CollectionLayout(
+        shard_number=args.shards,
+        replication_factor=args.replicas,
+        write_consistency_factor=args.write_consistency,
+        read_consistency=READ_CONSISTENCIES.get(args.read_consistency, vector.ReadConsistency.UNSPECIFIED),
+        hnsw=hnsw if hnsw != vector.HnswLayout() else None,
+        quantization=quantization if quantization != vector.QuantizationLayout() else None,
+        on_disk_vectors=None if args.on_disk_vectors is None else args.on_disk_vectors == "true",
+    )
+    return layout if layout != vector.CollectionLayout() else None
 
 
 def delete_collection(args: argparse.Namespace, client: Client) -> int:
@@ -118,10 +159,23 @@ def _show(args: argparse.Namespace, c: vector.Collection, prefix: str = "") -> N
     print(f"{prefix}{c.name}: {c.dimension} dimensions, {enum_name(c.distance)}, {c.vector_count} vectors")
     if c.indexed_fields:
         print("indexed: " + ", ".join(f"{f.key} ({enum_name(f.type)})" for f in c.indexed_fields))
+    if c.layout:
+        print("layout: " + ", ".join(f"{k}={v}" for k, v in _flat(to_json(c.layout))))
     if c.description:
         print(f"description: {c.description}")
     if c.created_at:
         print(f"created: {_when(c)}")
+
+
+def _flat(doc: dict, prefix: str = "") -> list[tuple[str, object]]:
+    """`{'hnsw': {'m': 8}}` as `[('hnsw.m', 8)]`: one line for the chosen settings."""
+    pairs: list[tuple[str, object]] = []
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            pairs += _flat(value, f"{prefix}{key}.")
+        else:
+            pairs.append((prefix + key, value))
+    return pairs
 
 
 def _when(c: vector.Collection) -> str:

@@ -105,3 +105,31 @@ def test_get_missing_collection(cli):
     assert result.code == 3
     assert result.out == ""
     assert "NOT_FOUND" in result.err
+
+
+def test_create_with_a_layout(cli, sdk):
+    name = unique()
+    created = cli(
+        "collections", "create", name, "--dimension", "3",
+        "--hnsw-m", "8", "--hnsw-ef-construct", "64", "--quantization", "none", "--on-disk-vectors", "false",
+    )  # fmt: skip
+    assert created.code == 0, created.err
+    assert (
+        "layout: hnsw.m=8, hnsw.efConstruct=64, quantization.type=QUANTIZATION_NONE, onDiskVectors=False"
+        in created.out
+    )
+    stored = sdk.vector.get_collection(vector.GetCollectionRequest(name=name)).collection.layout
+    assert (stored.hnsw.m, stored.hnsw.ef_construct, stored.quantization.type, stored.on_disk_vectors) == (
+        8, 64, vector.Quantization.NONE, False,
+    )  # fmt: skip
+    assert stored.shard_number is None  # unset stays unset: the gateway's default
+
+
+def test_create_with_a_layout_out_of_bounds_names_the_field(cli):
+    refused = cli("collections", "create", unique(), "--dimension", "3", "--hnsw-m", "200")
+    assert refused.code != 0
+    assert "collection.layout.hnsw.m" in refused.err
+    # The embedded gateway these tests run keeps one copy: cluster settings need a Qdrant server.
+    cluster = cli("collections", "create", unique(), "--dimension", "3", "--shards", "2")
+    assert cluster.code != 0
+    assert "shard_number" in cluster.err
