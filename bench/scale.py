@@ -76,7 +76,9 @@ def run(ctx: BenchContext) -> list[dict]:
                     name=COLLECTION,
                     dimension=DIM,
                     distance=resources_pb2.DISTANCE_COSINE,
-                    indexed_fields=[resources_pb2.IndexedField(key=FIELD, type=resources_pb2.FIELD_TYPE_INTEGER)],
+                    indexed_fields=[
+                        resources_pb2.IndexedField(key=FIELD, type=resources_pb2.FIELD_TYPE_INTEGER)
+                    ],
                 )
             )
         )
@@ -155,6 +157,9 @@ def run(ctx: BenchContext) -> list[dict]:
                 "gateway memory",
                 rss_gib=rss.now() / 2**30,
                 peak_rss_gib=rss.peak / 2**30,
+                peak_anon_gib=rss.peak_anon / 2**30,
+                peak_pss_gib=rss.peak_pss / 2**30,
+                peak_with_build_child_gib=rss.peak_with_build / 2**30,
                 raw_vectors_gib=raw / 2**30,
                 ratio=rss.peak / raw,
                 data_dir_gib=_du(gw.data_dir) / 2**30,
@@ -185,7 +190,9 @@ def run(ctx: BenchContext) -> list[dict]:
             )
         )
         for t in timeline:
-            rows.append(row(SECTION, f"progress at +{t['t']:.0f} s", **{k: v for k, v in t.items() if k != "t"}))
+            rows.append(
+                row(SECTION, f"progress at +{t['t']:.0f} s", **{k: v for k, v in t.items() if k != "t"})
+            )
     return rows
 
 
@@ -327,31 +334,59 @@ def _recall(found: list[list[str]], truth: list[list[str]]) -> float:
 
 
 class _RssWatch:
-    """The gateway's resident set now and its peak (sampled each second: VmHWM would also
-    count the start-up's)."""
+    """The gateway's resident set now and its peaks (sampled each second: VmHWM would also
+    count the start-up's): all of it, its anonymous part (heap: what the memory-mapped files'
+    pages, which the kernel may drop, are not), its proportional set (PSS: the engine maps
+    each chunk of an appendable segment twice, which RSS counts twice and PSS once), and
+    with the index build child's added."""
 
     def __init__(self, pid: int) -> None:
-        self._status = Path(f"/proc/{pid}/status")
-        self.peak = 0
+        self._pid = pid
+        self.peak = self.peak_anon = self.peak_pss = self.peak_with_build = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
 
     def now(self) -> int:
-        try:
-            status = self._status.read_text()
-        except OSError:  # the gateway has exited
-            return 0
-        line = next(x for x in status.splitlines() if x.startswith("VmRSS:"))
-        return int(line.split()[1]) * 1024
+        return _status_kib(self._pid).get("VmRSS", 0) * 1024
 
     def _sample(self) -> None:
         while not self._stop.wait(1.0):
-            self.peak = max(self.peak, self.now())
+            mine = _status_kib(self._pid)
+            children = _children(self._pid)
+            self.peak = max(self.peak, mine.get("VmRSS", 0) * 1024)
+            self.peak_anon = max(self.peak_anon, mine.get("RssAnon", 0) * 1024)
+            self.peak_pss = max(self.peak_pss, _pss(self._pid))
+            build = sum(_status_kib(c).get("VmRSS", 0) for c in children) * 1024
+            self.peak_with_build = max(self.peak_with_build, mine.get("VmRSS", 0) * 1024 + build)
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def _status_kib(pid: int) -> dict[str, int]:
+    """/proc/<pid>/status's kB fields (empty once the process has exited)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return {}
+    return {k: int(v.split()[0]) for k, _, v in (x.partition(":") for x in lines) if v.strip().endswith("kB")}
+
+
+def _pss(pid: int) -> int:
+    try:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+    except OSError:
+        return 0
+    return next((int(x.split()[1]) * 1024 for x in rollup if x.startswith("Pss:")), 0)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 def _du(path: Path) -> int:

@@ -67,9 +67,12 @@ from citadel.server.store.edge_collection import (
 
 log = logging.getLogger("citadel.store.edge")
 
-# Replay outside the write lock runs in steps of about this long, then yields to requests
-# (twice an upsert slice: it gains on an ingest running meanwhile, without stalling searches).
+# Replay outside the write lock runs in steps of about this long (more than an upsert slice,
+# so it gains on an ingest running meanwhile), each followed by a pause in which the loop runs
+# freely: a request takes several turns of the loop, and yielding one turn per step made each
+# search wait a step per turn (200k: p50 376 ms while 170k journaled writes were replayed).
 _REPLAY_STEP_SECONDS = 0.03
+_REPLAY_PAUSE_SECONDS = 0.005
 # Journal entries left for the replay under the write lock (each at most one upsert slice).
 _REPLAY_TAIL = 4
 # After a failed build (disk full, say), automatic builds of that collection pause this long.
@@ -262,7 +265,7 @@ async def _replay_unlocked(c: EdgeCollection, built: edge.EdgeShard) -> int:
         while len(c.journal) - done > _REPLAY_TAIL and time.monotonic() < step_end:
             _replay(c.shard, built, c.journal[done])
             done += 1
-        await asyncio.sleep(0)
+        await asyncio.sleep(_REPLAY_PAUSE_SECONDS)
     return done
 
 
