@@ -84,7 +84,11 @@ def test_each_tenant_sees_only_its_own_points_in_a_shared_collection(partitioned
         assert sorted(h.id for h in search.response.results) == IDS[who], search
         assert all(list(h.embedding) == pytest.approx(OWNER[who]) for h in search.response.results)
         scroll = call(
-            partitioned, protocol, "ScrollVectors", pb.ScrollVectorsRequest(collection=name, page_size=10), key
+            partitioned,
+            protocol,
+            "ScrollVectors",
+            pb.ScrollVectorsRequest(collection=name, page_size=10),
+            key,
         )
         assert sorted(v.id for v in scroll.response.vectors) == IDS[who], scroll
         got = call(partitioned, protocol, "GetVector", pb.GetVectorRequest(collection=name, id="c"), key)
