@@ -45,6 +45,7 @@ SECTIONS = [
     "query_quality",
     "query_speed",
     "security",
+    "tenancy",
 ]
 REPORT = Path("BENCHMARKS.md")
 
