@@ -6,6 +6,7 @@ The first SIGTERM/SIGINT starts a graceful stop; a second exits at once.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -44,6 +45,11 @@ async def run_gateway(gateway, on_ready: Callable[[object], Awaitable[None]], st
     except Exception as e:
         log.exception("start-up failed: %s", e)
         return 1
+    # What start-up made lives as long as the process: kept out of the cyclic collector's
+    # passes, which under writes walked it over and over (each upserted vector makes several
+    # dicts and lists): the servicer-to-engine path took 49-61 µs per vector in process, 44-45
+    # frozen (issue 21).
+    gc.freeze()
     await on_ready(ports)
     await stop.wait()
     log.info("shutting down (grace %.0f s)", gateway.settings.grace_seconds)
