@@ -37,8 +37,8 @@ _STRATEGIES = {
 # holding it as an exact phrase, weighted by default as much as the other two together: a
 # verbatim hit (an identifier, a quoted sentence, a product name) comes first, and a query no
 # text holds is fused from the two rankings alone. On bench/query_quality.py's labelled set
-# (BENCHMARKS.md, "query quality") the phrase ranking took the mixed set's MRR@10 from 0.770
-# to 0.834 (x1.104 of keyword alone); equal weights with it measured 0.830.
+# (BENCHMARKS.md, "query quality") the phrase ranking took the mixed set's MRR@10 from 0.763
+# to 0.831 (x1.095-1.104 of keyword alone over three runs); equal weights with it, 0.829.
 DEFAULT_RRF_WEIGHTS = (1.0, 2.0)
 # Words as the stored text's index splits them (runs of letters and digits): a phrase needs two.
 _WORD = re.compile(r"[^\W_]+")
