@@ -18,6 +18,12 @@ def physical(tenant: str, name: str) -> str:
     return f"{tenant}{SEPARATOR}{name}" if tenant else name
 
 
+def tenant_of(physical_name: str) -> str:
+    """The tenant a physical name (`acme.docs`, `acme.docs~9f2c`) belongs to; "" for none."""
+    base = physical_name.split(GENERATION, 1)[0]
+    return base.split(SEPARATOR, 1)[0] if SEPARATOR in base else ""
+
+
 def visible(tenant: str, physical_name: str) -> str | None:
     """The name `tenant` knows `physical_name` by, or None when it is not the tenant's (or is
     a generation of a collection, store/base.py, which no caller names)."""

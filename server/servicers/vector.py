@@ -143,7 +143,7 @@ class VectorServicer:
             if not check.valid_collection_name(after):
                 raise page_tokens.bad_token()
         tenant = _tenant(call)
-        mine = ((visible(tenant, s.name), s) for s in await self._store.list_collections())
+        mine = ((visible(tenant, s.name), s) for s in await self._store.list_collections(tenant))
         named = sorted((n, s) for n, s in mine if n is not None and n > after)
         page = named[:size]
         collections = []

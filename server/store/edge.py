@@ -58,6 +58,7 @@ from citadel.server.store.edge_query import to_edge_query
 from citadel.server.store.keywords import no_keywords, point_vectors
 from citadel.server.store.payload import to_page, to_payload, to_point
 from citadel.server.store.point_ids import point_from_token, point_id
+from citadel.server.tenancy import tenant_of
 from citadel.vector.v1 import filter_pb2
 
 # Points per engine call on upsert: about 10 ms of engine time for 384-d vectors.
@@ -145,8 +146,10 @@ class EdgeStore:
             spec=self._spec(name, c), vector_count=count, index_progress=self._index_progress(c, count)
         )
 
-    async def list_collections(self) -> list[CollectionSpec]:
+    async def list_collections(self, tenant: str | None = None) -> list[CollectionSpec]:
         names = sorted({n for n in self._collections if not is_generation(n)} | self._aliases.keys())
+        if tenant is not None:
+            names = [n for n in names if tenant_of(n) == tenant]
         return [self._spec(n, self._require(n)) for n in names]
 
     async def delete_collection(self, name: str) -> None:

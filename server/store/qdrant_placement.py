@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from citadel.server.store.base import GENERATION, CollectionSpec
-from citadel.server.tenancy import SEPARATOR
+from citadel.server.tenancy import tenant_of
 
 LAYOUTS = ("partitioned", "dedicated")
 SHARED_PREFIX = "_citadel_shared_"
@@ -101,12 +101,6 @@ def own_settings(spec: CollectionSpec) -> list[str]:
         if getattr(spec, f.name) != default:
             out.append(f.name)
     return out
-
-
-def tenant_of(store_name: str) -> str:
-    """The tenant a store name (`acme.docs`, `acme.docs~9f2c`) belongs to; "" for none."""
-    base = family_of(store_name)
-    return base.split(SEPARATOR, 1)[0] if SEPARATOR in base else ""
 
 
 def family_of(store_name: str) -> str:

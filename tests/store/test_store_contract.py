@@ -230,6 +230,17 @@ async def test_collection_lifecycle(store):
     assert (await store.get_collection("a-coll")).vector_count == 0
 
 
+async def test_listing_one_tenants_collections(store):
+    for name in ("acme.docs", "acme.films", "globex.docs", "docs"):
+        await store.create_collection(spec(name))
+    await store.create_collection(CollectionSpec(name="acme.docs~g1", dimension=3, distance="cosine"))
+    assert [s.name for s in await store.list_collections("acme")] == ["acme.docs", "acme.films"]
+    assert [s.name for s in await store.list_collections("globex")] == ["globex.docs"]
+    assert [s.name for s in await store.list_collections("")] == ["docs"]  # the tenant-less namespace
+    assert await store.list_collections("initech") == []
+    assert len(await store.list_collections()) == 4
+
+
 async def test_every_point_method_on_a_missing_collection_is_not_found(store):
     q = SearchQuery(vector=[1, 0, 0, 0], limit=1)
     for call in (
