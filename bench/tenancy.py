@@ -39,7 +39,7 @@ async def _measure(ctx: BenchContext) -> list[dict]:
     names = [f"t{t:03d}.c{c:02d}" for c in range(per_tenant) for t in range(tenants)]
     roots = {layout: ctx.scratch(f"tenancy-{layout}") for layout in LAYOUTS}
     stores = {
-        layout: QdrantStore.local(roots[layout] / "qdrant", PlacementPolicy(layout=layout))
+        layout: QdrantStore.local(roots[layout] / "qdrant", PlacementPolicy(placement=layout))
         for layout in LAYOUTS
     }
     rng = random.Random(7)

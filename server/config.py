@@ -102,7 +102,7 @@ class Settings:
     qdrant_on_disk_vectors: bool = _s("store.qdrant_on_disk_vectors", False)
     # Where collections live on Qdrant (store/qdrant_placement.py): "partitioned" shares one physical
     # collection per vector layout, partitioned by tenant and collection; "dedicated": one each.
-    qdrant_layout: str = _s("store.qdrant_layout", "partitioned")
+    qdrant_placement: str = _s("store.qdrant_placement", "partitioned")
     qdrant_dedicated_tenants: list = _s("store.qdrant_dedicated_tenants", factory=list)  # one each, always
     # Embedded engine: indexed segments keep their f32 vectors in a memory-mapped file, not read
     # into memory (searches walk the int8 copy and rescore a few candidates on them).

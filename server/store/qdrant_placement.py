@@ -11,7 +11,7 @@ collections, each costing shards on every node.
 
 Dedicated: a physical collection of its own, as every collection had before partitioning. For
 the tenants listed in `store.qdrant_dedicated_tenants`, everything under
-`store.qdrant_layout = "dedicated"`, a collection with settings a shared collection cannot hold
+`store.qdrant_placement = "dedicated"`, a collection with settings a shared collection cannot hold
 per collection (any CollectionSpec field beyond the shareable ones below, e.g. its own shards),
 one whose payload index types clash with another collection's in the shared one, and
 collections made by an earlier Citadel (adopted as they are).
@@ -26,7 +26,7 @@ from typing import Any
 from citadel.server.store.base import GENERATION, CollectionSpec
 from citadel.server.tenancy import tenant_of
 
-LAYOUTS = ("partitioned", "dedicated")
+PLACEMENTS = ("partitioned", "dedicated")
 SHARED_PREFIX = "_citadel_shared_"
 # The tenant value of the tenant-less namespace: not a valid tenant id (those start [a-z0-9]).
 NO_TENANT = "_none"
@@ -52,30 +52,34 @@ SHAREABLE_FIELDS = frozenset(
     }
 )
 
+# Layout settings each read passes itself (read consistency, rescoring's oversampling): a
+# partition honours them from its registry entry, so they need no collection of its own.
+PER_READ_LAYOUT_FIELDS = ("read_consistency", "quantization_oversampling")
+
 
 @dataclass(frozen=True)
 class PlacementPolicy:
-    layout: str = "partitioned"
+    placement: str = "partitioned"
     dedicated_tenants: frozenset[str] = frozenset()
 
     @classmethod
     def from_settings(cls, settings: Any) -> PlacementPolicy:
-        """`store.qdrant_layout` and `store.qdrant_dedicated_tenants`, checked; ValueError
+        """`store.qdrant_placement` and `store.qdrant_dedicated_tenants`, checked; ValueError
         naming the setting."""
-        layout = settings.qdrant_layout.strip().lower()
-        if layout not in LAYOUTS:
+        placement = settings.qdrant_placement.strip().lower()
+        if placement not in PLACEMENTS:
             raise ValueError(
-                f"store.qdrant_layout: {settings.qdrant_layout!r} is not one of {', '.join(LAYOUTS)}"
+                f"store.qdrant_placement: {settings.qdrant_placement!r} is not one of {', '.join(PLACEMENTS)}"
             )
         tenants = settings.qdrant_dedicated_tenants
         if not isinstance(tenants, list) or not all(isinstance(t, str) and t for t in tenants):
             raise ValueError("store.qdrant_dedicated_tenants: must be a list of tenant ids")
-        return cls(layout=layout, dedicated_tenants=frozenset(tenants))
+        return cls(placement=placement, dedicated_tenants=frozenset(tenants))
 
     def dedicated_because(self, spec: CollectionSpec) -> str:
         """Why `spec` gets a physical collection of its own ("": it shares one)."""
-        if self.layout == "dedicated":
-            return "store.qdrant_layout is dedicated"
+        if self.placement == "dedicated":
+            return "store.qdrant_placement is dedicated"
         tenant = tenant_of(spec.name)
         if tenant and tenant in self.dedicated_tenants:
             return f"tenant {tenant!r} is in store.qdrant_dedicated_tenants"
@@ -98,7 +102,10 @@ def own_settings(spec: CollectionSpec) -> list[str]:
         else:
             out.append(f.name)
             continue
-        if getattr(spec, f.name) != default:
+        value = getattr(spec, f.name)
+        if f.name == "layout":
+            value = dataclasses.replace(value, **dict.fromkeys(PER_READ_LAYOUT_FIELDS))
+        if value != default:
             out.append(f.name)
     return out
 

@@ -190,11 +190,19 @@ async def test_dedicated_placements(tmp_path):
         await store.create_collection(_spec("acme.own", layout=CollectionLayout(hnsw_m=32)))
         await store.create_collection(_spec("acme.docs", indexed_fields=(("k", "keyword"),)))
         await store.create_collection(_spec("acme.other", indexed_fields=(("k", "integer"),)))  # clashes
-        dedicated = {
-            n: not (await store._registry.get(n)).where.shared
-            for n in ("big.docs", "acme.own", "acme.docs", "acme.other")
+        # What each read passes itself needs no collection of its own.
+        per_read = CollectionLayout(read_consistency="majority", quantization_oversampling=3.0)
+        await store.create_collection(_spec("acme.reads", layout=per_read))
+        names = ("big.docs", "acme.own", "acme.docs", "acme.other", "acme.reads")
+        dedicated = {n: not (await store._registry.get(n)).where.shared for n in names}
+        assert dedicated == {
+            "big.docs": True,
+            "acme.own": True,
+            "acme.docs": False,
+            "acme.other": True,
+            "acme.reads": False,
         }
-        assert dedicated == {"big.docs": True, "acme.own": True, "acme.docs": False, "acme.other": True}
+        assert (await store.get_collection("acme.reads")).spec.layout == per_read
         for name in dedicated:  # all alike to callers
             await store.upsert(name, _points())
             assert await store.count(name, None) == len(IDS)
