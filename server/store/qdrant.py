@@ -489,11 +489,12 @@ class QdrantStore:
         async def read(entry: Entry) -> list[ScoredPoint]:
             if query.sparse is not None and not entry.spec.keywords:
                 raise no_keywords(collection)
+            options = self._options_of(entry)
             call = partial(
                 self._client.query_points,
                 entry.where.collection,
-                **to_query_points(query, entry.where),
-                **self._options_of(entry).read_kwargs(),
+                **to_query_points(query, entry.where, options.search_params(exact=False)),
+                **options.read_kwargs(),
             )
             result = await self._calls.run(call, collection, idempotent=True)
             return [

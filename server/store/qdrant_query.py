@@ -1,4 +1,5 @@
-"""Translates a StoreQuery into qdrant-client's Query API arguments: mirrors `edge_query.py`.
+"""Translates a StoreQuery into qdrant-client's Query API arguments: mirrors `edge_query.py`
+(hybrid: the dense, the BM25 and, for a phrase, the phrase-holding BM25 prefetches, fused).
 
 In a partitioned collection (store/qdrant_placement.py) every stage is filtered by the
 partition, and keyword (BM25) rankings take their IDF statistics from the partition alone
@@ -12,16 +13,19 @@ from typing import Any
 from qdrant_client import models
 
 from citadel.server.store.base import StoreQuery
-from citadel.server.store.keywords import SPARSE
+from citadel.server.store.keywords import SPARSE, TEXT_FIELD
 from citadel.server.store.qdrant_filter import to_qdrant_filter
 from citadel.server.store.qdrant_location import Location
 
 RRF_K = 2  # Qdrant's default
 
 
-def to_query_points(q: StoreQuery, where: Location | None = None) -> dict[str, Any]:
+def to_query_points(
+    q: StoreQuery, where: Location | None = None, dense_params: models.SearchParams | None = None
+) -> dict[str, Any]:
     """Keyword arguments of AsyncQdrantClient.query_points (all but the collection), within
-    `where` (None: a collection of its own)."""
+    `where` (None: a collection of its own); `dense_params` go with every search of the dense
+    vectors (a quantized collection's rescoring, as SearchVectors has it)."""
     where = where or Location(collection="")
     qfilter = where.scoped(to_qdrant_filter(q.filter, where.point_id))
     scope = where.scope()
@@ -45,12 +49,19 @@ def to_query_points(q: StoreQuery, where: Location | None = None) -> dict[str, A
             negative=[list(v) for v in q.negatives],
             strategy=strategy,
         )
-        return dict(query=models.RecommendQuery(recommend=examples), **common)
+        return dict(query=models.RecommendQuery(recommend=examples), search_params=dense_params, **common)
     if q.dense is not None and q.sparse is not None:
         halves = [
-            models.Prefetch(query=list(q.dense), limit=q.candidates, filter=qfilter),
+            models.Prefetch(query=list(q.dense), limit=q.candidates, filter=qfilter, params=dense_params),
             models.Prefetch(query=_sparse(q), using=SPARSE, limit=q.candidates, filter=qfilter, params=idf),
         ]
+        if q.phrase is not None:
+            phrased = _with_phrase(qfilter, q.phrase)
+            halves.append(
+                models.Prefetch(
+                    query=_sparse(q), using=SPARSE, limit=q.candidates, filter=phrased, params=idf
+                )
+            )
         if q.fusion == "rrf":
             fused = models.RrfQuery(rrf=models.Rrf(k=RRF_K, weights=list(q.weights) if q.weights else None))
         else:
@@ -62,8 +73,13 @@ def to_query_points(q: StoreQuery, where: Location | None = None) -> dict[str, A
     if q.sparse is not None:
         return dict(query=_sparse(q), using=SPARSE, search_params=idf, **common)
     if q.diversity is not None:
-        return dict(query=_mmr(q), **common)
-    return dict(query=list(q.dense), **common)
+        return dict(query=_mmr(q), search_params=dense_params, **common)
+    return dict(query=list(q.dense), search_params=dense_params, **common)
+
+
+def _with_phrase(qfilter: models.Filter | None, phrase: str) -> models.Filter:
+    holds = models.FieldCondition(key=TEXT_FIELD, match=models.MatchPhrase(phrase=phrase))
+    return models.Filter(must=[holds] if qfilter is None else [holds, qfilter])
 
 
 def _sparse(q: StoreQuery) -> models.SparseVector:

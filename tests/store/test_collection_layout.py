@@ -14,7 +14,7 @@ import pytest
 from qdrant_client import AsyncQdrantClient, models
 
 from citadel.server.errors import ApiError
-from citadel.server.store.base import CollectionSpec
+from citadel.server.store.base import CollectionSpec, Point, SearchQuery, StoreQuery
 from citadel.server.store.edge import EdgeStore
 from citadel.server.store.layout import CollectionLayout
 from citadel.server.store.qdrant import QdrantStore
@@ -41,10 +41,15 @@ class RecordingClient(AsyncQdrantClient):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.created: dict[str, dict] = {}
+        self.queried: list[dict] = []
 
     async def create_collection(self, collection_name, **kwargs):
         self.created[collection_name] = kwargs
         return await super().create_collection(collection_name, **kwargs)
+
+    async def query_points(self, collection_name, **kwargs):
+        self.queried.append(kwargs)
+        return await super().query_points(collection_name, **kwargs)
 
 
 def _spec(name: str, layout: CollectionLayout | None = None) -> CollectionSpec:
@@ -140,6 +145,24 @@ async def test_qdrant_defaults_apply_where_the_layout_is_unset(tmp_path):
         assert asked["hnsw_config"].m == 24
         assert await _reads(store, "mine~0") == {"consistency": 1}  # one replica
         assert await _reads(store, "plain~0") == {"consistency": models.ReadConsistencyType.QUORUM}
+    finally:
+        await store.close()
+
+
+async def test_qdrant_queries_rescore_quantized_candidates_as_searches_do(tmp_path):
+    store, client = await _qdrant(tmp_path)
+    layout = CollectionLayout(quantization="int8", quantization_oversampling=3.0)
+    try:
+        await store.create_collection(_spec("docs", layout))
+        await store.upsert("docs", [Point(id=str(i), vector=[1, i, 0, 0], metadata={}) for i in range(4)])
+        await store.search("docs", SearchQuery(vector=[1, 0, 0, 0], limit=2))
+        await store.query("docs", StoreQuery(limit=2, dense=[1, 0, 0, 0]))
+        await store.query("docs", StoreQuery(limit=2, positives=([1, 0, 0, 0],)))
+        await store.query("docs", StoreQuery(limit=2, dense=[1, 0, 0, 0], diversity=0.5, mmr_candidates=4))
+        searched, nearest, recommend, mmr = client.queried
+        for asked in (searched, nearest, recommend, mmr):
+            rescore = asked["search_params"].quantization
+            assert (rescore.rescore, rescore.oversampling) == (True, 3.0)
     finally:
         await store.close()
 
