@@ -1285,6 +1285,8 @@ default_message_pool.register_message("citadel.vector.v1", "HnswLayout", HnswLay
 class HybridQuery(betterproto2.Message):
     """
     Dense nearest-neighbour and BM25 keyword search of the same text, fused into one ranking.
+    A text of two or more words adds a third ranking: BM25 over the stored texts that hold it
+    as an exact phrase (words in order; case, accents and punctuation ignored), within the filter.
     """
 
     text: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
@@ -1299,13 +1301,15 @@ class HybridQuery(betterproto2.Message):
 
     fusion: "Fusion" = betterproto2.field(3, betterproto2.TYPE_ENUM, default_factory=lambda: Fusion(0))
     """
-    How to fuse the two rankings (default RRF).
+    How to fuse the rankings (default RRF).
     """
 
     weights: "list[float]" = betterproto2.field(4, betterproto2.TYPE_FLOAT, repeated=True)
     """
-    Weights of the dense and the keyword ranking, in that order (RRF only); empty: 1 and 2
-    (keyword counts double: the best of the settings measured on documentation text).
+    Weights of the dense, the keyword and the exact-phrase ranking, in that order (RRF only;
+    two or three values); empty: 1, 2 and 3 (keyword counts double, a phrase as much as both:
+    the best of the settings measured on documentation text). A third weight of 0 turns the
+    phrase ranking off; with two values it weighs as much as they do together.
     """
 
     candidates: "int" = betterproto2.field(5, betterproto2.TYPE_UINT32)
