@@ -54,6 +54,7 @@ from citadel.server.store.base import (
 from citadel.server.store.edge_collection import INDEX_TYPES, EdgeCollection, HnswParams
 from citadel.server.store.edge_filter import filter_keys, to_edge_filter
 from citadel.server.store.edge_indexer import Indexer, stop_leftover_build
+from citadel.server.store.edge_memory import cap_malloc_arenas
 from citadel.server.store.edge_query import to_edge_query
 from citadel.server.store.keywords import no_keywords, point_vectors
 from citadel.server.store.payload import to_page, to_payload, to_point
@@ -87,6 +88,7 @@ class EdgeStore:
         settle_seconds: float = 2.0,
         auto_indexes: int = AUTO_INDEXES,
     ) -> None:
+        cap_malloc_arenas()  # before the shards start their threads
         root.mkdir(parents=True, exist_ok=True)
         self._root = root
         self._hnsw = hnsw or HnswParams()

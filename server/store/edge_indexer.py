@@ -64,6 +64,7 @@ from citadel.server.store.edge_collection import (
     next_shard_dir,
     write_meta,
 )
+from citadel.server.store.edge_memory import cap_malloc_arenas
 
 log = logging.getLogger("citadel.store.edge")
 
@@ -371,6 +372,7 @@ def main(argv: list[str]) -> int:
     path, wanted, parent = argv[0], json.loads(argv[1]), int(argv[2])
     _die_with_parent(parent)
     _hold_build_lock(Path(path).parent, parent)
+    cap_malloc_arenas()
     os.nice(19)  # the lowest priority: searches in the gateway come first, the build takes what is left
     shard = edge.EdgeShard.load(path)
     for key, kind in wanted.items():

@@ -1,0 +1,30 @@
+"""How a process hosting the embedded engine asks glibc's malloc to keep its memory.
+
+The engine's Rust code allocates through glibc malloc from many threads (the search pool, the
+optimizer's), and glibc gives each thread that contends an arena of its own, up to 8 per core;
+memory freed in one arena is not reused by another, so a write load leaves each holding its
+own high-water mark. Two arenas: 100k clustered 384-d ingested through the gateway, indexed
+and searched, anonymous memory 270 -> 214 MB at rest and 398 -> 339 MB at peak, no slower.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+
+_M_ARENA_MAX = -8  # mallopt's parameter number in glibc's malloc.h
+ARENAS = 2
+
+
+def cap_malloc_arenas(arenas: int = ARENAS) -> bool:
+    """Caps glibc's malloc arenas for threads that start from now on; False where the C library
+    is not glibc, or where MALLOC_ARENA_MAX is set (an operator's choice, left as it is)."""
+    name = ctypes.util.find_library("c")
+    if name is None or "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to cap
+        return False
+    return bool(mallopt(_M_ARENA_MAX, arenas))
