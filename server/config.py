@@ -101,8 +101,9 @@ class Settings:
     qdrant_quantization_oversampling: float = _s("store.qdrant_quantization_oversampling", 2.0)
     qdrant_on_disk_vectors: bool = _s("store.qdrant_on_disk_vectors", False)
     # Where collections live on Qdrant (store/qdrant_placement.py): "partitioned" shares one physical
-    # collection per vector layout, partitioned by tenant and collection; "dedicated": one each.
-    qdrant_placement: str = _s("store.qdrant_placement", "partitioned")
+    # collection per vector layout, partitioned by tenant and collection; "dedicated": one each;
+    # "auto": partitioned on a Qdrant server, dedicated in local mode (it has no payload indexes).
+    qdrant_placement: str = _s("store.qdrant_placement", "auto")
     qdrant_dedicated_tenants: list = _s("store.qdrant_dedicated_tenants", factory=list)  # one each, always
     # Embedded engine: indexed segments keep their f32 vectors in a memory-mapped file, not read
     # into memory (searches walk the int8 copy and rescore a few candidates on them).
@@ -290,7 +291,7 @@ class Settings:
         try:
             check_settings(self)
             QdrantOptions.from_settings(self)
-            PlacementPolicy.from_settings(self)
+            PlacementPolicy.from_settings(self, server=bool(self.qdrant_url))
             cors = CorsPolicy.from_settings(self)
             keys = parse_entries(self.api_keys)
             parsed = Parsed(

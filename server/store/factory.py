@@ -29,8 +29,10 @@ log = logging.getLogger("citadel")
 async def open_store(settings: Settings) -> VectorStore:
     if settings.qdrant_url:
         options = QdrantOptions.from_settings(settings)
-        placement = PlacementPolicy.from_settings(settings)
-        store = _qdrant_store().remote(settings.qdrant_url, settings.qdrant_api_key or None, options, placement)
+        placement = PlacementPolicy.from_settings(settings, server=True)
+        store = _qdrant_store().remote(
+            settings.qdrant_url, settings.qdrant_api_key or None, options, placement
+        )
         try:
             await store.check_reachable()
         except ApiError as e:
@@ -53,7 +55,9 @@ async def open_store(settings: Settings) -> VectorStore:
             HnswParams(on_disk_vectors=settings.edge_on_disk_vectors),
             auto_indexes=settings.auto_indexes_per_collection,
         )
-    return _qdrant_store().local(settings.data_dir / "qdrant", PlacementPolicy.from_settings(settings))
+    return _qdrant_store().local(
+        settings.data_dir / "qdrant", PlacementPolicy.from_settings(settings, server=False)
+    )
 
 
 def _qdrant_store() -> type[QdrantStore]:

@@ -26,7 +26,7 @@ from typing import Any
 from citadel.server.store.base import GENERATION, CollectionSpec
 from citadel.server.tenancy import tenant_of
 
-PLACEMENTS = ("partitioned", "dedicated")
+PLACEMENTS = ("auto", "partitioned", "dedicated")
 SHARED_PREFIX = "_citadel_shared_"
 # The tenant value of the tenant-less namespace: not a valid tenant id (those start [a-z0-9]).
 NO_TENANT = "_none"
@@ -63,14 +63,18 @@ class PlacementPolicy:
     dedicated_tenants: frozenset[str] = frozenset()
 
     @classmethod
-    def from_settings(cls, settings: Any) -> PlacementPolicy:
+    def from_settings(cls, settings: Any, server: bool) -> PlacementPolicy:
         """`store.qdrant_placement` and `store.qdrant_dedicated_tenants`, checked; ValueError
-        naming the setting."""
+        naming the setting. "auto" partitions on a Qdrant `server` only: qdrant-client's local
+        mode has no payload indexes, so a partition's every call would scan the whole shared
+        collection (search 91 ms against 1.1 ms at 1,000 collections, BENCHMARKS.md tenancy)."""
         placement = settings.qdrant_placement.strip().lower()
         if placement not in PLACEMENTS:
             raise ValueError(
                 f"store.qdrant_placement: {settings.qdrant_placement!r} is not one of {', '.join(PLACEMENTS)}"
             )
+        if placement == "auto":
+            placement = "partitioned" if server else "dedicated"
         tenants = settings.qdrant_dedicated_tenants
         if not isinstance(tenants, list) or not all(isinstance(t, str) and t for t in tenants):
             raise ValueError("store.qdrant_dedicated_tenants: must be a list of tenant ids")

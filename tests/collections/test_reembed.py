@@ -85,7 +85,8 @@ def models_of(gateway: GatewayProcess, name: str, ids: list[str]) -> dict[str, s
 @pytest.fixture(params=["edge", "qdrant-local"])
 def local(request, tmp_path):
     """A gateway whose models are all the local one, on each engine."""
-    proc = start(tmp_path / request.param, engine=request.param)
+    # On qdrant-local the Qdrant server's layout: generations are partitions of a shared collection.
+    proc = start(tmp_path / request.param, engine=request.param, CITADEL_QDRANT_PLACEMENT="partitioned")
     yield proc
     proc.stop()
 

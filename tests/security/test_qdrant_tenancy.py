@@ -25,7 +25,10 @@ IDS = {"admin": ["a", "b"], "other-tenant": ["a", "b", "c"]}
 
 @pytest.fixture(scope="module")
 def partitioned(tmp_path_factory) -> Secured:
-    gateway = start_secured(tmp_path_factory.mktemp("qdrant-tenancy"), '[store]\nengine = "qdrant-local"\n')
+    gateway = start_secured(
+        tmp_path_factory.mktemp("qdrant-tenancy"),
+        '[store]\nengine = "qdrant-local"\nqdrant_placement = "partitioned"\n',
+    )
     yield gateway
     gateway.proc.stop()
 

@@ -18,6 +18,7 @@ import pytest
 import pytest_asyncio
 from qdrant_client import AsyncQdrantClient, models
 
+from citadel.server.config import ConfigError, Settings
 from citadel.server.errors import ApiError
 from citadel.server.store import keywords
 from citadel.server.store.base import RESERVED_PAYLOAD_KEY, CollectionSpec, Point, SearchQuery, StoreQuery
@@ -181,6 +182,19 @@ async def test_generations_are_partitions_and_switch_moves_the_name(store):
 
 
 # -- placement ----------------------------------------------------------------------------
+
+
+def test_auto_placement_partitions_on_a_qdrant_server_only():
+    def placement(server: bool, **settings) -> str:
+        return PlacementPolicy.from_settings(Settings(**settings), server=server).placement
+
+    assert (placement(server=True), placement(server=False)) == ("partitioned", "dedicated")
+    assert placement(server=False, qdrant_placement="partitioned") == "partitioned"
+    assert placement(server=True, qdrant_placement="dedicated") == "dedicated"
+    with pytest.raises(ValueError, match="store.qdrant_placement: 'shared' is not one of"):
+        placement(server=True, qdrant_placement="shared")
+    with pytest.raises(ConfigError, match="store.qdrant_placement"):
+        Settings.from_env({"CITADEL_QDRANT_PLACEMENT": "shared"})
 
 
 async def test_dedicated_placements(tmp_path):

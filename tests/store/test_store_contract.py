@@ -56,7 +56,11 @@ def spec(name: str = "c", distance: str = "cosine", **kw) -> CollectionSpec:
 
 async def _open(engine: str, tmp_path):
     if engine == "qdrant-local-dedicated":
-        return await open_store(Settings(engine="qdrant-local", qdrant_placement="dedicated", data_dir=tmp_path))
+        return await open_store(
+            Settings(engine="qdrant-local", qdrant_placement="dedicated", data_dir=tmp_path)
+        )
+    if engine == "qdrant-local":  # partitioned, as on a Qdrant server ("auto" is dedicated locally)
+        return await open_store(Settings(engine=engine, qdrant_placement="partitioned", data_dir=tmp_path))
     return await open_store(Settings(engine=engine, data_dir=tmp_path))
 
 
