@@ -29,6 +29,7 @@ from qdrant_client import AsyncQdrantClient, models
 from citadel.server.errors import ApiError, already_exists, not_found
 from citadel.server.redaction import redact_url
 from citadel.server.store.base import (
+    GENERATION,
     RESERVED_PAYLOAD_KEY,
     CollectionInfo,
     CollectionSpec,
@@ -47,7 +48,6 @@ from citadel.server.store.layout import CollectionLayout
 from citadel.server.store.payload import to_page, to_payload, to_point
 from citadel.server.store.point_ids import point_from_token
 from citadel.server.store.qdrant_calls import QdrantCalls
-from citadel.server.store.qdrant_filter import to_qdrant_filter
 from citadel.server.store.qdrant_legacy import Legacy
 from citadel.server.store.qdrant_location import PARTITION_FIELD, TENANT_FIELD, Location, new_location
 from citadel.server.store.qdrant_options import QdrantOptions
@@ -166,16 +166,23 @@ class QdrantStore:
             if ours and generation != spec.name:
                 named = Entry(spec.name, dataclasses.replace(spec, physical=generation), where, made_at=made)
                 if not await self._registry.insert(named):
+                    await self._registry.mark_deleting([generation])
                     await self._registry.remove([generation])
                     ours = False
             if not ours:
                 raise already_exists(f"collection {spec.name!r}")
         except BaseException:
-            await self._drop(where)  # nothing refers to it: the name is free for another attempt
+            await self._drop(spec.name, where)  # nothing refers to it: the name is free for another attempt
             raise
 
     async def _ensure_free(self, name: str, generation: str) -> None:
-        if await self._registry.get(name) is not None or await self._legacy.adopt(name) is not None:
+        there = await self._registry.get(name)
+        if there is not None and there.deleting:
+            # A delete stopped midway (or running on another replica): callers see no such
+            # collection, so creating it finishes that delete rather than answering ALREADY_EXISTS.
+            await self._finish_delete(name, await self._entries_of(name, there))
+            there = None
+        if there is not None or await self._legacy.adopt(name) is not None:
             raise already_exists(f"collection {name!r}")
         if generation == name:
             return
@@ -184,7 +191,7 @@ class QdrantStore:
             return
         if time.time() - left.made_at < _ABANDONED_AFTER_SECONDS:
             raise already_exists(f"collection {name!r}")  # another replica is creating it now
-        await self._delete_entries([left])  # a create stopped between its two entries
+        await self._delete_entries(name, [left])  # a create stopped between its two entries
 
     async def _index_clash(self, spec: CollectionSpec) -> str:
         """Why `spec`'s payload indexes cannot share its layout's collection: an index there is
@@ -201,7 +208,7 @@ class QdrantStore:
         first use (a racing replica's is as good), and `spec`'s payload indexes in it."""
         if shared not in self._shared_ready:
             exists = partial(self._client.collection_exists, shared)
-            if not await self._calls.run(exists, shared, idempotent=True):
+            if not await self._calls.run(exists, spec.name, idempotent=True):
                 kwargs = self._options.collection_kwargs()
                 kwargs["hnsw_config"] = models.HnswConfigDiff(
                     m=0,
@@ -216,18 +223,22 @@ class QdrantStore:
                     **kwargs,
                 )
                 try:
-                    await self._calls.run(make, shared)
+                    await self._calls.run(make, spec.name)
                 except ApiError as e:
                     if e.code != grpc.StatusCode.ALREADY_EXISTS:
                         raise
             tenant = models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)
-            await self._index(shared, TENANT_FIELD, tenant)
-            await self._index(shared, PARTITION_FIELD, models.PayloadSchemaType.KEYWORD)
+            await self._index(spec.name, shared, TENANT_FIELD, tenant)
+            await self._index(spec.name, shared, PARTITION_FIELD, models.PayloadSchemaType.KEYWORD)
             if spec.keywords:
-                await self._index(shared, TEXT_FIELD, _INDEX_TYPES["text"])
+                await self._index(spec.name, shared, TEXT_FIELD, _INDEX_TYPES["text"])
             self._shared_ready.add(shared)
         for key, kind in spec.indexed_fields:
-            await self._index(shared, key, _INDEX_TYPES[kind])
+            # Not waited for: a new key's index is built over every tenant's points, which in a
+            # large shared collection outlasts store.qdrant_timeout_seconds (a create answered
+            # UNAVAILABLE, retried, building again). Qdrant applies it in order with later writes;
+            # filters on the key work meanwhile, unindexed.
+            await self._index(spec.name, shared, key, _INDEX_TYPES[kind], wait=False)
 
     async def _make_dedicated(
         self, spec: CollectionSpec, physical: str, generation: str, options: QdrantOptions
@@ -238,22 +249,30 @@ class QdrantStore:
             vectors_config=options.vector_params(spec.dimension, _DISTANCES[spec.distance]),
             sparse_vectors_config=_sparse_config(spec),
             # For an operator reading Qdrant directly; the registry is what the gateway reads.
-            metadata={RESERVED_PAYLOAD_KEY: {"generation": generation, "layout": spec.layout.chosen()}},
+            # made_at: a physical collection no entry names yet is dropped as a leftover only
+            # once a create could no longer be writing its entry (delete_collection).
+            metadata={
+                RESERVED_PAYLOAD_KEY: {
+                    "generation": generation,
+                    "layout": spec.layout.chosen(),
+                    "made_at": time.time(),
+                }
+            },
             **options.collection_kwargs(),
         )
         await self._calls.run(make, spec.name)
         try:
             for key, kind in spec.indexed_fields:
-                await self._index(physical, key, _INDEX_TYPES[kind])
+                await self._index(spec.name, physical, key, _INDEX_TYPES[kind])
             if spec.keywords:
-                await self._index(physical, TEXT_FIELD, _INDEX_TYPES["text"])
+                await self._index(spec.name, physical, TEXT_FIELD, _INDEX_TYPES["text"])
         except BaseException:
-            await self._drop(Location(collection=physical))
+            await self._drop(spec.name, Location(collection=physical))
             raise
 
-    async def _index(self, physical: str, key: str, schema) -> None:
-        index = partial(self._client.create_payload_index, physical, key, field_schema=schema, wait=True)
-        await self._calls.run(index, physical, idempotent=True)
+    async def _index(self, name: str, physical: str, key: str, schema, wait: bool = True) -> None:
+        index = partial(self._client.create_payload_index, physical, key, field_schema=schema, wait=wait)
+        await self._calls.run(index, name, idempotent=True)
 
     async def get_collection(self, name: str) -> CollectionInfo:
         entry = await self._live(name, fresh=True)
@@ -279,30 +298,52 @@ class QdrantStore:
 
     async def delete_collection(self, name: str) -> None:
         """Marks the entries deleting (calls see NOT_FOUND at once), drops their points, then
-        the entries: a delete that stops midway is finished by the next one."""
-        if is_generation(name):
-            entry = await self._registry.get(name)
-            entries = [entry] if entry is not None else []
-        else:
-            entries = await self._registry.family(name)
-        if not any(e.name == name for e in entries):
-            if await self._legacy.adopt(name) is None:
+        the entries: a delete that stops midway is finished by the next one, or by a create."""
+        entries = await self._entries_of(name, await self._registry.get(name))
+        if not entries:
+            adopted = await self._legacy.adopt(name)
+            if adopted is None:
                 raise not_found(f"collection {name!r}")
-            entries = (
-                await self._registry.family(name) if not is_generation(name) else [await self._live(name)]
-            )
-        await self._delete_entries(entries)
+            entries = await self._entries_of(name, adopted)
+        await self._finish_delete(name, entries)
+
+    async def _entries_of(self, name: str, entry: Entry | None) -> list[Entry]:
+        """The entries a delete of `name` removes: a generation's own (`entry`), a collection's
+        with its generations'; none when `name` has no entry."""
+        if entry is None:
+            return []
+        return [entry] if is_generation(name) else await self._registry.family(name)
+
+    async def _finish_delete(self, name: str, entries: list[Entry]) -> None:
+        await self._delete_entries(name, entries)
         if not is_generation(name):
             await self._legacy.drop_alias(name)
-            for physical in await self._legacy.leftovers(name):  # old-layout generations never adopted
-                if not await self._registry.referenced(physical):
-                    await self._drop(Location(collection=physical))
+            for physical in await self._legacy.leftovers(name):  # generations no entry names
+                if await self._abandoned(name, physical):
+                    await self._drop(name, Location(collection=physical))
 
-    async def _delete_entries(self, entries: list[Entry]) -> None:
+    async def _abandoned(self, name: str, physical: str) -> bool:
+        """Whether `physical`, a physical collection of `name`'s generations, is left over: no
+        entry names it, and it is of the old layout (never adopted) or was made long enough
+        ago that no create is still between making it and writing its entry."""
+        if await self._registry.referenced(physical):
+            return False
+        if physical.count(GENERATION) == 1:
+            return True  # old layout: `<name>~<tag>`; this layout's are `<generation>~<tag>`
+        try:
+            info = await self._physical_info(name, Location(collection=physical))
+        except ApiError as e:
+            if e.code == grpc.StatusCode.NOT_FOUND:
+                return False  # dropped meanwhile
+            raise
+        ours = (info.config.metadata or {}).get(RESERVED_PAYLOAD_KEY) or {}
+        return time.time() - float(ours.get("made_at", 0.0)) >= _ABANDONED_AFTER_SECONDS
+
+    async def _delete_entries(self, name: str, entries: list[Entry]) -> None:
         names = [e.name for e in entries]
         await self._registry.mark_deleting(names)
         for where in dict.fromkeys(e.where for e in entries):
-            await self._drop(where)
+            await self._drop(name, where)
         await self._registry.remove(names)
 
     async def switch(self, name: str, generation: str, caught_up_at: float = 0.0) -> None:
@@ -378,7 +419,7 @@ class QdrantStore:
         fresh = await self._registry.get(entry.generation)
         if fresh is not None and not fresh.deleting and fresh.where == entry.where:
             return True
-        await self._drop(entry.where)
+        await self._drop(entry.name, entry.where)
         self._registry.forget(entry.name)
         return False
 
@@ -392,7 +433,7 @@ class QdrantStore:
         if fresh is not None and not fresh.deleting and fresh.where == entry.where:
             return False
         if entry.where.shared:
-            await self._drop(entry.where)  # a dead partition: whatever reached it is nobody's
+            await self._drop(entry.name, entry.where)  # a dead partition: whatever reached it is nobody's
         return True
 
     async def _read(self, collection: str, read: Callable[[Entry], Awaitable[T]]) -> T:
@@ -408,48 +449,39 @@ class QdrantStore:
 
     async def retrieve(self, collection: str, ids: Sequence[str]) -> list[Point]:
         async def read(entry: Entry) -> list[Point]:
-            where = entry.where
-            pids = [where.point_id(i) for i in dict.fromkeys(ids)]
-            call = partial(
-                self._client.retrieve,
-                where.collection,
-                pids,
-                with_payload=True,
-                with_vectors=True,
-                **self._options_of(entry).read_kwargs(),
-            )
-            return [
-                to_point(r.payload, r.vector, True)
-                for r in await self._calls.run(call, collection, idempotent=True)
-            ]
+            records = await self._records(collection, entry, ids, with_data=True)
+            return [to_point(r.payload, r.vector, True) for r in records]
 
         return await self._read(collection, read)
 
     async def delete_ids(self, collection: str, ids: Sequence[str]) -> int:
         async def delete(entry: Entry) -> int:
-            where = entry.where
-            pids = [where.point_id(i) for i in dict.fromkeys(ids)]
-            read = partial(
-                self._client.retrieve,
-                where.collection,
-                pids,
-                with_payload=False,
-                with_vectors=False,
-                **self._options_of(entry).read_kwargs(),
-            )
-            existing = await self._calls.run(read, collection, idempotent=True)
+            existing = await self._records(collection, entry, ids, with_data=False)
             if existing:
                 selector = models.PointIdsList(points=[r.id for r in existing])
-                call = partial(self._client.delete, where.collection, selector, wait=True)
+                call = partial(self._client.delete, entry.where.collection, selector, wait=True)
                 await self._calls.run(call, collection, idempotent=True)
             return len(existing)
 
         return await self._read(collection, delete)
 
+    async def _records(self, collection: str, entry: Entry, ids: Sequence[str], with_data: bool) -> list:
+        """The points of `ids` that `entry`'s location holds (payloads and vectors `with_data`)."""
+        where = entry.where
+        call = partial(
+            self._client.retrieve,
+            where.collection,
+            [where.point_id(i) for i in dict.fromkeys(ids)],
+            with_payload=with_data,
+            with_vectors=with_data,
+            **self._options_of(entry).read_kwargs(),
+        )
+        return await self._calls.run(call, collection, idempotent=True)
+
     async def delete_matching(self, collection: str, filter: filter_pb2.Filter) -> int:
         async def delete(entry: Entry) -> int:
             where = entry.where
-            qfilter = where.scoped(to_qdrant_filter(filter, where.point_id))
+            qfilter = where.filter(filter)
             count = partial(self._client.count, where.collection, count_filter=qfilter, exact=True)
             matching = (await self._calls.run(count, collection, idempotent=True)).count
             if matching:
@@ -471,7 +503,7 @@ class QdrantStore:
                 query=_floats(query.vector),
                 limit=query.limit,
                 offset=query.offset or None,
-                query_filter=where.scoped(to_qdrant_filter(query.filter, where.point_id)),
+                query_filter=where.filter(query.filter),
                 score_threshold=query.score_threshold,
                 with_payload=True,  # the original id lives in the payload
                 with_vectors=query.with_vector,
@@ -513,7 +545,7 @@ class QdrantStore:
                 self._client.facet,
                 where.collection,
                 key,
-                facet_filter=where.scoped(to_qdrant_filter(filter, where.point_id)),
+                facet_filter=where.filter(filter),
                 limit=limit,
                 exact=True,
                 **self._options_of(entry).read_kwargs(),
@@ -539,7 +571,7 @@ class QdrantStore:
             call = partial(
                 self._client.scroll,
                 where.collection,
-                scroll_filter=where.scoped(to_qdrant_filter(filter, where.point_id)),
+                scroll_filter=where.filter(filter),
                 limit=limit,
                 offset=offset,
                 with_payload=True,
@@ -567,7 +599,7 @@ class QdrantStore:
         return entry
 
     async def _count(self, name: str, where: Location, filter: filter_pb2.Filter | None) -> int:
-        qfilter = where.scoped(to_qdrant_filter(filter, where.point_id))
+        qfilter = where.filter(filter)
         count = partial(self._client.count, where.collection, count_filter=qfilter, exact=True)
         return (await self._calls.run(count, name, idempotent=True)).count
 
@@ -578,16 +610,19 @@ class QdrantStore:
             partial(self._client.get_collection, where.collection), name, idempotent=True
         )
 
-    async def _drop(self, where: Location) -> None:
-        """A location's points: a partition's by filter, a dedicated collection whole."""
+    async def _drop(self, name: str, where: Location) -> None:
+        """A location's points: a partition's by filter, a dedicated collection whole. A
+        partition's delete is not waited for: with millions of points it outlasts
+        store.qdrant_timeout_seconds, and nothing needs it done: by the time its drop is asked for
+        no live entry names the partition, and a partition is never made again."""
         if where.shared:
             call = partial(
-                self._client.delete, where.collection, models.FilterSelector(filter=where.scope()), wait=True
+                self._client.delete, where.collection, models.FilterSelector(filter=where.scope()), wait=False
             )
         else:
             call = partial(self._client.delete_collection, where.collection)
         try:
-            await self._calls.run(call, where.collection, idempotent=True)
+            await self._calls.run(call, name, idempotent=True)
         except ApiError as e:
             if e.code != grpc.StatusCode.NOT_FOUND:
                 raise

@@ -130,7 +130,7 @@ class QdrantCalls:
         if isinstance(error, grpc.RpcError) and hasattr(error, "code"):
             return self._grpc_status(error, what, collection)
         if isinstance(error, ResourceExhaustedResponse):
-            return Transient(self._down(f"it is overloaded: {error}"), float(error.retry_after_s))
+            return Transient(self._down(f"it is overloaded: {_reason(error)}"), float(error.retry_after_s))
         if isinstance(error, ResponseHandlingException):
             source = error.source
             if isinstance(source, (httpx.TransportError, OSError, TimeoutError)):

@@ -13,7 +13,9 @@ from qdrant_client import models
 
 from citadel.server.store.base import GENERATION, RESERVED_PAYLOAD_KEY, CollectionSpec
 from citadel.server.store.point_ids import point_id
+from citadel.server.store.qdrant_filter import to_qdrant_filter
 from citadel.server.store.qdrant_placement import NO_TENANT, shared_collection, tenant_of
+from citadel.vector.v1 import filter_pb2
 
 # Payload keys of a partitioned point, under our reserved entry (user keys cannot start with it).
 TENANT_FIELD = f"{RESERVED_PAYLOAD_KEY}.tenant"
@@ -57,6 +59,10 @@ class Location:
         if scope is None or caller is None:
             return scope or caller
         return models.Filter(must=[*scope.must, caller])
+
+    def filter(self, caller: filter_pb2.Filter | None) -> models.Filter | None:
+        """The caller's filter (the contract's), inside this partition, its ids this location's."""
+        return self.scoped(to_qdrant_filter(caller, self.point_id))
 
     def stamp(self, payload: dict) -> dict:
         """A point's payload with the partition's tenant and partition in our entry."""

@@ -14,7 +14,6 @@ from qdrant_client import models
 
 from citadel.server.store.base import StoreQuery
 from citadel.server.store.keywords import SPARSE, TEXT_FIELD
-from citadel.server.store.qdrant_filter import to_qdrant_filter
 from citadel.server.store.qdrant_location import Location
 
 RRF_K = 2  # Qdrant's default
@@ -27,7 +26,7 @@ def to_query_points(
     `where` (None: a collection of its own); `dense_params` go with every search of the dense
     vectors (a quantized collection's rescoring, as SearchVectors has it)."""
     where = where or Location(collection="")
-    qfilter = where.scoped(to_qdrant_filter(q.filter, where.point_id))
+    qfilter = where.filter(q.filter)
     scope = where.scope()
     idf = models.SearchParams(idf=models.IdfCorpusParams(corpus=scope)) if scope is not None else None
     common: dict[str, Any] = dict(

@@ -70,14 +70,16 @@ class Registry:
             except ApiError as e:
                 if e.code != grpc.StatusCode.ALREADY_EXISTS:
                     raise
-            for key in _INDEXED:
-                index = partial(
-                    self._client.create_payload_index,
-                    REGISTRY,
-                    key,
-                    field_schema=models.PayloadSchemaType.KEYWORD,
-                )
-                await self._calls.run(index, idempotent=True)
+        # Every time, not only after making it: a replica that made it may have stopped before
+        # its indexes, and making an index that exists is a no-op.
+        for key in _INDEXED:
+            index = partial(
+                self._client.create_payload_index,
+                REGISTRY,
+                key,
+                field_schema=models.PayloadSchemaType.KEYWORD,
+            )
+            await self._calls.run(index, idempotent=True)
         self._ready = True
 
     # -- reads ----------------------------------------------------------------------------
@@ -148,34 +150,33 @@ class Registry:
     async def insert(self, entry: Entry) -> bool:
         """Writes `entry` unless its name has one already; whether it was written (of two
         replicas creating one name, exactly one is)."""
+        there = await self._write(entry, models.UpdateMode.INSERT_ONLY)
+        return there is not None and there.where == entry.where and not there.deleting
+
+    async def replace(self, entry: Entry, over_generation: str) -> bool:
+        """Writes `entry` if its name still resolves to `over_generation` (a switch applies
+        once, over what its caller read); whether it was written."""
+        only_over = models.Filter(
+            must=[_match("generation", over_generation)], must_not=[_match("deleting", True)]
+        )
+        there = await self._write(entry, models.UpdateMode.UPDATE_ONLY, only_over)
+        return there is not None and there.generation == entry.generation and there.where == entry.where
+
+    async def _write(
+        self, entry: Entry, mode: models.UpdateMode, only_over: models.Filter | None = None
+    ) -> Entry | None:
+        """Writes `entry` as `mode` allows; the name's entry as the registry holds it after."""
         await self.ready()
         write = partial(
             self._client.upsert,
             REGISTRY,
             [_point(entry)],
             wait=True,
-            update_mode=models.UpdateMode.INSERT_ONLY,
+            update_mode=mode,
+            update_filter=only_over,
         )
         await self._calls.run(write, idempotent=True)
-        there = await self.get(entry.name)
-        return there is not None and there.where == entry.where and not there.deleting
-
-    async def replace(self, entry: Entry, over_generation: str) -> bool:
-        """Writes `entry` if its name still resolves to `over_generation` (a switch applies
-        once, over what its caller read); whether it was written."""
-        write = partial(
-            self._client.upsert,
-            REGISTRY,
-            [_point(entry)],
-            wait=True,
-            update_mode=models.UpdateMode.UPDATE_ONLY,
-            update_filter=models.Filter(
-                must=[_match("generation", over_generation)], must_not=[_match("deleting", True)]
-            ),
-        )
-        await self._calls.run(write, idempotent=True)
-        there = await self.get(entry.name)
-        return there is not None and there.generation == entry.generation and there.where == entry.where
+        return await self.get(entry.name)
 
     async def claim_index(self, collection: str, key: str, kind: str) -> str:
         """The type of `key`'s payload index in the shared physical `collection`: `kind` if it
@@ -193,12 +194,14 @@ class Registry:
         return record.payload["type"]
 
     async def mark_deleting(self, names: list[str]) -> None:
+        """Hides `names` from callers. By filter, not by ids: an entry another replica's delete
+        removed meanwhile is passed over (Qdrant answers 404 for a missing id)."""
         if names:
             mark = partial(
                 self._client.set_payload,
                 REGISTRY,
                 payload={"deleting": True},
-                points=[_point_id(n) for n in names],
+                points=_named(names),
                 wait=True,
             )
             await self._calls.run(mark, idempotent=True)
@@ -206,13 +209,12 @@ class Registry:
             self.forget(n)
 
     async def remove(self, names: list[str]) -> None:
+        """Removes the entries of `names` that are marked deleting: a name made again since
+        (its delete finished by another replica, then created) keeps its new entry."""
         if names:
-            drop = partial(
-                self._client.delete,
-                REGISTRY,
-                models.PointIdsList(points=[_point_id(n) for n in names]),
-                wait=True,
-            )
+            marked = _named(names)
+            marked.must.append(_match("deleting", True))
+            drop = partial(self._client.delete, REGISTRY, models.FilterSelector(filter=marked), wait=True)
             await self._calls.run(drop, idempotent=True)
         for n in names:
             self.forget(n)
@@ -223,6 +225,10 @@ class Registry:
 
 def _point_id(name: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, name))
+
+
+def _named(names: list[str]) -> models.Filter:
+    return models.Filter(must=[models.HasIdCondition(has_id=[_point_id(n) for n in names])])
 
 
 def _match(key: str, value: str | bool) -> models.FieldCondition:

@@ -381,3 +381,123 @@ async def test_an_old_layout_name_is_adopted_on_first_use_without_a_listing(tmp_
         assert (await client.count("acme.docs~0")).count == len(IDS) + 1  # written where it was
     finally:
         await store.close()
+
+
+# -- review of the partitioned store: races, bounds, page tokens --------------------------
+
+
+async def test_a_create_finishes_a_delete_stopped_midway_instead_of_refusing_the_name(store):
+    await store.create_collection(_spec("acme.docs"))
+    await store.upsert("acme.docs", _points())
+    await store._registry.mark_deleting(["acme.docs", "acme.docs~0"])  # then the gateway died
+    await _raises(grpc.StatusCode.NOT_FOUND, store.get_collection("acme.docs"))
+    # The name is gone for callers, so it can be made again (it was ALREADY_EXISTS until
+    # someone deleted the collection nobody could see), with nothing of the old one in it.
+    await store.create_collection(_spec("acme.docs"))
+    assert (await store.get_collection("acme.docs")).vector_count == 0
+    assert (await store._client.count("_citadel_shared_4_cosine_kw")).count == 0
+
+
+async def test_a_delete_finishing_late_never_removes_a_collection_made_again_since(tmp_path):
+    client = AsyncQdrantClient(path=str(tmp_path / "qdrant"))
+    a, b = QdrantStore(client), QdrantStore(client)
+    try:
+        await a.create_collection(_spec("acme.docs"))
+        names = ["acme.docs", "acme.docs~0"]
+        await b._registry.mark_deleting(names)  # b's delete has begun ...
+        await a.create_collection(_spec("acme.docs"))  # ... a finishes it and makes the name again
+        await a.upsert("acme.docs", _points())
+        await b._registry.remove(names)  # ... b's delete takes its last step
+        await b._registry.mark_deleting(["acme.gone"])  # an entry removed meanwhile: no error
+        assert await b.count("acme.docs", None) == len(IDS)
+        assert [s.name for s in await b.list_collections("acme")] == ["acme.docs"]
+    finally:
+        await client.close()
+
+
+async def test_a_partitions_drop_is_one_delete_by_filter_not_waited_for(store, monkeypatch):
+    """A partition of millions of points is deleted in one call Qdrant applies in its own time:
+    waiting would outlast store.qdrant_timeout_seconds and fail the delete UNAVAILABLE."""
+    await store.create_collection(_spec("acme.docs"))
+    await store.upsert("acme.docs", _points())
+    sent = []
+    delete = store._client.delete
+
+    async def recorded(collection, selector, **kwargs):
+        sent.append((collection, selector, kwargs))
+        return await delete(collection, selector, **kwargs)
+
+    monkeypatch.setattr(store._client, "delete", recorded)
+    await store.delete_collection("acme.docs")
+    [(collection, selector, kwargs)] = [s for s in sent if s[0] != "_citadel_registry"]
+    assert collection == "_citadel_shared_4_cosine_kw" and kwargs["wait"] is False
+    assert isinstance(selector, models.FilterSelector)
+    assert (await store._client.count(collection)).count == 0
+
+
+async def test_a_delete_leaves_a_physical_collection_a_create_has_made_and_not_yet_named(tmp_path):
+    store = await _open(tmp_path, placement="dedicated")
+    client = store._client
+    try:
+        await store.create_collection(_spec("acme.docs"))
+
+        async def physical(name: str, made_at: float) -> None:
+            ours = {RESERVED_PAYLOAD_KEY: {"generation": "acme.docs~0", "made_at": made_at}}
+            params = models.VectorParams(size=4, distance=models.Distance.COSINE)
+            await client.create_collection(name, vectors_config=params, metadata=ours)
+
+        # Another replica's create of the name, between making its collection and writing
+        # its entry; one a create left an hour ago; one of the layout before the registry.
+        await physical("acme.docs~0~creating", time.time())
+        await physical("acme.docs~0~abandoned", time.time() - 3600)
+        await client.create_collection(
+            "acme.docs~7", vectors_config=models.VectorParams(size=4, distance="Dot")
+        )
+        await store.delete_collection("acme.docs")
+        assert await _physical(store) == ["_citadel_registry", "acme.docs~0~creating"]
+    finally:
+        await store.close()
+
+
+async def test_page_tokens_page_within_the_partition_only(store):
+    for tenant in TENANTS:
+        await store.create_collection(_spec(f"{tenant}.docs"))
+    await store.upsert("acme.docs", _points())
+    await store.upsert("globex.docs", _points()[:3])
+
+    async def pages(name: str, token: str = "") -> tuple[list[str], list[str]]:
+        ids, tokens = [], []
+        while True:
+            page = await store.scroll(name, None, 2, token, False, False)
+            ids += [p.id for p in page.points]
+            if not page.next_token:
+                return ids, tokens
+            token = page.next_token
+            tokens.append(token)
+
+    acme, acme_tokens = await pages("acme.docs")
+    assert sorted(acme) == IDS and len(acme_tokens) == len(IDS) // 2 - 1
+    assert sorted((await pages("globex.docs"))[0]) == IDS[:3]
+    # acme's tokens name acme's point ids: globex paging from them still sees only its own.
+    for token in acme_tokens:
+        assert set((await pages("globex.docs", token))[0]) <= set(IDS[:3])
+
+
+async def test_filters_on_reserved_keys_cannot_leave_the_partition(store):
+    """The servicer refuses `_citadel` keys (tests/security/test_qdrant_tenancy.py); the store,
+    given one anyway, stays inside the partition: the caller's filter only narrows it."""
+    for tenant in TENANTS:
+        await store.create_collection(_spec(f"{tenant}.docs"))
+        await store.upsert(f"{tenant}.docs", _points())
+    globex = await store._registry.get("globex.docs")
+    theirs = fpb.Filter(
+        should=[
+            fpb.Condition(field=fpb.FieldCondition(key=f"_citadel.{key}", match=fpb.Match(keyword=value)))
+            for key, value in (("tenant", "globex"), ("partition", globex.where.partition))
+        ]
+    )
+    assert await store.count("acme.docs", theirs) == 0
+    assert await store.search("acme.docs", SearchQuery(vector=_vector(1), limit=10, filter=theirs)) == []
+    assert await store.facet("acme.docs", "_citadel.tenant", None, 10) == [("acme", len(IDS))]
+    assert await store.delete_matching("acme.docs", theirs) == 0
+    assert await store.count("globex.docs", None) == len(IDS)

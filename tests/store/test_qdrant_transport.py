@@ -23,6 +23,7 @@ import grpc
 import httpx
 import pytest
 from qdrant_client import AsyncQdrantClient
+from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from citadel.batch.v1 import batch_service_pb2 as bpb
@@ -251,6 +252,12 @@ ANSWERS = [
     (ResponseHandlingException(httpx.ConnectError("refused")), "transient", "refused"),
     (ResponseHandlingException(httpx.ReadTimeout("slow")), "transient", "slow"),
     (TimeoutError(), "transient", "no answer in time"),
+    # Qdrant's own words, however long, are cut to a few hundred characters, secrets redacted.
+    (
+        ResourceExhaustedResponse("rate limited at http://admin:s3cret@127.0.0.1:6333 " + "x" * 5000, 2),
+        "transient",
+        "it is overloaded: rate limited at http://***@127.0.0.1:6333 xxx",
+    ),
     (ValueError("Collection c not found"), grpc.StatusCode.NOT_FOUND, "collection 'c' not found"),
     (ValueError("Collection c~0 already exists"), grpc.StatusCode.ALREADY_EXISTS, "already exists"),
 ]
@@ -269,6 +276,7 @@ async def test_qdrants_answers_as_statuses(error, meaning, says):
     else:
         assert isinstance(status, ApiError) and status.code == meaning
     assert says in status.message, status.message
+    assert len(status.message) < 500 and "s3cret" not in status.message
 
 
 # -- create is race-safe (local mode) -----------------------------------------------------
@@ -289,6 +297,7 @@ async def test_a_create_racing_another_replicas_is_already_exists_and_an_abandon
         await store.create_collection(CollectionSpec("old~0", 3, "cosine"))
         await store.upsert("old~0", [Point(id="stale", vector=[1.0, 0, 0], metadata={})])
         left = await store._registry.get("old~0")
+        await store._registry.mark_deleting(["old~0"])
         await store._registry.remove(["old~0"])
         assert await store._registry.insert(dataclasses.replace(left, made_at=time.time() - 3600))
         await store.create_collection(CollectionSpec("old", 4, "dot", created_at=time.time()))
