@@ -111,3 +111,49 @@ def test_each_tenant_sees_only_its_own_points_in_a_shared_collection(partitioned
     listed = call(partitioned, protocol, "ListCollections", pb.ListCollectionsRequest(), acme)
     assert name not in [c.name for c in listed.response.collections], listed
     _as(partitioned, "other-tenant", "DeleteCollection", pb.DeleteCollectionRequest(name=name))
+
+
+def _reserved(key: str) -> fpb.Filter:
+    return fpb.Filter(
+        must=[fpb.Condition(field=fpb.FieldCondition(key=key, match=fpb.Match(keyword="globex")))]
+    )
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_reserved_payload_keys_are_refused_in_every_filter_facet_and_group(partitioned, protocol):
+    """Every point of a shared collection carries `_citadel.tenant` and `_citadel.partition`:
+    a caller naming them (to read, count, group or delete another tenant's points) is refused
+    INVALID_ARGUMENT naming the field, and the other tenant keeps all it had."""
+    name = f"reserved-{protocol}"
+    for who in OWNER:
+        _make(partitioned, who, name)
+    acme = partitioned.creds.keys["admin"]
+    nearest = pb.NearestQuery(vector=[1.0, 0.0, 0.0])
+    for key in ("_citadel.tenant", "_citadel.partition", '"_citadel".tenant'):
+        requests = {
+            "CountVectors": (pb.CountVectorsRequest(collection=name, filter=_reserved(key)), "filter"),
+            "SearchVectors": (
+                pb.SearchVectorsRequest(collection=name, query_vector=[1.0, 0, 0], filter=_reserved(key)),
+                "filter",
+            ),
+            "ScrollVectors": (pb.ScrollVectorsRequest(collection=name, filter=_reserved(key)), "filter"),
+            "DeleteVectors": (pb.DeleteVectorsRequest(collection=name, filter=_reserved(key)), "filter"),
+            "QueryVectors": (
+                pb.QueryVectorsRequest(collection=name, nearest=nearest, filter=_reserved(key)),
+                "filter",
+            ),
+            "FacetVectors": (pb.FacetVectorsRequest(collection=name, key=key), "key"),
+            "QueryVectors group_by": (
+                pb.QueryVectorsRequest(collection=name, nearest=nearest, group_by=pb.GroupBy(key=key)),
+                "group_by.key",
+            ),
+        }
+        for method, (request, field) in requests.items():
+            outcome = call(partitioned, protocol, method.split()[0], request, acme)
+            assert outcome.code == grpc.StatusCode.INVALID_ARGUMENT, (method, key, outcome)
+            assert field in outcome.message and "reserved" in outcome.message, (method, outcome)
+    globex = partitioned.creds.keys["other-tenant"]
+    count = call(partitioned, protocol, "CountVectors", pb.CountVectorsRequest(collection=name), globex)
+    assert count.response.count == len(IDS["other-tenant"]), count
+    for who in OWNER:
+        _as(partitioned, who, "DeleteCollection", pb.DeleteCollectionRequest(name=name))
