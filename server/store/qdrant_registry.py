@@ -15,6 +15,7 @@ can only reach a deleted collection's partition, never another collection's poin
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 import typing
 import uuid
@@ -273,12 +274,15 @@ def decode_spec(data: dict) -> CollectionSpec:
 
 
 def _decode(cls: type, data: dict):
+    return cls(**{name: _value(hint, data[name]) for name, hint in _fields(cls) if name in data})
+
+
+@functools.cache
+def _fields(cls: type) -> tuple[tuple[str, typing.Any], ...]:
+    """A dataclass's fields with their resolved types: resolving them took most of the time of
+    decoding an entry, and ListCollections decodes every entry of a tenant."""
     hints = typing.get_type_hints(cls)
-    values = {}
-    for f in dataclasses.fields(cls):
-        if f.name in data:
-            values[f.name] = _value(hints[f.name], data[f.name])
-    return cls(**values)
+    return tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
 
 
 def _value(hint, value):
@@ -291,4 +295,10 @@ def _value(hint, value):
 
 
 def _tuples(value):
-    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+    if not isinstance(value, list):
+        return value
+    if not value or not isinstance(value[0], list):
+        # A spec's lists hold one kind each (a fingerprint's vector: hundreds of numbers,
+        # copied at once; ListCollections decodes every entry of a tenant).
+        return tuple(value)
+    return tuple(_tuples(v) for v in value)

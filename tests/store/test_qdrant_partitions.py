@@ -11,6 +11,7 @@ Collections of the layout before partitioning are adopted without losing a point
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import grpc
@@ -26,7 +27,7 @@ from citadel.server.store.layout import CollectionLayout
 from citadel.server.store.point_ids import point_id
 from citadel.server.store.qdrant import QdrantStore
 from citadel.server.store.qdrant_placement import PlacementPolicy
-from citadel.server.store.qdrant_registry import CACHE_SECONDS
+from citadel.server.store.qdrant_registry import CACHE_SECONDS, decode_spec, encode_spec
 from citadel.vector.v1 import filter_pb2 as fpb
 
 pytestmark = pytest.mark.asyncio
@@ -501,3 +502,15 @@ async def test_filters_on_reserved_keys_cannot_leave_the_partition(store):
     assert await store.facet("acme.docs", "_citadel.tenant", None, 10) == [("acme", len(IDS))]
     assert await store.delete_matching("acme.docs", theirs) == 0
     assert await store.count("globex.docs", None) == len(IDS)
+
+
+def test_a_registry_entry_decodes_to_the_spec_written():
+    spec = _spec(
+        "acme.docs",
+        indexed_fields=(("color", "keyword"), ("n", "integer")),
+        embedding_model="general",
+        fingerprint=((0.25, -1.0, 3.5), (1.0, 0.0, 2.0)),
+        layout=CollectionLayout(hnsw_m=32, quantization_oversampling=2.0),
+    )
+    assert decode_spec(json.loads(json.dumps(encode_spec(spec)))) == spec
+    assert decode_spec(json.loads(json.dumps(encode_spec(_spec("acme.bare"))))) == _spec("acme.bare")
