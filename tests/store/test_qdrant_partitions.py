@@ -514,3 +514,21 @@ def test_a_registry_entry_decodes_to_the_spec_written():
     )
     assert decode_spec(json.loads(json.dumps(encode_spec(spec)))) == spec
     assert decode_spec(json.loads(json.dumps(encode_spec(_spec("acme.bare"))))) == _spec("acme.bare")
+
+
+async def test_two_replicas_adopting_one_old_layout_collection_agree_and_lose_nothing(tmp_path):
+    client = AsyncQdrantClient(path=str(tmp_path / "qdrant"))
+    await _old_layout(client)
+    a, b = QdrantStore(client), QdrantStore(client)
+    try:
+        adopted = await asyncio.gather(*(s._legacy.adopt(n) for s in (a, b) for n in ("acme.docs", "plain")))
+        assert adopted[0] == adopted[2] and adopted[1] == adopted[3]  # one entry per name
+        assert [e.where.collection for e in adopted[:2]] == ["acme.docs~0", "plain"]
+        family = await a._registry.family("acme.docs")
+        assert sorted(e.name for e in family) == ["acme.docs", "acme.docs~0"]
+        for store in (a, b):
+            assert [s.name for s in await store.list_collections()] == ["acme.docs", "plain"]
+            assert await store.count("acme.docs", None) == await store.count("plain", None) == len(IDS)
+        assert sorted(await _physical(a)) == ["_citadel_registry", "acme.docs~0", "plain"]
+    finally:
+        await client.close()
