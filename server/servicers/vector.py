@@ -143,8 +143,12 @@ class VectorServicer:
             if not check.valid_collection_name(after):
                 raise page_tokens.bad_token()
         tenant = _tenant(call)
-        mine = ((visible(tenant, s.name), s) for s in await self._store.list_collections(tenant))
-        named = sorted((n, s) for n, s in mine if n is not None and n > after)
+        # A tenant's physical names share its prefix, so theirs sort as the visible ones do.
+        listed = await self._store.list_collections(
+            tenant, after=physical(tenant, after) if after else "", limit=size + 1
+        )
+        mine = ((visible(tenant, s.name), s) for s in listed)
+        named = [(n, s) for n, s in mine if n is not None and n > after]
         page = named[:size]
         collections = []
         for n, s in page:

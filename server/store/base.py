@@ -179,9 +179,11 @@ class VectorStore(Protocol):
     async def get_collection(self, name: str) -> CollectionInfo:
         """Returns it with its vector count, or raises NOT_FOUND."""
 
-    async def list_collections(self, tenant: str | None = None) -> list[CollectionSpec]:
-        """Every collection, sorted by name; only `tenant`'s (server/tenancy.py) when given,
-        "" for the tenant-less namespace."""
+    async def list_collections(
+        self, tenant: str | None = None, after: str = "", limit: int = 0
+    ) -> list[CollectionSpec]:
+        """Collections sorted by name: only `tenant`'s (server/tenancy.py) when given, "" for
+        the tenant-less namespace; only those named after `after`; at most `limit` (0: all)."""
 
     async def delete_collection(self, name: str) -> None:
         """Deletes it and its vectors (every generation of it), or raises NOT_FOUND."""

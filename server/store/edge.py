@@ -148,11 +148,12 @@ class EdgeStore:
             spec=self._spec(name, c), vector_count=count, index_progress=self._index_progress(c, count)
         )
 
-    async def list_collections(self, tenant: str | None = None) -> list[CollectionSpec]:
+    async def list_collections(
+        self, tenant: str | None = None, after: str = "", limit: int = 0
+    ) -> list[CollectionSpec]:
         names = sorted({n for n in self._collections if not is_generation(n)} | self._aliases.keys())
-        if tenant is not None:
-            names = [n for n in names if tenant_of(n) == tenant]
-        return [self._spec(n, self._require(n)) for n in names]
+        names = [n for n in names if n > after and (tenant is None or tenant_of(n) == tenant)]
+        return [self._spec(n, self._require(n)) for n in names[: limit or None]]
 
     async def delete_collection(self, name: str) -> None:
         self._require(name)

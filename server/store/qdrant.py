@@ -285,16 +285,22 @@ class QdrantStore:
         count, info = await asyncio.gather(self._count(name, where, None), self._physical_info(name, where))
         return CollectionInfo(entry.spec, count, _index_progress(info, count))
 
-    async def list_collections(self, tenant: str | None = None) -> list[CollectionSpec]:
-        """Every collection (of `tenant` when given, "" the tenant-less ones), sorted by name:
-        one registry scroll, and a look at Qdrant's own names for old-layout collections."""
-        entries = {e.name: e for e in await self._registry.collections(tenant)}
-        for name in await self._legacy.names(tenant):
+    async def list_collections(
+        self, tenant: str | None = None, after: str = "", limit: int = 0
+    ) -> list[CollectionSpec]:
+        """Collections (of `tenant` when given, "" the tenant-less ones) named after `after`,
+        sorted by name, at most `limit` (0: all): the registry's names, with Qdrant's own for
+        old-layout collections, then whole entries for that page alone."""
+        registered = set(await self._registry.collection_names(tenant))
+        names = registered | set(await self._legacy.names(tenant))
+        page = sorted(n for n in names if n > after)[: limit or None]
+        entries = {e.name: e for e in await self._registry.entries([n for n in page if n in registered])}
+        for name in page:
             if name not in entries:
                 adopted = await self._legacy.adopt(name)
                 if adopted is not None and not adopted.deleting:
                     entries[name] = adopted
-        return [entries[n].spec for n in sorted(entries)]
+        return [entries[n].spec for n in page if n in entries]
 
     async def delete_collection(self, name: str) -> None:
         """Marks the entries deleting (calls see NOT_FOUND at once), drops their points, then

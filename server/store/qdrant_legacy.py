@@ -77,9 +77,9 @@ class Legacy:
                 Entry(generation, generation_spec, where),
                 Entry(name, dataclasses.replace(spec, physical=generation), where),
             ]
-        for entry in entries:  # a replica adopting it at the same time writes the same
-            await self._registry.insert(entry)
-        log.info("collection %r of an earlier layout adopted as a dedicated placement (%r)", name, physical)
+        written = [await self._registry.insert(entry) for entry in entries]  # a replica adopting
+        if any(written):  # it at the same time writes the same; one of them says so
+            log.info("collection %r of an earlier layout adopted as a dedicated placement (%r)", name, physical)
         return await self._registry.get(name)
 
     async def names(self, tenant: str | None) -> list[str]:

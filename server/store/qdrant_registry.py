@@ -107,13 +107,25 @@ class Registry:
     def forget(self, name: str) -> None:
         self._cache.pop(name, None)
 
-    async def collections(self, tenant: str | None = None) -> list[Entry]:
+    async def collection_names(self, tenant: str | None = None) -> list[str]:
         """Callers' collections (not generations, not being deleted), of `tenant` when given
-        ("" the tenant-less namespace): one scroll, paged."""
+        ("" the tenant-less namespace): one scroll reading names only (an entry's spec holds
+        its model's fingerprint, ~15 KB at 384 dimensions)."""
         must = [_match("kind", "collection")]
         if tenant is not None:
             must.append(_match("tenant", tenant or NO_TENANT))
-        return [e for e in await self._scroll(models.Filter(must=must)) if not e.deleting]
+        where = models.Filter(must=must, must_not=[_match("deleting", True)])
+        return [r.payload["name"] for r in await self._records(where, ["name"])]
+
+    async def entries(self, names: list[str]) -> list[Entry]:
+        """The entries of `names` (a page of them), those not being deleted."""
+        if not names:
+            return []
+        where = models.Filter(
+            must=[models.FieldCondition(key="name", match=models.MatchAny(any=names))],
+            must_not=[_match("deleting", True)],
+        )
+        return await self._scroll(where)
 
     async def family(self, name: str) -> list[Entry]:
         """The entries of a collection and of its generations."""
@@ -130,8 +142,12 @@ class Registry:
         return (await self._calls.run(count, idempotent=True)).count > 0
 
     async def _scroll(self, where: models.Filter) -> list[Entry]:
+        return [_entry(r.payload) for r in await self._records(where, True)]
+
+    async def _records(self, where: models.Filter, payload: bool | list[str]) -> list[models.Record]:
+        """Every registry point `where` selects, with `payload` (True: all of it), paged."""
         await self.ready()
-        entries, offset = [], None
+        records, offset = [], None
         while True:
             read = partial(
                 self._client.scroll,
@@ -139,12 +155,12 @@ class Registry:
                 scroll_filter=where,
                 limit=_SCROLL_PAGE,
                 offset=offset,
-                with_payload=True,
+                with_payload=payload,
             )
-            records, offset = await self._calls.run(read, idempotent=True)
-            entries += [_entry(r.payload) for r in records]
+            page, offset = await self._calls.run(read, idempotent=True)
+            records += page
             if offset is None:
-                return entries
+                return records
 
     # -- writes ---------------------------------------------------------------------------
 

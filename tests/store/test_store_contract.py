@@ -244,6 +244,11 @@ async def test_listing_one_tenants_collections(store):
     assert await store.list_collections("initech") == []
     assert len(await store.list_collections()) == 4
 
+    # A page: after a name, at most a limit, in name order.
+    assert [s.name for s in await store.list_collections("acme", after="acme.docs")] == ["acme.films"]
+    assert [s.name for s in await store.list_collections(limit=2)] == ["acme.docs", "acme.films"]
+    assert [s.name for s in await store.list_collections(None, "acme.films", 2)] == ["docs", "globex.docs"]
+
 
 async def test_every_point_method_on_a_missing_collection_is_not_found(store):
     q = SearchQuery(vector=[1, 0, 0, 0], limit=1)
