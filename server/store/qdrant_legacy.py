@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from functools import partial
 
 import grpc
@@ -35,6 +36,10 @@ INTERNAL_PREFIX = "_citadel"  # the registry and the shared collections: never a
 # The generation a plain collection (no alias) becomes in the registry: its points stay where
 # they are, in the collection of the name itself.
 PLAIN_TAG = "legacy"
+# How long Qdrant's own collection and alias names are trusted: a name no registry entry holds
+# is looked up there, so a caller naming missing collections costs one listing per interval,
+# not one per call. Old-layout collections only come from gateways of an earlier version.
+NAMES_CACHE_SECONDS = 2.0
 
 DISTANCE_NAMES = {
     models.Distance.COSINE: "cosine",
@@ -48,13 +53,16 @@ class Legacy:
         self._client = client
         self._calls = calls
         self._registry = registry
+        self._listed: tuple[float, frozenset[str], dict[str, str]] | None = None
 
     async def adopt(self, name: str) -> Entry | None:
         """The registry's entry for `name` after adopting the old-layout collection of that
         name; None when Qdrant has none."""
         if name.startswith(INTERNAL_PREFIX):
             return None
-        aliases = await self.aliases()
+        collections, aliases = await self._qdrant_names()
+        if name not in collections and name not in aliases:
+            return None
         physical = aliases.get(name, name)
         try:
             info = await self._calls.run(
@@ -79,13 +87,15 @@ class Legacy:
             ]
         written = [await self._registry.insert(entry) for entry in entries]  # a replica adopting
         if any(written):  # it at the same time writes the same; one of them says so
-            log.info("collection %r of an earlier layout adopted as a dedicated placement (%r)", name, physical)
+            log.info(
+                "collection %r of an earlier layout adopted as a dedicated placement (%r)", name, physical
+            )
         return await self._registry.get(name)
 
     async def names(self, tenant: str | None) -> list[str]:
         """Old-layout collection names Qdrant holds (of `tenant` when given), adopted or not."""
-        listed = await self._calls.run(self._client.get_collections, idempotent=True)
-        names = {c.name for c in listed.collections} | (await self.aliases()).keys()
+        collections, aliases = await self._qdrant_names()
+        names = collections | aliases.keys()
         return sorted(
             n
             for n in names
@@ -102,6 +112,7 @@ class Legacy:
         return [c.name for c in listed.collections if c.name.startswith(prefix)]
 
     async def drop_alias(self, name: str) -> None:
+        self._listed = None
         if name in await self.aliases():
             drop = models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=name))
             await self._calls.run(partial(self._client.update_collection_aliases, [drop]), name)
@@ -110,6 +121,14 @@ class Legacy:
         """alias name -> the collection it points at"""
         response = await self._calls.run(self._client.get_aliases, idempotent=True)
         return {a.alias_name: a.collection_name for a in response.aliases}
+
+    async def _qdrant_names(self) -> tuple[frozenset[str], dict[str, str]]:
+        """Qdrant's collection names and aliases, as listed at most NAMES_CACHE_SECONDS ago."""
+        if self._listed is None or time.monotonic() - self._listed[0] >= NAMES_CACHE_SECONDS:
+            listed = await self._calls.run(self._client.get_collections, idempotent=True)
+            collections = frozenset(c.name for c in listed.collections)
+            self._listed = (time.monotonic(), collections, await self.aliases())
+        return self._listed[1], self._listed[2]
 
 
 def spec_of(name: str, info: models.CollectionInfo) -> CollectionSpec:

@@ -384,6 +384,35 @@ async def test_an_old_layout_name_is_adopted_on_first_use_without_a_listing(tmp_
         await store.close()
 
 
+class CountingClient(AsyncQdrantClient):
+    """qdrant-client's own async client, counting the listings of Qdrant's collection and
+    alias names."""
+
+    listings = 0
+
+    async def get_collections(self, **kwargs):
+        self.listings += 1
+        return await super().get_collections(**kwargs)
+
+    async def get_aliases(self, **kwargs):
+        self.listings += 1
+        return await super().get_aliases(**kwargs)
+
+
+async def test_missing_names_cost_one_listing_per_interval_not_one_per_call(tmp_path):
+    client = CountingClient(path=str(tmp_path / "qdrant"))
+    store = QdrantStore(client)
+    try:
+        await store.create_collection(_spec("acme.docs"))
+        before = client.listings
+        for i in range(20):
+            await _raises(grpc.StatusCode.NOT_FOUND, store.get_collection(f"acme.missing{i}"))
+            await _raises(grpc.StatusCode.NOT_FOUND, store.count(f"acme.missing{i}", None))
+        assert client.listings - before <= 2  # collections and aliases, listed once
+    finally:
+        await store.close()
+
+
 # -- review of the partitioned store: races, bounds, page tokens --------------------------
 
 
