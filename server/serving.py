@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from citadel.server.config import ConfigError
 from citadel.server.lifecycle import StartupError
+from citadel.server.resource_limits import raise_open_files_limit
 
 log = logging.getLogger("citadel")
 
@@ -36,6 +37,7 @@ def handle_signals(stop: asyncio.Event, at_once: Callable[[], None] | None = Non
 async def run_gateway(gateway, on_ready: Callable[[object], Awaitable[None]], stop: asyncio.Event) -> int:
     """Start `gateway`, report its ports, serve until `stop`, stop gracefully. Exit code: 0 after a
     clean stop, 2 for a start-up error the operator must fix, 1 for anything else."""
+    log.debug("open files limit %d", raise_open_files_limit())
     try:
         ports = await gateway.start()
     except (ConfigError, StartupError) as e:

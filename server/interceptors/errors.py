@@ -19,6 +19,7 @@ from citadel.server import deadlines
 from citadel.server.chain import Call, Handler, Reply
 from citadel.server.errors import ApiError
 from citadel.server.redaction import redact_text
+from citadel.server.resource_limits import exhausted_resource, open_files_limit
 from citadel.server.tenancy import in_callers_terms
 
 log = logging.getLogger("citadel.errors")
@@ -45,6 +46,8 @@ def failure_code(error: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.DEADLINE_EXCEEDED
     if isinstance(error, REDIS_OUTAGES):
         return grpc.StatusCode.UNAVAILABLE
+    if exhausted_resource(error) is not None:
+        return grpc.StatusCode.UNAVAILABLE  # the machine's, not the caller's: 503, not 429
     return grpc.StatusCode.INTERNAL
 
 
@@ -61,14 +64,17 @@ def as_api_error(error: Exception, call: Call) -> ApiError:
     code = failure_code(error)
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return ApiError(code, "deadline exceeded")
+    what = exhausted_resource(error)
+    if what is not None:
+        limit = f" (limit {open_files_limit()})" if "open files" in what else ""
+        log.error("%s failed: the server ran out of %s%s", call.method.path, what, limit)
+        return ApiError(code, f"the server ran out of {what}; retry later or ask its operator")
     if code == grpc.StatusCode.UNAVAILABLE:
         # Only the job queue lets Redis errors through (batch calls, and GenerateEmbedding
         # queueing a hybrid model's job): the cache and rate limits serve without Redis.
         reason = redact_text(str(error)).rstrip(". ") or type(error).__name__
         return ApiError(code, f"job queue unavailable (Redis): {reason}; retry later")
-    log.error(
-        "unhandled error in %s (request id %s)", call.method.path, call.request_id, exc_info=error
-    )
+    log.error("unhandled error in %s (request id %s)", call.method.path, call.request_id, exc_info=error)
     return ApiError(code, f"internal error (request id {call.request_id})")
 
 
