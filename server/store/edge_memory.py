@@ -17,14 +17,26 @@ _M_ARENA_MAX = -8  # mallopt's parameter number in glibc's malloc.h
 ARENAS = 2
 
 
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+
+
+def release_freed_memory() -> None:
+    """Hands the heap's free pages back to the system (glibc's malloc_trim), as after a shard
+    closes: freed memory below the top of the heap otherwise stays resident."""
+    libc = _libc()
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
 def cap_malloc_arenas(arenas: int = ARENAS) -> bool:
     """Caps glibc's malloc arenas for threads that start from now on; False where the C library
     is not glibc, or where MALLOC_ARENA_MAX is set (an operator's choice, left as it is)."""
-    name = ctypes.util.find_library("c")
-    if name is None or "MALLOC_ARENA_MAX" in os.environ:
-        return False
-    try:
-        mallopt = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to cap
-        return False
-    return bool(mallopt(_M_ARENA_MAX, arenas))
+    libc = None if "MALLOC_ARENA_MAX" in os.environ else _libc()
+    mallopt = getattr(libc, "mallopt", None)  # glibc's; absent from musl and macOS
+    return bool(mallopt is not None and mallopt(_M_ARENA_MAX, arenas))

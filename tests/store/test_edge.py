@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -170,6 +171,42 @@ async def test_writes_during_a_build_reach_the_new_generation_as_the_live_shard_
             "c", StoreQuery(limit=1, sparse=keyword_query("replaced note v3"), with_metadata=True)
         )
         assert hit.point.id == "v3"
+    finally:
+        await store.close()
+
+
+async def test_a_build_outrun_by_the_writes_made_during_it_is_discarded_for_one_from_the_live_shard(
+    tmp_path, caplog
+):
+    """Replaying more than twice the points a build indexed would cost more than its graph
+    saves, and hold a second copy of them: the build is dropped, and the next starts from the
+    live shard, which has every write."""
+    caplog.set_level(logging.INFO, logger="citadel.store.edge")
+    store = EdgeStore(tmp_path / "edge", SMALL, settle_seconds=3600)
+    try:
+        await store.create_collection(CollectionSpec("c", DIM, "cosine"))
+        rng = np.random.default_rng(11)
+        await store.upsert("c", _points(rng.standard_normal((600, DIM)).astype(np.float32)))
+        build = asyncio.create_task(store.build_index("c"))
+        collection = store._collections["c"]
+        while collection.journal is None:
+            assert not build.done()
+            await asyncio.sleep(0.01)
+        later = rng.standard_normal((1500, DIM)).astype(np.float32)
+        await store.upsert("c", _points(later, start=600))
+        assert not build.done(), "the build finished before the writes that outrun it"
+        await build
+
+        messages = [r.getMessage() for r in caplog.records]
+        assert [m for m in messages if "discarded" in m] == [
+            "index build of collection 'c' discarded: 1500 points were written during it, more than 2 times "
+            "the 600 it indexed; the next build starts from the live shard"
+        ]
+        assert len([m for m in messages if " done in " in m]) == 1  # the one from the live shard
+        assert store.index_status("c").indexed_vectors == 2100
+        assert await store.count("c", None) == 2100
+        assert await _top1(store, later[:50], [f"v{600 + i}" for i in range(50)]) == []
+        assert [p.name for p in collection.path.glob("shard-*")] == [collection.shard_dir]
     finally:
         await store.close()
 
