@@ -118,14 +118,14 @@ class Registry:
         return [r.payload["name"] for r in await self._records(where, ["name"])]
 
     async def entries(self, names: list[str]) -> list[Entry]:
-        """The entries of `names` (a page of them), those not being deleted."""
+        """The entries of `names` (a page of them), those not being deleted: one read by point
+        id (an entry's id is derived from its name)."""
         if not names:
             return []
-        where = models.Filter(
-            must=[models.FieldCondition(key="name", match=models.MatchAny(any=names))],
-            must_not=[_match("deleting", True)],
-        )
-        return await self._scroll(where)
+        await self.ready()
+        read = partial(self._client.retrieve, REGISTRY, [_point_id(n) for n in names], with_payload=True)
+        entries = [_entry(r.payload) for r in await self._calls.run(read, idempotent=True)]
+        return [e for e in entries if not e.deleting]
 
     async def family(self, name: str) -> list[Entry]:
         """The entries of a collection and of its generations."""
