@@ -192,9 +192,9 @@ def _decision(
             f"its search reads one shard ({search:.2f} ms p50 at {collections} collections, against "
             f"{Stats(timed[('search one collection', 'partitioned')], 1).p50:.2f} partitioned on local mode) and its "
             f"create p50 is {create_p50['embedded']:.0f} ms; what grows per shard: {fds / collections:.0f} open "
-            f"file each ({fds} here, so a gateway under the common soft RLIMIT_NOFILE of {DEFAULT_FD_LIMIT} fails "
-            f"creates with 'Too many open files' before {DEFAULT_FD_LIMIT} collections), {threads / collections:.0f} "
-            f"engine search threads each ({threads}; EdgeConfig.max_search_threads is unset), {anon_mb} MB "
+            f"file each ({fds} here: past the common soft RLIMIT_NOFILE of {DEFAULT_FD_LIMIT}, which the gateway "
+            f"raises to the hard limit at start), {threads / collections:.0f} engine search threads each "
+            f"({threads}; store/edge_collection.py SEARCH_THREADS), {anon_mb} MB "
             f"anonymous memory and a {restart_s:.1f} s restart at {collections}"
         ),
     )
