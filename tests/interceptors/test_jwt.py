@@ -65,22 +65,24 @@ def test_rs256_from_jwks_picks_the_key_by_kid(rsa_key, tmp_path):
         verifier.verify(unknown)
 
 
+# Claims are made when the test runs, not when it is collected: a suite runs for many minutes,
+# and an `nbf` ten minutes ahead at collection had passed by the time this ran.
 @pytest.mark.parametrize(
     "token_claims, fragment",
     [
-        (claims(exp=time.time() - 60), "expired"),
-        (claims(nbf=time.time() + 600), "not valid yet"),
-        (claims(aud="someone-else"), "audience"),
-        (claims(iss="elsewhere"), "issuer"),
-        ({k: v for k, v in claims().items() if k != "exp"}, "'exp'"),
-        (claims(role="superuser"), "role"),
+        (lambda: claims(exp=time.time() - 60), "expired"),
+        (lambda: claims(nbf=time.time() + 600), "not valid yet"),
+        (lambda: claims(aud="someone-else"), "audience"),
+        (lambda: claims(iss="elsewhere"), "issuer"),
+        (lambda: {k: v for k, v in claims().items() if k != "exp"}, "'exp'"),
+        (lambda: claims(role="superuser"), "role"),
     ],
     ids=["exp", "nbf", "aud", "iss", "no-exp", "role"],
 )
 def test_claims_are_checked(token_claims, fragment):
     verifier = JwtVerifier(hs256_secret="s" * 32, audience="citadel", issuer="idp")
     with pytest.raises(TokenError, match=fragment):
-        verifier.verify(jwt.encode(token_claims, "s" * 32, algorithm="HS256"))
+        verifier.verify(jwt.encode(token_claims(), "s" * 32, algorithm="HS256"))
 
 
 def test_algorithm_confusion_is_refused(rsa_key):
