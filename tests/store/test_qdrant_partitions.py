@@ -186,7 +186,7 @@ async def test_generations_are_partitions_and_switch_moves_the_name(store):
 # -- placement ----------------------------------------------------------------------------
 
 
-def test_auto_placement_partitions_on_a_qdrant_server_only():
+async def test_auto_placement_partitions_on_a_qdrant_server_only():
     def placement(server: bool, **settings) -> str:
         return PlacementPolicy.from_settings(Settings(**settings), server=server).placement
 
@@ -530,7 +530,7 @@ async def test_filters_on_reserved_keys_cannot_leave_the_partition(store):
     assert await store.count("globex.docs", None) == len(IDS)
 
 
-def test_a_registry_entry_decodes_to_the_spec_written():
+async def test_a_registry_entry_decodes_to_the_spec_written():
     spec = _spec(
         "acme.docs",
         indexed_fields=(("color", "keyword"), ("n", "integer")),
