@@ -228,62 +228,61 @@ async def test_dedicated_placements(tmp_path):
         await store.close()
 
 
+@pytest_asyncio.fixture
+async def replicas(tmp_path):
+    """Two stores over one client: two gateway replicas on one Qdrant (local mode locks its
+    path per process, so they cannot be two processes here)."""
+    client = AsyncQdrantClient(path=str(tmp_path / "qdrant"))
+    yield client, QdrantStore(client), QdrantStore(client)
+    await client.close()
+
+
 # -- replicas: one registry, a cache each ---------------------------------------------------
 
 
-async def test_replicas_share_the_registry_and_never_reach_a_deleted_collections_points(tmp_path):
-    client = AsyncQdrantClient(path=str(tmp_path / "qdrant"))
-    a, b = QdrantStore(client), QdrantStore(client)
-    try:
-        await a.create_collection(_spec("acme.docs"))
-        await b.upsert("acme.docs", _points()[:2])
-        assert [s.name for s in await a.list_collections("acme")] == ["acme.docs"]
-        assert await a.count("acme.docs", None) == 2
-        generation = (await b.get_collection("acme.docs")).spec.home
-        assert await b.count(generation, None) == 2  # b's cache now holds the generation
+async def test_replicas_share_the_registry_and_never_reach_a_deleted_collections_points(replicas):
+    client, a, b = replicas
+    await a.create_collection(_spec("acme.docs"))
+    await b.upsert("acme.docs", _points()[:2])
+    assert [s.name for s in await a.list_collections("acme")] == ["acme.docs"]
+    assert await a.count("acme.docs", None) == 2
+    generation = (await b.get_collection("acme.docs")).spec.home
+    assert await b.count(generation, None) == 2  # b's cache now holds the generation
 
-        # a deletes it and makes it anew (another dimension: another shared collection).
-        await a.delete_collection("acme.docs")
-        await a.create_collection(CollectionSpec(name="acme.docs", dimension=3, distance="dot"))
-        # b's copy, still fresh, names the old partition: it finds nothing there, never a
-        # point of the old collection, and its write there is dropped and made where the
-        # name is now (or refused, had the collection not been made again).
-        assert await b.count(generation, None) == 0
-        await b.upsert(generation, [Point(id="late", vector=[1.0, 0, 0], metadata={})])
-        assert [p.id for p in await a.retrieve("acme.docs", ["late"])] == ["late"]
-        shared = "_citadel_shared_4_cosine_kw"
-        assert (await client.count(shared)).count == 0  # nothing left behind in the old layout
+    # a deletes it and makes it anew (another dimension: another shared collection).
+    await a.delete_collection("acme.docs")
+    await a.create_collection(CollectionSpec(name="acme.docs", dimension=3, distance="dot"))
+    # b's copy, still fresh, names the old partition: it finds nothing there, never a
+    # point of the old collection, and its write there is dropped and made where the
+    # name is now (or refused, had the collection not been made again).
+    assert await b.count(generation, None) == 0
+    await b.upsert(generation, [Point(id="late", vector=[1.0, 0, 0], metadata={})])
+    assert [p.id for p in await a.retrieve("acme.docs", ["late"])] == ["late"]
+    shared = "_citadel_shared_4_cosine_kw"
+    assert (await client.count(shared)).count == 0  # nothing left behind in the old layout
 
-        await a.delete_collection("acme.docs")
-        await _raises(grpc.StatusCode.NOT_FOUND, b.get_collection("acme.docs"))
-        await asyncio.sleep(CACHE_SECONDS)
-        await _raises(grpc.StatusCode.NOT_FOUND, b.upsert(generation, _points()[:1]))
-        assert (await client.count("_citadel_shared_3_dot")).count == 0
+    await a.delete_collection("acme.docs")
+    await _raises(grpc.StatusCode.NOT_FOUND, b.get_collection("acme.docs"))
+    await asyncio.sleep(CACHE_SECONDS)
+    await _raises(grpc.StatusCode.NOT_FOUND, b.upsert(generation, _points()[:1]))
+    assert (await client.count("_citadel_shared_3_dot")).count == 0
 
-        # Two replicas creating one name at once: exactly one makes it.
-        await one_create_wins(
-            a.create_collection(_spec("acme.race")), b.create_collection(_spec("acme.race"))
-        )
-    finally:
-        await client.close()
+    # Two replicas creating one name at once: exactly one makes it.
+    await one_create_wins(a.create_collection(_spec("acme.race")), b.create_collection(_spec("acme.race")))
 
 
-async def test_a_switch_applies_once_over_what_its_caller_read(tmp_path):
-    client = AsyncQdrantClient(path=str(tmp_path / "qdrant"))
-    a, b = QdrantStore(client), QdrantStore(client)
-    try:
-        await a.create_collection(_spec("docs"))
-        for g in ("docs~g1", "docs~g2"):
-            await a.create_collection(_spec(g))
-        await a.switch("docs", "docs~g1")
-        # b read the name before a's switch: its switch must not undo a's as if it never was.
-        stale = await b._registry.get("docs")
-        await a.switch("docs", "docs~g2")
-        moved = await b._registry.replace(stale, over_generation="docs~0")
-        assert not moved and (await a.get_collection("docs")).spec.home == "docs~g2"
-        assert (await b.get_collection("docs")).spec.previous == "docs~g1"
-    finally:
-        await client.close()
+async def test_a_switch_applies_once_over_what_its_caller_read(replicas):
+    client, a, b = replicas
+    await a.create_collection(_spec("docs"))
+    for g in ("docs~g1", "docs~g2"):
+        await a.create_collection(_spec(g))
+    await a.switch("docs", "docs~g1")
+    # b read the name before a's switch: its switch must not undo a's as if it never was.
+    stale = await b._registry.get("docs")
+    await a.switch("docs", "docs~g2")
+    moved = await b._registry.replace(stale, over_generation="docs~0")
+    assert not moved and (await a.get_collection("docs")).spec.home == "docs~g2"
+    assert (await b.get_collection("docs")).spec.previous == "docs~g1"
 
 
 async def test_a_delete_stopped_midway_hides_the_collection_and_the_next_one_finishes_it(store):
@@ -425,21 +424,17 @@ async def test_a_create_finishes_a_delete_stopped_midway_instead_of_refusing_the
     assert (await store._client.count("_citadel_shared_4_cosine_kw")).count == 0
 
 
-async def test_a_delete_finishing_late_never_removes_a_collection_made_again_since(tmp_path):
-    client = AsyncQdrantClient(path=str(tmp_path / "qdrant"))
-    a, b = QdrantStore(client), QdrantStore(client)
-    try:
-        await a.create_collection(_spec("acme.docs"))
-        names = ["acme.docs", "acme.docs~0"]
-        await b._registry.mark_deleting(names)  # b's delete has begun ...
-        await a.create_collection(_spec("acme.docs"))  # ... a finishes it and makes the name again
-        await a.upsert("acme.docs", _points())
-        await b._registry.remove(names)  # ... b's delete takes its last step
-        await b._registry.mark_deleting(["acme.gone"])  # an entry removed meanwhile: no error
-        assert await b.count("acme.docs", None) == len(IDS)
-        assert [s.name for s in await b.list_collections("acme")] == ["acme.docs"]
-    finally:
-        await client.close()
+async def test_a_delete_finishing_late_never_removes_a_collection_made_again_since(replicas):
+    client, a, b = replicas
+    await a.create_collection(_spec("acme.docs"))
+    names = ["acme.docs", "acme.docs~0"]
+    await b._registry.mark_deleting(names)  # b's delete has begun ...
+    await a.create_collection(_spec("acme.docs"))  # ... a finishes it and makes the name again
+    await a.upsert("acme.docs", _points())
+    await b._registry.remove(names)  # ... b's delete takes its last step
+    await b._registry.mark_deleting(["acme.gone"])  # an entry removed meanwhile: no error
+    assert await b.count("acme.docs", None) == len(IDS)
+    assert [s.name for s in await b.list_collections("acme")] == ["acme.docs"]
 
 
 async def test_a_partitions_drop_is_one_delete_by_filter_not_waited_for(store, monkeypatch):
@@ -542,19 +537,15 @@ async def test_a_registry_entry_decodes_to_the_spec_written():
     assert decode_spec(json.loads(json.dumps(encode_spec(_spec("acme.bare"))))) == _spec("acme.bare")
 
 
-async def test_two_replicas_adopting_one_old_layout_collection_agree_and_lose_nothing(tmp_path):
-    client = AsyncQdrantClient(path=str(tmp_path / "qdrant"))
+async def test_two_replicas_adopting_one_old_layout_collection_agree_and_lose_nothing(replicas):
+    client, a, b = replicas
     await _old_layout(client)
-    a, b = QdrantStore(client), QdrantStore(client)
-    try:
-        adopted = await asyncio.gather(*(s._legacy.adopt(n) for s in (a, b) for n in ("acme.docs", "plain")))
-        assert adopted[0] == adopted[2] and adopted[1] == adopted[3]  # one entry per name
-        assert [e.where.collection for e in adopted[:2]] == ["acme.docs~0", "plain"]
-        family = await a._registry.family("acme.docs")
-        assert sorted(e.name for e in family) == ["acme.docs", "acme.docs~0"]
-        for store in (a, b):
-            assert [s.name for s in await store.list_collections()] == ["acme.docs", "plain"]
-            assert await store.count("acme.docs", None) == await store.count("plain", None) == len(IDS)
-        assert sorted(await _physical(a)) == ["_citadel_registry", "acme.docs~0", "plain"]
-    finally:
-        await client.close()
+    adopted = await asyncio.gather(*(s._legacy.adopt(n) for s in (a, b) for n in ("acme.docs", "plain")))
+    assert adopted[0] == adopted[2] and adopted[1] == adopted[3]  # one entry per name
+    assert [e.where.collection for e in adopted[:2]] == ["acme.docs~0", "plain"]
+    family = await a._registry.family("acme.docs")
+    assert sorted(e.name for e in family) == ["acme.docs", "acme.docs~0"]
+    for store in (a, b):
+        assert [s.name for s in await store.list_collections()] == ["acme.docs", "plain"]
+        assert await store.count("acme.docs", None) == await store.count("plain", None) == len(IDS)
+    assert sorted(await _physical(a)) == ["_citadel_registry", "acme.docs~0", "plain"]
