@@ -26,6 +26,13 @@ from citadel.vector.v1 import vector_service_pb2 as pb
 MAX_CANDIDATES = 1000
 MAX_EXAMPLES = 64
 MAX_GROUP_SIZE = 100
+# Fused (RRF) and BM25 scores tie often (RRF: a dense-only first place, w/(k+1), equals a
+# keyword-only place further down), and the engine orders equal scores differently from one
+# call to the next: a page could then repeat or skip a result of the page before. Those
+# rankings are ordered here, score then id, over this many results past the page, so a tie at
+# the page's edge is settled the same way every time.
+TIE_MARGIN = 32
+_SCORE_DIGITS = 6  # scores equal to this many decimals are a tie (sums differ in the last bits)
 _STRATEGIES = {
     pb.RECOMMEND_STRATEGY_UNSPECIFIED: "average_vector",
     pb.RECOMMEND_STRATEGY_AVERAGE_VECTOR: "average_vector",
@@ -62,6 +69,9 @@ class Planned:
     group_by: str | None = None
     group_size: int = 0
     with_metadata: bool = False  # what the caller asked (grouping reads metadata anyway)
+    # Hybrid and keyword rankings: the store was asked from the first result on, and `ordered`
+    # puts them in their one order and cuts the page.
+    settles_ties: bool = False
 
 
 async def plan(request: pb.QueryVectorsRequest, spec: CollectionSpec, parts: Parts) -> Planned:
@@ -87,9 +97,17 @@ async def plan(request: pb.QueryVectorsRequest, spec: CollectionSpec, parts: Par
     if kind is None:
         raise invalid("ranking", "set one of nearest, keyword, hybrid, recommend")
     diversity, mmr_candidates = _mmr(request, kind, pool)
+    # MMR orders by diversity, not by score: its order is its own.
+    settles_ties = kind in ("hybrid", "keyword") and diversity is None
+    if group_by is not None:
+        asked, skipped = pool, 0
+    elif settles_ties:
+        asked, skipped = limit + offset + TIE_MARGIN, 0
+    else:
+        asked, skipped = limit, offset
     base = StoreQuery(
-        limit=pool if group_by is not None else limit,
-        offset=0 if group_by is not None else offset,
+        limit=asked,
+        offset=skipped,
         filter=user_filter,
         score_threshold=threshold,
         with_vector=request.with_embedding,
@@ -106,7 +124,18 @@ async def plan(request: pb.QueryVectorsRequest, spec: CollectionSpec, parts: Par
         query = await _hybrid(request.hybrid, spec, parts, base, pool)
     else:
         query = await _recommend(request.recommend, spec, parts, base)
-    return Planned(query, limit, offset, group_by, group_size, request.with_metadata)
+    return Planned(query, limit, offset, group_by, group_size, request.with_metadata, settles_ties)
+
+
+def ordered(hits: Sequence[ScoredPoint], planned: Planned) -> Sequence[ScoredPoint]:
+    """The hits in the one order a query has: for hybrid and keyword rankings by score, equal
+    scores by id, and cut to the page (grouping cuts its own); others as the store gave them."""
+    if not planned.settles_ties:
+        return hits
+    hits = sorted(hits, key=lambda h: (-round(h.score, _SCORE_DIGITS), h.point.id))
+    if planned.group_by is not None:
+        return hits
+    return hits[planned.offset : planned.offset + planned.limit]
 
 
 def groups(

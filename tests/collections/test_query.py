@@ -327,3 +327,39 @@ def test_batch_jobs_keep_keyword_vectors(gateway):
         pb.QueryVectorsRequest(collection="kb-batch", keyword=pb.KeywordQuery(text="E4012")), timeout=60
     )
     assert [r.id for r in found.results] == ["err"]
+
+
+@pytest.fixture(scope="module")
+def twins(gateway):
+    """Twenty collections' worth of equal texts: every dense and keyword score ties."""
+    stub = gateway.stub()
+    collection = rpb.Collection(name="twins", distance=rpb.DISTANCE_COSINE, embedding_model="general")
+    stub.CreateCollection(pb.CreateCollectionRequest(collection=collection), timeout=60)
+    texts = ["the sourdough loaf rises overnight"] * 12 + ["the glacier carves a valley"] * 12
+    vectors = [rpb.Vector(id=f"t{i:02d}", text=t) for i, t in enumerate(texts)]
+    stub.UpsertVectors(pb.UpsertVectorsRequest(collection="twins", vectors=vectors), timeout=60)
+    return "twins"
+
+
+@pytest.mark.parametrize("kind", ["hybrid", "keyword"])
+def test_equal_scores_have_one_order_so_pages_never_repeat_or_skip(gateway, twins, kind):
+    stub = gateway.stub()
+    uncached = (("cache-control", "no-cache"),)
+
+    def ranked(limit: int, offset: int = 0) -> list[tuple[str, float]]:
+        ranking = {
+            kind: pb.HybridQuery(text="sourdough loaf")
+            if kind == "hybrid"
+            else pb.KeywordQuery(text="sourdough loaf")
+        }
+        request = pb.QueryVectorsRequest(collection=twins, limit=limit, offset=offset, **ranking)
+        reply = stub.QueryVectors(request, metadata=uncached, timeout=60)
+        return [(r.id, round(r.score, 6)) for r in reply.results]
+
+    whole = ranked(20)
+    assert all(ranked(20) == whole for _ in range(10))  # the engine alone gave two orders in 20 calls
+    assert sorted(i for i, _ in whole[:12]) == [f"t{i:02d}" for i in range(12)]  # the sourdough twins
+    if kind == "keyword":  # equal BM25 scores, so id order (RRF scores by rank: the twins differ)
+        assert [i for i, _ in whole[:12]] == [f"t{i:02d}" for i in range(12)]
+    pages = [hit for offset in range(0, 20, 5) for hit in ranked(5, offset)]
+    assert pages == whole
