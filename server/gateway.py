@@ -26,7 +26,6 @@ from citadel.server.chain import Chain
 from citadel.server.config import Settings
 from citadel.server.dependencies import DependencyWatcher
 from citadel.server.descriptors import SERVICES
-from citadel.server.embeddings.fingerprint import Fingerprints
 from citadel.server.embeddings.service import EmbeddingService
 from citadel.server.grpc_server import build_server
 from citadel.server.http_server import HttpServer
@@ -237,8 +236,7 @@ class Gateway:
             min_cosine=s.parsed.catalog.resilience.replica_min_cosine,
             reembed_settle_seconds=s.jobs_reembed_settle_seconds,
         )
-        fingerprints = Fingerprints(self.embeddings, s.parsed.catalog.resilience.replica_min_cosine)
-        self._batch = BatchServicer(queue, store, jobs, models, fingerprints)
+        self._batch = BatchServicer(queue, store, jobs, models, self.workers.fingerprints)
         self.workers.start()
         return queue
 

@@ -67,8 +67,9 @@ class WorkerPool:
         self._queue = queue
         self._store = store
         self._embeddings = embeddings
-        self._fingerprints = Fingerprints(embeddings, min_cosine)
-        self._reembed = Reembedder(store, embeddings, self._fingerprints, reembed_settle_seconds)
+        # Models' probe vectors, taken once per model for the workers and for re-embed submission.
+        self.fingerprints = Fingerprints(embeddings, min_cosine)
+        self._reembed = Reembedder(store, embeddings, self.fingerprints, reembed_settle_seconds)
         self._count = workers
         self._lease = lease_seconds
         self._metrics = metrics
@@ -226,7 +227,7 @@ class WorkerPool:
         model, embedded_at = "", 0.0  # a caller's own vectors are recorded with no model
         if job.operation == "bulk_embed_upsert":
             if spec.embedding_model:  # permanent while the model answers in another space
-                why = await self._fingerprints.check(
+                why = await self.fingerprints.check(
                     spec.embedding_model, spec.fingerprint, deadline=self._deadline(), tenant=job.tenant
                 )
                 if why:
