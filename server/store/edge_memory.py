@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 
 _M_ARENA_MAX = -8  # mallopt's parameter number in glibc's malloc.h
 ARENAS = 2
 
 
+@functools.cache  # find_library runs `ldconfig -p` in a subprocess: once per process
 def _libc() -> ctypes.CDLL | None:
     name = ctypes.util.find_library("c")
     try:
