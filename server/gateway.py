@@ -153,7 +153,7 @@ class Gateway:
                 store,
                 self.embeddings,
                 max_upsert_vectors=s.vectors_per_upsert,
-                min_cosine=s.parsed.catalog.resilience.replica_min_cosine,
+                fingerprints=self.workers.fingerprints,
             ),
             "citadel.admin.v1.AdminService": AdminServicer(stack.cache, life, self.worker, s.workers),
             "citadel.batch.v1.BatchService": self._batch,

@@ -57,11 +57,12 @@ class VectorServicer:
         store: VectorStore,
         embeddings: EmbeddingService | None,  # None: a servicer that is never sent texts
         max_upsert_vectors: int = 100_000,
-        min_cosine: float = 0.98,  # models.resilience.replica_min_cosine
+        # The models' probe vectors, shared with the batch workers (one probe per model).
+        fingerprints: Fingerprints | None = None,
     ) -> None:
         self._store = store
         self._embeddings = embeddings
-        self._fingerprints = Fingerprints(embeddings, min_cosine) if embeddings is not None else None
+        self._fingerprints = fingerprints
         self._max_upsert_vectors = max_upsert_vectors  # limits.vectors_per_upsert
         # (tenant, collection name as the caller gave it) -> (when read, spec)
         self._specs: dict[tuple[str, str], tuple[float, CollectionSpec]] = {}
