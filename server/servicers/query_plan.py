@@ -5,6 +5,12 @@ embedded (the collection's model) and keyword queries tokenised (store/keywords.
 once the whole request is valid. Grouping is done here, the same for both engines: the store
 ranks a pool of candidates, the first `group_size` of each value of the key are kept, and
 groups come in the order of their best result.
+
+A hybrid query that leaves `fusion` (and `weights`) unset has its fusion chosen per query
+(`fetch`): a query some stored text holds verbatim is a known-item lookup (an identifier, a
+quoted sentence, a name), fused by RRF with the exact-phrase ranking; a query no text holds is
+in the caller's own words, fused by DBSF of the dense and keyword rankings, which ranks
+paraphrases better (BENCHMARKS.md, "query quality").
 """
 
 from __future__ import annotations
@@ -42,14 +48,15 @@ _STRATEGIES = {
 # Dense and keyword weights of RRF when the caller gives none: keyword counts double. A hybrid
 # query of two or more words also fuses a third ranking, the keyword ranking of the texts
 # holding it as an exact phrase, weighted by default as much as the other two together: a
-# verbatim hit (an identifier, a quoted sentence, a product name) comes first, and a query no
-# text holds is fused from the two rankings alone. On bench/query_quality.py's labelled set
-# (BENCHMARKS.md, "query quality") the phrase ranking took the mixed set's MRR@10 from 0.763
-# to 0.831 (x1.095-1.104 of keyword alone over three runs); equal weights with it, 0.829.
+# verbatim hit (an identifier, a quoted sentence, a product name) comes first. On
+# bench/query_quality.py's labelled set (BENCHMARKS.md, "query quality") the phrase ranking
+# took the mixed set's MRR@10 from 0.763 to 0.831; equal weights with it, 0.829. With fusion
+# unset, a query no text holds verbatim is fused by DBSF instead (module docstring): on that
+# set's paraphrase queries without a verbatim hit DBSF gave 0.696 against RRF's 0.681.
 DEFAULT_RRF_WEIGHTS = (1.0, 2.0)
 # Words as the stored text's index splits them (runs of letters and digits): a phrase needs two.
 _WORD = re.compile(r"[^\W_]+")
-_FUSIONS = {pb.FUSION_UNSPECIFIED: "rrf", pb.FUSION_RRF: "rrf", pb.FUSION_DBSF: "dbsf"}
+_FUSIONS = {pb.FUSION_RRF: "rrf", pb.FUSION_DBSF: "dbsf"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +79,15 @@ class Planned:
     # Hybrid and keyword rankings: the store was asked from the first result on, and `ordered`
     # puts them in their one order and cuts the page.
     settles_ties: bool = False
+    # Hybrid with its fusion chosen per query: `query` is the known-item form, asked when
+    # this probe finds a text holding the query verbatim.
+    choice: FusionChoice | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class FusionChoice:
+    probe: StoreQuery  # keyword, limit 1, over the texts holding the query text as a phrase
+    in_own_words: StoreQuery  # asked when the probe finds nothing: DBSF of dense and keyword
 
 
 async def plan(request: pb.QueryVectorsRequest, spec: CollectionSpec, parts: Parts) -> Planned:
@@ -115,16 +131,29 @@ async def plan(request: pb.QueryVectorsRequest, spec: CollectionSpec, parts: Par
         diversity=diversity,
         mmr_candidates=mmr_candidates,
     )
+    choice = None
     if kind == "nearest":
         query = await _nearest(request.nearest, spec, parts, base)
     elif kind == "keyword":
         _require_keywords(spec, parts.visible_name, "keyword")
         query = dataclasses.replace(base, sparse=_keyword_vector("keyword.text", request.keyword.text))
     elif kind == "hybrid":
-        query = await _hybrid(request.hybrid, spec, parts, base, pool)
+        query, choice = await _hybrid(request.hybrid, spec, parts, base, pool)
     else:
         query = await _recommend(request.recommend, spec, parts, base)
-    return Planned(query, limit, offset, group_by, group_size, request.with_metadata, settles_ties)
+    return Planned(query, limit, offset, group_by, group_size, request.with_metadata, settles_ties, choice)
+
+
+async def fetch(
+    planned: Planned, store_query: Callable[[StoreQuery], Awaitable[Sequence[ScoredPoint]]]
+) -> Sequence[ScoredPoint]:
+    """The store's hits for a planned query: for a hybrid query whose fusion is chosen per
+    query, first one keyword probe (limit 1, within the filter) for a text holding the query
+    text as an exact phrase, then the form that fits."""
+    if planned.choice is None:
+        return await store_query(planned.query)
+    verbatim = await store_query(planned.choice.probe)
+    return await store_query(planned.query if verbatim else planned.choice.in_own_words)
 
 
 def ordered(hits: Sequence[ScoredPoint], planned: Planned) -> Sequence[ScoredPoint]:
@@ -174,12 +203,15 @@ async def _nearest(q: pb.NearestQuery, spec: CollectionSpec, parts: Parts, base:
 
 async def _hybrid(
     q: pb.HybridQuery, spec: CollectionSpec, parts: Parts, base: StoreQuery, pool: int
-) -> StoreQuery:
+) -> tuple[StoreQuery, FusionChoice | None]:
+    """The hybrid query (with an explicit fusion or weights, the one asked; else the known-item
+    form) and, when the fusion is chosen per query, the probe and the other form."""
     _require_keywords(spec, parts.visible_name, "hybrid")
     sparse = _keyword_vector("hybrid.text", q.text)
-    if q.fusion not in _FUSIONS:
-        raise invalid("hybrid.fusion", "must be FUSION_RRF or FUSION_DBSF")
-    fusion = _FUSIONS[q.fusion]
+    if q.fusion not in _FUSIONS and q.fusion != pb.FUSION_UNSPECIFIED:
+        raise invalid("hybrid.fusion", "must be FUSION_UNSPECIFIED, FUSION_RRF or FUSION_DBSF")
+    per_query = q.fusion == pb.FUSION_UNSPECIFIED and not q.weights  # weights alone mean RRF
+    fusion = _FUSIONS.get(q.fusion, "rrf")
     weights = DEFAULT_RRF_WEIGHTS if fusion == "rrf" else None
     if q.weights:
         if fusion != "rrf":
@@ -208,9 +240,15 @@ async def _hybrid(
         dense = check.embedding_values("hybrid.vector", q.vector, spec.dimension, spec.name)
     else:
         dense = await parts.embed("hybrid.text", q.text)
-    return dataclasses.replace(
+    query = dataclasses.replace(
         base, dense=dense, sparse=sparse, fusion=fusion, weights=weights, candidates=candidates, phrase=phrase
     )
+    if not per_query:
+        return query, None
+    # One word is its own phrase here: the probe asks whether any text holds it as a word.
+    probe = StoreQuery(limit=1, sparse=sparse, phrase=q.text, filter=base.filter)
+    in_own_words = dataclasses.replace(query, fusion="dbsf", weights=None, phrase=None)
+    return query, FusionChoice(probe, in_own_words)
 
 
 async def _recommend(

@@ -284,7 +284,8 @@ class VectorServicer:
         spec = await self._spec(call, "collection", request.collection)
         planned = await query_plan.plan(request, spec, self._query_parts(request.collection, spec, call))
         started = time.perf_counter()
-        hits = query_plan.ordered(await self._store.query(spec.home, planned.query), planned)
+        fetched = await query_plan.fetch(planned, lambda q: self._store.query(spec.home, q))
+        hits = query_plan.ordered(fetched, planned)
         elapsed_ms = (time.perf_counter() - started) * 1000
         response = pb.QueryVectorsResponse(query_time_ms=elapsed_ms)
         if planned.group_by is None:

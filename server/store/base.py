@@ -153,7 +153,8 @@ class StoreQuery:
     fusion: Literal["rrf", "dbsf"] = "rrf"
     weights: tuple[float, ...] | None = None  # dense, keyword[, phrase] (RRF)
     candidates: int = 0  # each ranking's, before fusion
-    # Hybrid: also rank by keyword the texts that hold this exact phrase (a third ranking).
+    # Hybrid: also rank by keyword the texts that hold this exact phrase (a third ranking);
+    # keyword alone: rank only those texts.
     phrase: str | None = None
     positives: tuple[Sequence[float], ...] = ()
     negatives: tuple[Sequence[float], ...] = ()

@@ -2,7 +2,8 @@
 
 Hybrid search is two prefetches (dense and BM25, each with the filter and `candidates`
 results), and a third when the query has a phrase (BM25 again, over the texts holding that
-exact phrase), fused by RRF or DBSF; MMR re-ranks the candidates of what it wraps by
+exact phrase), fused by RRF or DBSF; a keyword query with a phrase ranks only the texts
+holding it; MMR re-ranks the candidates of what it wraps by
 similarity to the dense query; recommend scores against the examples' vectors.
 """
 
@@ -54,6 +55,8 @@ def to_edge_query(q: StoreQuery, efilter: edge.Filter | None, params: edge.Searc
         candidates = edge.Prefetch(limit=q.mmr_candidates, query=fused, prefetches=halves)
         return edge.QueryRequest(query=_mmr(q), prefetches=[candidates], **common)
     if q.sparse is not None:
+        if q.phrase is not None:  # only the texts holding it (the planner's verbatim probe)
+            common["filter"] = _with_phrase(efilter, q.phrase)
         return edge.QueryRequest(query=edge.Query.Nearest(_sparse(q), using=SPARSE), **common)
     if q.diversity is not None:
         return edge.QueryRequest(query=_mmr(q), **common)

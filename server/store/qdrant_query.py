@@ -1,5 +1,6 @@
 """Translates a StoreQuery into qdrant-client's Query API arguments: mirrors `edge_query.py`
-(hybrid: the dense, the BM25 and, for a phrase, the phrase-holding BM25 prefetches, fused).
+(hybrid: the dense, the BM25 and, for a phrase, the phrase-holding BM25 prefetches, fused;
+keyword with a phrase: BM25 over the texts holding it).
 
 In a partitioned collection (store/qdrant_placement.py) every stage is filtered by the
 partition, and keyword (BM25) rankings take their IDF statistics from the partition alone
@@ -70,6 +71,8 @@ def to_query_points(
         candidates = models.Prefetch(prefetch=halves, query=fused, limit=q.mmr_candidates)
         return dict(query=_mmr(q), prefetch=[candidates], **common)
     if q.sparse is not None:
+        if q.phrase is not None:  # only the texts holding it (the planner's verbatim probe)
+            common["query_filter"] = _with_phrase(qfilter, q.phrase)
         return dict(query=_sparse(q), using=SPARSE, search_params=idf, **common)
     if q.diversity is not None:
         return dict(query=_mmr(q), search_params=dense_params, **common)

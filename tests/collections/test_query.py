@@ -146,9 +146,9 @@ def test_hybrid_ranks_an_exact_phrase_first(protocols, pumps):
         assert ids(hybrid("pressure sensor", fusion=fusion))[0] == "seal", fusion
     # Case and punctuation do not matter to the phrase, the order of its words does.
     assert ids(hybrid("Pressure-Sensor"))[0] == "seal"
-    assert hybrid("sensor pressure") == hybrid("sensor pressure", weights=[1, 2, 0])
-    # A single word has no phrase ranking: the default is exactly the two rankings.
-    assert hybrid("pressure") == hybrid("pressure", weights=[1, 2, 0])
+    assert hybrid("sensor pressure", fusion=pb.FUSION_RRF) == hybrid("sensor pressure", weights=[1, 2, 0])
+    # A single word has no phrase ranking: RRF is exactly the two rankings.
+    assert hybrid("pressure", fusion=pb.FUSION_RRF) == hybrid("pressure", weights=[1, 2, 0])
     # The phrase ranking keeps to the filter.
     not_seal = fpb.Filter(
         must_not=[fpb.Condition(field=fpb.FieldCondition(key="kind", match=fpb.Match(keyword="seal")))]
@@ -157,6 +157,35 @@ def test_hybrid_ranks_an_exact_phrase_first(protocols, pumps):
         query(protocols, pumps, hybrid=pb.HybridQuery(text="pressure sensor"), filter=not_seal, limit=3)
     )
     assert "seal" not in ids(filtered) and ids(filtered)[0] == "worn"
+
+
+def test_unset_fusion_is_rrf_for_a_verbatim_query_and_dbsf_otherwise(protocols, pumps):
+    def hybrid(text, filter=None, **fields):
+        hybrid = pb.HybridQuery(text=text, **fields)
+        return same_everywhere(query(protocols, pumps, hybrid=hybrid, filter=filter, limit=3))
+
+    rrf, dbsf = pb.FUSION_RRF, pb.FUSION_DBSF
+    # "seal" holds "pressure sensor" verbatim: a known-item lookup, fused by RRF with the phrase.
+    assert (
+        hybrid("pressure sensor")
+        == hybrid("pressure sensor", fusion=rrf)
+        != hybrid("pressure sensor", fusion=dbsf)
+    )
+    # No text holds these words in this order, or this word at all: DBSF of the two rankings.
+    assert hybrid("sensor pressure") == hybrid("sensor pressure", fusion=dbsf)
+    assert hybrid("sensor pressure") != hybrid("sensor pressure", fusion=rrf)
+    assert hybrid("manometers") == hybrid("manometers", fusion=dbsf) != hybrid("manometers", fusion=rrf)
+    # One word some text holds is its own phrase.
+    assert hybrid("pressure") == hybrid("pressure", fusion=rrf) != hybrid("pressure", fusion=dbsf)
+    # Weights alone mean RRF, whatever the query.
+    assert hybrid("sensor pressure", weights=[1, 2]) == hybrid("sensor pressure", fusion=rrf, weights=[1, 2])
+    # The probe keeps to the filter: without "seal", no text holds the phrase.
+    not_seal = fpb.Filter(
+        must_not=[fpb.Condition(field=fpb.FieldCondition(key="kind", match=fpb.Match(keyword="seal")))]
+    )
+    filtered = hybrid("pressure sensor", filter=not_seal)
+    assert filtered == hybrid("pressure sensor", fusion=dbsf, filter=not_seal)
+    assert filtered != hybrid("pressure sensor", fusion=rrf, filter=not_seal)
 
 
 @pytest.mark.parametrize(

@@ -554,6 +554,10 @@ def _queries() -> list[StoreQuery]:
             phrase="sourdough bread",
             filter=fpb.Filter(must_not=[fpb.Condition(has_id=fpb.HasIdCondition(ids=["d0"]))]),
         ),
+        # Keyword with a phrase (the planner's verbatim probe): only the texts holding it.
+        StoreQuery(limit=4, sparse=bread, phrase="Sourdough bread"),
+        StoreQuery(limit=4, sparse=bread, phrase="bread sourdough"),
+        StoreQuery(limit=4, sparse=keywords.query("valley"), phrase="valley"),
         StoreQuery(limit=4, dense=_vector(1), diversity=0.7, mmr_candidates=6),
         StoreQuery(limit=4, positives=(_vector(0),), negatives=(_vector(3),)),
         StoreQuery(
@@ -580,13 +584,16 @@ async def test_queries_rank_alike_on_both_engines(tmp_path):
         finally:
             await store.close()
     assert answers["edge"] == answers["qdrant-local"]
-    keyword, _, _, _, phrased, phrased_dbsf, phrase_filtered, *_, text_match, facets = answers["edge"]
+    keyword, _, _, _, phrased, phrased_dbsf, phrase_filtered, *rest = answers["edge"]
+    holding, holding_none, holding_word, *_, text_match, facets = rest
     # BM25: both words beat one, texts without either are not scored.
     assert [i for i, _ in keyword][:1] == ["d0"] and {i for i, _ in keyword} == {"d0", "d2", "d4"}
     # The text holding the phrase comes first, whatever the dense query; the phrase ranking
     # keeps to the filter.
     assert phrased[0][0] == "d0" and phrased_dbsf[0][0] == "d0"
     assert "d0" not in {i for i, _ in phrase_filtered}
+    assert [i for i, _ in holding] == ["d0"] and holding_none == []
+    assert {i for i, _ in holding_word} == {"d1", "d5"}
     assert {i for i, _ in text_match} == {"d1", "d5"}
     assert sorted(facets) == [("blue", 2), ("green", 2), ("red", 2)]
 

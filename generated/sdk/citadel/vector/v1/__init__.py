@@ -288,7 +288,11 @@ class Fusion(betterproto2.Enum):
 
     UNSPECIFIED = 0
     """
-    Not set: reciprocal rank fusion.
+    Not set (and no `weights`): chosen per query. When a stored text within the filter holds
+    the query text verbatim (as the exact phrase, or the one word), the query is taken for a
+    known-item lookup and fused by RRF with the exact-phrase ranking, as FUSION_RRF; otherwise
+    it is in the caller's own words and fused by DBSF of the dense and keyword rankings. With
+    `weights` alone: FUSION_RRF.
     """
 
     RRF = 1
@@ -1301,7 +1305,7 @@ class HybridQuery(betterproto2.Message):
 
     fusion: "Fusion" = betterproto2.field(3, betterproto2.TYPE_ENUM, default_factory=lambda: Fusion(0))
     """
-    How to fuse the rankings (default RRF).
+    How to fuse the rankings (default: chosen per query, see Fusion).
     """
 
     weights: "list[float]" = betterproto2.field(4, betterproto2.TYPE_FLOAT, repeated=True)
