@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -25,6 +26,7 @@ from citadel.server.store.edge_collection import SEARCH_THREADS, HnswParams
 from citadel.server.store.keywords import query as keyword_query
 from citadel.server.store.layout import CollectionLayout
 from citadel.vector.v1 import filter_pb2 as fpb
+from tests.store.test_edge_build_child import build_children
 
 pytestmark = pytest.mark.asyncio
 
@@ -175,12 +177,13 @@ async def test_writes_during_a_build_reach_the_new_generation_as_the_live_shard_
         await store.close()
 
 
-async def test_a_build_outrun_by_the_writes_made_during_it_is_discarded_for_one_from_the_live_shard(
+async def test_a_build_outrun_by_the_writes_made_during_it_is_stopped_for_one_from_the_live_shard(
     tmp_path, caplog
 ):
     """Replaying more than twice the points a build indexed would cost more than its graph
-    saves, and hold a second copy of them: the build is dropped, and the next starts from the
-    live shard, which has every write."""
+    saves, and hold a second copy of them: the build is dropped as soon as the writes outrun
+    it, its child stopped then rather than left to finish (here it is frozen, so only being
+    stopped ends it), and the next starts from the live shard, which has every write."""
     caplog.set_level(logging.INFO, logger="citadel.store.edge")
     store = EdgeStore(tmp_path / "edge", SMALL, settle_seconds=3600)
     try:
@@ -189,19 +192,18 @@ async def test_a_build_outrun_by_the_writes_made_during_it_is_discarded_for_one_
         await store.upsert("c", _points(rng.standard_normal((600, DIM)).astype(np.float32)))
         build = asyncio.create_task(store.build_index("c"))
         collection = store._collections["c"]
-        while collection.journal is None:
-            assert not build.done()
-            await asyncio.sleep(0.01)
+        child = await _build_child()
+        os.kill(child, signal.SIGSTOP)
         later = rng.standard_normal((1500, DIM)).astype(np.float32)
         await store.upsert("c", _points(later, start=600))
-        assert not build.done(), "the build finished before the writes that outrun it"
-        await build
+        await asyncio.wait_for(build, 120)
 
         messages = [r.getMessage() for r in caplog.records]
         assert [m for m in messages if "discarded" in m] == [
             "index build of collection 'c' discarded: 1500 points were written during it, more than 2 times "
             "the 600 it indexed; the next build starts from the live shard"
         ]
+        assert not build_children(os.getpid()), "the frozen child was left behind"
         assert len([m for m in messages if " done in " in m]) == 1  # the one from the live shard
         assert store.index_status("c").indexed_vectors == 2100
         assert await store.count("c", None) == 2100
@@ -209,6 +211,47 @@ async def test_a_build_outrun_by_the_writes_made_during_it_is_discarded_for_one_
         assert [p.name for p in collection.path.glob("shard-*")] == [collection.shard_dir]
     finally:
         await store.close()
+
+
+async def test_after_an_outrun_build_the_next_waits_until_writes_pause(tmp_path, caplog):
+    """Writes that outran one build would outrun the next started while they go on at that
+    rate: the next automatic build starts only once they pause, and then indexes them all."""
+    caplog.set_level(logging.INFO, logger="citadel.store.edge")
+    store = EdgeStore(tmp_path / "edge", SMALL, settle_seconds=0.3)
+    try:
+        await store.create_collection(CollectionSpec("c", DIM, "cosine"))
+        rng = np.random.default_rng(12)
+        await store.upsert("c", _points(rng.standard_normal((600, DIM)).astype(np.float32)))
+        os.kill(await _build_child(), signal.SIGSTOP)  # the automatic build, held until outrun
+        written = 600
+        while "discarded" not in caplog.text:
+            await store.upsert("c", _points(rng.standard_normal((100, DIM)).astype(np.float32), written))
+            written += 100
+            await asyncio.sleep(0.02)
+        for _ in range(40):  # 2 s of steady writes, several settle periods
+            await store.upsert("c", _points(rng.standard_normal((50, DIM)).astype(np.float32), written))
+            written += 50
+            await asyncio.sleep(0.05)
+        started = [r.getMessage() for r in caplog.records if " started: " in r.getMessage()]
+        assert len(started) == 1, started
+
+        for _ in range(600):  # writes paused: the next build starts and indexes everything
+            if store.index_status("c").indexed_vectors >= written:
+                break
+            await asyncio.sleep(0.1)
+        assert store.index_status("c").indexed_vectors == written
+        assert await store.count("c", None) == written
+    finally:
+        await store.close()
+
+
+async def _build_child() -> int:
+    """The pid of the index build child this process started (waits for it to appear)."""
+    for _ in range(3000):
+        if children := build_children(os.getpid()):
+            return children[0]
+        await asyncio.sleep(0.01)
+    raise AssertionError("no index build child started")
 
 
 async def test_a_build_starts_by_itself_once_writes_settle(tmp_path):

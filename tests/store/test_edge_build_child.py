@@ -112,6 +112,29 @@ def test_the_build_child_dies_with_a_killed_gateway_and_the_restart_is_intact(tm
         proc.kill()
 
 
+def test_every_thread_of_the_build_child_runs_on_idle_cpu_time_only(tmp_path):
+    """Searches and writes in the gateway always come first: each thread of the build child,
+    the engine's HNSW threads too (the engine renices those to 9 itself), is SCHED_IDLE."""
+    proc = GatewayProcess(tmp_path / "data").start()
+    try:
+        fill(proc, "idle")
+        child = wait_until(lambda: build_children(proc.proc.pid), 60, "a build child", interval=0.01)[0]
+        policies: dict[str, tuple[str, int]] = {}  # thread id -> (name, policy last seen)
+        while alive(child):
+            for task in Path(f"/proc/{child}/task").glob("*"):
+                try:
+                    name = (task / "comm").read_text().strip()
+                    policy = int((task / "stat").read_text().rsplit(")", 1)[1].split()[38])
+                except (OSError, IndexError):
+                    continue  # the thread or the child ended meanwhile
+                policies[task.name] = (name, policy)
+            time.sleep(0.005)
+        assert any(name.startswith("hnsw-build") for name, _ in policies.values()), policies
+        assert {policy for _, policy in policies.values()} == {os.SCHED_IDLE}, policies
+    finally:
+        proc.kill()
+
+
 def test_start_up_stops_a_leftover_build_child_before_removing_its_shard_dir(tmp_path):
     """What a platform without PR_SET_PDEATHSIG would leave: a build child whose gateway is
     gone, still writing its copy of the shard when the next gateway starts."""
