@@ -192,7 +192,7 @@ async def test_edge_builds_the_graph_the_layout_asks_for_and_keeps_it(tmp_path):
     root = tmp_path / "edge"
     store = EdgeStore(root)
     mine = CollectionLayout(
-        hnsw_m=8, hnsw_ef_construct=64, quantization="none", quantization_oversampling=None
+        hnsw_m=8, hnsw_ef_construct=96, quantization="none", quantization_oversampling=None
     )
     try:
         await store.create_collection(_spec("mine", mine))
@@ -200,9 +200,9 @@ async def test_edge_builds_the_graph_the_layout_asks_for_and_keeps_it(tmp_path):
     finally:
         await store.close()
     chosen, default = _edge_config(root, "mine"), _edge_config(root, "plain")
-    assert (chosen["hnsw_config"]["m"], chosen["hnsw_config"]["ef_construct"]) == (8, 64)
+    assert (chosen["hnsw_config"]["m"], chosen["hnsw_config"]["ef_construct"]) == (8, 96)
     assert chosen.get("quantization_config") is None
-    assert (default["hnsw_config"]["m"], default["hnsw_config"]["ef_construct"]) == (16, 128)
+    assert (default["hnsw_config"]["m"], default["hnsw_config"]["ef_construct"]) == (16, 64)
     assert default["quantization_config"] is not None
 
     reopened = EdgeStore(root)  # the layout is read back from the collection's own metadata
