@@ -43,18 +43,26 @@ one query of each kind):
   and debian) for comparison.
 
 Every query goes through QueryVectors over gRPC as nearest(text), keyword(text),
-hybrid(text) with RRF (the default) and DBSF, and hybrid variants (weights, candidates);
-limit 10. MRR@10 (1 / rank of the first answer, 0 when none in the top 10) and recall@10
-(answers in the top 10 / the smaller of 10 and the answers) are averaged per kind, per
-subset (known-item, paraphrase) and over both subsets (mixed). Targets (issue 18): hybrid's
-MRR@10 ≥ 1.1 × the better of nearest and keyword on the mixed set, and on each subset no
-worse than 0.95 × the better of the two there; reported for recall@10 too.
+hybrid(text) with fusion unset (the default: RRF with the exact-phrase ranking when a text
+holds the query verbatim, else DBSF), FUSION_RRF and FUSION_DBSF, and hybrid variants
+(weights, candidates); limit 10. MRR@10 (1 / rank of the first answer, 0 when none in the top
+10) and recall@10 (answers in the top 10 / the smaller of 10 and the answers) are averaged per
+kind, per subset (known-item, paraphrase) and over both subsets (mixed), and over the mixed
+set's two halves by query position (even, odd: a held-out check that a choice made on the
+whole set holds on each half). Targets (issue 18): hybrid's MRR@10 ≥ 1.1 × the better of
+nearest and keyword on the mixed set, and on each subset no worse than 0.95 × the better of
+the two there; reported for recall@10 too.
+
+What the per-query choice costs: hybrid with fusion unset (a keyword probe, then one fused
+query) against FUSION_RRF and FUSION_DBSF, interleaved, uncached, one call in flight, LATENCY
+samples cycling over the mixed set's queries with the query vector given (no model call).
 """
 
 from __future__ import annotations
 
 import email
 import hashlib
+import itertools
 import re
 import sysconfig
 import time
@@ -66,7 +74,7 @@ import grpc
 
 from bench import corpus
 from bench.context import BenchContext
-from bench.harness import row
+from bench.harness import interleaved, row
 from citadel.vector.v1 import resources_pb2 as rpb
 from citadel.vector.v1 import vector_service_pb2 as pb
 from tests.models.conftest import write_config
@@ -391,29 +399,31 @@ class Mode:
         )
 
 
+DEFAULT = "hybrid, fusion per query (default)"
 BASE_MODES = [
     Mode("nearest", {"nearest": {}}),
     Mode("keyword", {"keyword": {}}),
-    Mode("hybrid RRF (default)", {"hybrid": {}}),
+    Mode(DEFAULT, {"hybrid": {}}),
+    Mode("hybrid RRF (the previous default)", {"hybrid": {"fusion": pb.FUSION_RRF}}),
     Mode("hybrid DBSF", {"hybrid": {"fusion": pb.FUSION_DBSF}}),
 ]
 # Weights are dense:keyword[:exact phrase]; the phrase's is dense + keyword when not given,
-# and 0 turns the phrase ranking off.
+# and 0 turns the phrase ranking off. Weights mean RRF; candidates alone keep the default.
 VARIANT_MODES = [
-    Mode("hybrid RRF weights 1:2:0 (the previous default)", {"hybrid": {"weights": [1.0, 2.0, 0.0]}}),
+    Mode("hybrid RRF weights 1:2:0 (before the phrase ranking)", {"hybrid": {"weights": [1.0, 2.0, 0.0]}}),
     Mode("hybrid RRF weights 1:1:0 (no phrase ranking)", {"hybrid": {"weights": [1.0, 1.0, 0.0]}}),
     Mode("hybrid RRF weights 1:1 (phrase 2)", {"hybrid": {"weights": [1.0, 1.0]}}),
     Mode("hybrid RRF weights 2:1 (phrase 3)", {"hybrid": {"weights": [2.0, 1.0]}}),
     Mode("hybrid RRF weights 1:1:1", {"hybrid": {"weights": [1.0, 1.0, 1.0]}}),
     Mode("hybrid RRF weights 1:1:4", {"hybrid": {"weights": [1.0, 1.0, 4.0]}}),
-    Mode("hybrid RRF candidates 20", {"hybrid": {"candidates": 20}}),
-    Mode("hybrid RRF candidates 200", {"hybrid": {"candidates": 200}}),
+    Mode("hybrid, fusion per query, candidates 20", {"hybrid": {"candidates": 20}}),
+    Mode("hybrid, fusion per query, candidates 200", {"hybrid": {"candidates": 200}}),
 ]
 
 # The other dense model: its nearest, and hybrid with it (keyword is the same BM25 either way).
 E5_MODES = [
     Mode(f"{E5} nearest", {"nearest": {}}, E5_COLLECTION),
-    Mode(f"{E5} hybrid RRF (default)", {"hybrid": {}}, E5_COLLECTION),
+    Mode(f"{E5} {DEFAULT}", {"hybrid": {}}, E5_COLLECTION),
 ]
 
 # Fusions the server does not offer (its RRF k is Qdrant's 2), computed here from the
@@ -422,6 +432,8 @@ E5_MODES = [
 # within ~0.015 MRR@10 of it (ties are frequent in RRF and broken differently), so compare
 # client-side rows with one another.
 POOL = 50
+LATENCY, QUICK_LATENCY = 300, 60
+NO_CACHE = (("cache-control", "no-cache"),)
 FUSED = ("hybrid", "client-side", f"{E5} hybrid")  # rows compared with the better of nearest and keyword
 
 
@@ -480,12 +492,17 @@ def rrf(rankings: tuple[list[str], ...], k: int, weights: tuple[float, ...]) -> 
     return sorted(fused, key=lambda vid: -fused[vid])[:K]
 
 
-def scores(queries: list[Query], results: list[list[str]], kinds=None) -> tuple[float, float, int]:
-    """(MRR@10, recall@10, queries) over the queries of the given kinds (None: all)."""
+def scores(
+    queries: list[Query], results: list[list[str]], kinds=None, parity: int | None = None
+) -> tuple[float, float, int]:
+    """(MRR@10, recall@10, queries) over the queries of the given kinds (None: all) and, when
+    `parity` is given, only those at an even (0) or odd (1) position of the set."""
     mrr = recall = 0.0
     n = 0
-    for q, ids in zip(queries, results, strict=True):
+    for i, (q, ids) in enumerate(zip(queries, results, strict=True)):
         if kinds is not None and q.kind not in kinds:
+            continue
+        if parity is not None and i % 2 != parity:
             continue
         n += 1
         rank = next((i + 1 for i, vid in enumerate(ids[:K]) if vid in q.answers), None)
@@ -496,6 +513,8 @@ def scores(queries: list[Query], results: list[list[str]], kinds=None) -> tuple[
 
 KNOWN_ITEM = ("identifier", "phrase")
 PARAPHRASE = ("heading", "summary", "debian")
+# The mixed set's halves, by the query's position in the set (even, odd).
+HALVES = ("mixed, even queries", "mixed, odd queries")
 # "reworded" is our own perturbation of the answer's words, not text nobody here wrote: it
 # is reported on its own and in the previous set's mix, but is in neither subset.
 SUBSETS = {
@@ -507,6 +526,8 @@ SUBSETS = {
     "debian": ("debian",),
     "paraphrase": PARAPHRASE,
     "mixed": KNOWN_ITEM + PARAPHRASE,
+    HALVES[0]: KNOWN_ITEM + PARAPHRASE,
+    HALVES[1]: KNOWN_ITEM + PARAPHRASE,
     "reworded": ("reworded",),
     "previous mix (known-item, reworded, heading)": ("identifier", "phrase", "reworded", "heading"),
 }
@@ -534,11 +555,15 @@ def run(ctx: BenchContext) -> list[dict]:
             modes = BASE_MODES + VARIANT_MODES + E5_MODES
             measured = {m.name: ranked(stub, m, data.queries) for m in modes}
             pools = [ranked(stub, m, data.queries, limit=POOL) for m in BASE_MODES[:2]]
+            mixed = [q.text for q in data.queries if q.kind in KNOWN_ITEM + PARAPHRASE]
+            latency = fusion_latency(stub, mixed, QUICK_LATENCY if ctx.quick else LATENCY)
     for k, weights in CLIENT_RRF:
         name = f"client-side RRF k={k} weights {weights[0]:g}:{weights[1]:g} (not the server)"
         measured[name] = [rrf(lists, k, weights) for lists in zip(*pools, strict=True)]
     table = {
-        (mode, subset): scores(data.queries, results, kinds_of)
+        (mode, subset): scores(
+            data.queries, results, kinds_of, HALVES.index(subset) if subset in HALVES else None
+        )
         for mode, results in measured.items()
         for subset, kinds_of in SUBSETS.items()
     }
@@ -570,7 +595,48 @@ def run(ctx: BenchContext) -> list[dict]:
                 )
             )
     rows += _targets(table, list(measured))
+    rrf_p50 = latency["hybrid RRF"].p50
+    for name, stats in latency.items():
+        rows.append(
+            row(
+                SECTION,
+                f"latency: {name} (vector given, uncached)",
+                stats,
+                baseline="hybrid RRF" if name != "hybrid RRF" else None,
+                ratio=stats.p50 / rrf_p50 if name != "hybrid RRF" else None,
+            )
+        )
     return rows
+
+
+def fusion_latency(stub, texts: list[str], n: int) -> dict:
+    """Hybrid latency with fusion unset, RRF and DBSF, side by side over the same queries
+    (each with its vector given, so no model call is timed)."""
+    vectors = []
+    for start in range(0, len(texts), UPSERT_BATCH):
+        batch = texts[start : start + UPSERT_BATCH]
+        reply = stub.GenerateEmbedding(pb.GenerateEmbeddingRequest(texts=batch, model="general"), timeout=300)
+        vectors += [list(e.values) for e in reply.embeddings]
+    requests = {
+        name: itertools.cycle(
+            [
+                pb.QueryVectorsRequest(
+                    collection=COLLECTION, limit=K, hybrid=pb.HybridQuery(text=t, vector=v, fusion=fusion)
+                )
+                for t, v in zip(texts, vectors, strict=True)
+            ]
+        )
+        for name, fusion in (
+            ("hybrid, fusion per query", pb.FUSION_UNSPECIFIED),
+            ("hybrid RRF", pb.FUSION_RRF),
+            ("hybrid DBSF", pb.FUSION_DBSF),
+        )
+    }
+    calls = {
+        name: (lambda cycle=cycle: stub.QueryVectors(next(cycle), timeout=60, metadata=NO_CACHE))
+        for name, cycle in requests.items()
+    }
+    return interleaved(calls, n)
 
 
 def _targets(table: dict, modes: list[str]) -> list[dict]:
@@ -588,6 +654,11 @@ def _targets(table: dict, modes: list[str]) -> list[dict]:
                 f"{measure} ×{ratios['mixed']:.3f} mixed, ×{ratios['known-item']:.3f} known-item, "
                 f"×{ratios['paraphrase']:.3f} paraphrase: {'met' if met else 'MISSED'}"
             )
+        halves = (
+            table[mode, half][0] / max(table[dense_of(mode), half][0], table["keyword", half][0])
+            for half in HALVES
+        )
+        verdicts.append("MRR@10 on the halves (even, odd) " + ", ".join(f"×{r:.3f}" for r in halves))
         out.append(
             row(
                 SECTION,
