@@ -19,6 +19,7 @@ CITADEL_BENCH_SCALE_N sets the size (default 1,000,000; --quick 20,000).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import statistics
 import threading
@@ -151,6 +152,7 @@ def run(ctx: BenchContext) -> list[dict]:
                 state=STATES[info.indexing_state],
                 builds=gw.log().count(f"index build of collection {COLLECTION!r} started"),
                 discarded=gw.log().count(f"index build of collection {COLLECTION!r} discarded"),
+                build_seconds=_build_seconds(gw.log()),
             ),
         ]
         raw = n * DIM * 4
@@ -306,6 +308,13 @@ def _until_fast(stub, queries, truth, ingest_end: float, wait_s: float, rss: _Rs
         if (point["fast"] and state == "indexed") or t > wait_s:
             return timeline
         time.sleep(POLL_SECONDS)
+
+
+def _build_seconds(log: str) -> str:
+    """How long each build that was swapped in took, as the gateway logged it (the last is the
+    one that stands between the end of the ingest and fast search)."""
+    done = re.findall(rf"index build of collection {COLLECTION!r} done in ([0-9.]+) s", log)
+    return ", ".join(done)
 
 
 def _searches(stub, queries, flt, exact: bool) -> tuple[Stats, list[list[str]]]:
