@@ -58,9 +58,9 @@ class HnswParams:
     searches and larger collections.
 
     ef_construct 64, by measurement on int8 graphs searched as the gateway searches (ef 128,
-    rescored with oversampling 2; 384-d clustered, one graph, 2 shared cores): builds take half
-    as long as with 128 (200k: 61 against 115 s; 400k: 192 against 363 s) at recall@10 1.000
-    (200k) and 0.994 (400k) against 1.000; 48 was no faster (64 s) and m 12 slower (93 s).
+    rescored with oversampling 2; 384-d clustered, one graph, 2 shared cores): builds take 0.55x
+    as long as with 128 (200k interleaved: 49 against 89 s, twice; 400k: 192 against 363 s) at
+    recall@10 1.000 (200k) and 0.994 (400k) against 1.000; 48 was no faster and m 12 slower.
     Before int8 graphs, 128 had beaten 64 on recall at every ef; rescoring makes up for it now.
     The build is what stands between a bulk ingest and fast search (1M: one ~12 minute build)."""
 
