@@ -108,7 +108,9 @@ class Indexer:
         self._building: set[str] = set()
         # Collections whose last automatic build was outrun by the writes made during it: the
         # next waits until writes pause for `settle_seconds`, as each one started while they go
-        # on at that rate is outrun too (1M ingested: builds of 25k and 155k discarded).
+        # on at that rate is outrun too (1M ingested: builds of 25k and 155k discarded). Writes
+        # that fast (thousands of points/s against a build's ~4,000/s on 2 cores) fill the
+        # machine within minutes, so they are a bulk load, which ends.
         self._outrun: set[str] = set()
 
     def poke(self, c: EdgeCollection) -> None:
