@@ -1,6 +1,6 @@
 """Issue 21: a million vectors on one machine, through the gateway on the embedded default.
 
-Opt-in (`python -m bench scale`; not in `make bench`): at 1M it takes 10-25 minutes. Side by
+Opt-in (`python -m bench scale`; not in `make bench`): at 1M it takes 25-35 minutes on two cores. Side by
 side in one run, on the same clustered 384-d unit vectors with one indexed integer field:
 
 - ingest: the gateway over gRPC (2 clients, 2,000 vectors per call, requests serialized
