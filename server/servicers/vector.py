@@ -464,7 +464,7 @@ class VectorServicer:
             self._embeddings.check_text(f"{field}.text", v.text)
         values = None
         if v.embedding or not v.text:
-            values = check.embedding_values(f"{field}.embedding", v.embedding, spec.dimension, spec.name)
+            values = check.embedding(f"{field}.embedding", v.embedding, spec.dimension, spec.name)
         elif not spec.embedding_model:
             raise invalid(
                 f"{field}.text",

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from citadel.server.store.layout import CollectionLayout
 from citadel.vector.v1 import filter_pb2
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Distance = Literal["cosine", "dot", "euclid"]
 FieldKind = Literal["keyword", "integer", "float", "bool", "text"]
@@ -95,7 +98,9 @@ class CollectionInfo:
 @dataclass
 class Point:
     id: str  # the user's id, never the store's internal one
-    vector: list[float] | None
+    # A written point's vector may be the servicer's checked float32 array: the store makes it
+    # a list (keywords.point_vectors) one slice at a time, as the engine takes it.
+    vector: list[float] | np.ndarray | None
     metadata: dict | None
     created_at: float = 0.0  # unix seconds of the last write
     text: str | None = None  # stored source text

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+import numpy as np
 import qdrant_edge
 
 from citadel.server.errors import ApiError
@@ -43,7 +44,9 @@ def point_vectors(p: Point, keywords: bool, sparse: Callable[[list[int], list[fl
     """A point's vectors as both engines take them: the dense list, or in a collection that
     keeps keywords a dict of it (named "") and its text's BM25 vector, made by the engine's
     own sparse vector class `sparse(indices, values)`."""
-    dense = p.vector if type(p.vector) is list else list(p.vector or ())  # the servicer's list as it is
+    dense = p.vector
+    if type(dense) is not list:  # the servicer's float32 array, made a list one slice at a time
+        dense = dense.tolist() if isinstance(dense, np.ndarray) else list(dense or ())
     if not keywords:
         return dense
     if not p.text:

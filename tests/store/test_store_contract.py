@@ -289,6 +289,25 @@ async def test_upsert_keeps_the_given_write_time_or_stamps_one(store):
     assert got["given"] == 1234.5 and got["stamped"] > 1.6e9
 
 
+@pytest.mark.parametrize("with_keywords", [False, True])
+async def test_a_float32_array_vector_is_stored_as_its_values(store, with_keywords):
+    # The servicer hands the store each upserted vector as its checked float32 array.
+    await store.create_collection(spec("arrays", distance="dot", keywords=with_keywords))
+    given = np.array([0.5, -1.25, 3.0, 1e-3], dtype=np.float32)
+    await store.upsert(
+        "arrays",
+        [
+            Point(id="array", vector=given, metadata={"n": 1}, text="sourdough"),
+            Point(id="list", vector=given.tolist(), metadata={"n": 2}),
+        ],
+    )
+    got = {p.id: p for p in await store.retrieve("arrays", ["array", "list"])}
+    assert got["array"].vector == given.tolist() == got["list"].vector
+    assert got["array"].metadata == {"n": 1} and got["array"].text == "sourdough"
+    hits = await store.search("arrays", SearchQuery(vector=given.tolist(), limit=2))
+    assert [h.score for h in hits] == pytest.approx([float(given @ given)] * 2, rel=1e-6)
+
+
 async def test_retrieve_returns_only_existing_with_vector_and_metadata(filled):
     got = await filled.retrieve("c", ["p2", "missing", "vé/é 10", "p2"])
     assert sorted(p.id for p in got) == ["p2", "vé/é 10"]
