@@ -110,6 +110,17 @@ def embedding(field: str, values: Sequence[float], dimension: int, collection: s
     return array
 
 
+def embedding_rows(embeddings: Sequence[Sequence[float]], dimension: int) -> np.ndarray | None:
+    """Many vectors' values as one float32 matrix when every one has `dimension` values and all
+    are finite, checked at once (~2.9 µs a 384-d vector against ~4.9 one at a time); None when
+    any is not, for `embedding` to check each and name the first fault as it always does.
+    (At dimension 0 none is taken here: a vector given by text alone has no values to check.)"""
+    if dimension < 1 or any(len(values) != dimension for values in embeddings):
+        return None
+    rows = np.array(embeddings, dtype=np.float32)
+    return rows if np.isfinite(rows).all() else None
+
+
 def embedding_values(field: str, values: Sequence[float], dimension: int, collection: str) -> list[float]:
     """The values of a `repeated float` field as a list of floats, checked like `embedding`
     (same errors), without numpy: the list is what the store takes, and for one vector

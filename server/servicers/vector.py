@@ -197,14 +197,20 @@ class VectorServicer:
             )
         first_index: dict[str, int] = {}
         points = []
-        for i, v in enumerate(request.vectors):
-            if i % _CHECK_SLICE == _CHECK_SLICE - 1:
+        for start in range(0, len(request.vectors), _CHECK_SLICE):
+            if start:
                 await asyncio.sleep(0)  # a large upsert lets other callers run while it is checked
-            point = self._point(f"vectors[{i}]", v, spec)
-            if point.id in first_index:
-                raise invalid(f"vectors[{i}].id", f"{point.id!r} repeats vectors[{first_index[point.id]}].id")
-            first_index[point.id] = i
-            points.append(point)
+            chunk = request.vectors[start : start + _CHECK_SLICE]
+            rows = check.embedding_rows([v.embedding for v in chunk], spec.dimension)
+            for j, v in enumerate(chunk):
+                i = start + j
+                point = self._point(f"vectors[{i}]", v, spec, None if rows is None else rows[j])
+                if point.id in first_index:
+                    raise invalid(
+                        f"vectors[{i}].id", f"{point.id!r} repeats vectors[{first_index[point.id]}].id"
+                    )
+                first_index[point.id] = i
+                points.append(point)
         await self._embed_texts(points, lambda i: f"vectors[{i}]", spec, request.collection, call)
         # Into the generation whose model (and dimension) the points were checked against
         # and embedded with, even when a re-embed switches the name meanwhile.
@@ -455,15 +461,20 @@ class VectorServicer:
                 "write: nothing was written; send it again",
             )
 
-    def _point(self, field: str, v: resources_pb2.Vector, spec: CollectionSpec) -> Point:
-        """The checked point; one given by text has no vector yet (`_embed_texts` adds it)."""
+    def _point(
+        self, field: str, v: resources_pb2.Vector, spec: CollectionSpec, row: np.ndarray | None = None
+    ) -> Point:
+        """The checked point; one given by text has no vector yet (`_embed_texts` adds it).
+        `row`: its embedding, already checked with the rest of its request's (embedding_rows)."""
         vid = check.vector_id(f"{field}.id", v.id)
         if v.text:
             if self._embeddings is None:
                 raise invalid(f"{field}.text", "is not accepted here: this gateway embeds no text")
             self._embeddings.check_text(f"{field}.text", v.text)
         values = None
-        if v.embedding or not v.text:
+        if row is not None:
+            values = row
+        elif v.embedding or not v.text:
             values = check.embedding(f"{field}.embedding", v.embedding, spec.dimension, spec.name)
         elif not spec.embedding_model:
             raise invalid(

@@ -313,6 +313,27 @@ def test_batch_with_one_bad_item_writes_nothing(stub):
     assert stub.CountVectors(pb.CountVectorsRequest(collection=name)).count == 0
 
 
+def test_an_upsert_of_several_check_slices_keeps_every_index(stub):
+    # Vectors are checked 4,096 at a time: indexes in errors and the values written stay each vector's own.
+    name = make_collection(stub, distance=resources_pb2.DISTANCE_EUCLID)
+    vectors = [vec(f"v{i}", [i, 0.5, -i, 0.25], n=i) for i in range(4100)]
+    bad = list(vectors)
+    bad[4098] = vec("v4098", [1, 2, float("inf"), 4])
+    expect_error(
+        stub.UpsertVectors,
+        pb.UpsertVectorsRequest(collection=name, vectors=bad),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "vectors[4098].embedding[2]",
+    )
+    assert stub.CountVectors(pb.CountVectorsRequest(collection=name)).count == 0
+    assert (
+        stub.UpsertVectors(pb.UpsertVectorsRequest(collection=name, vectors=vectors)).upserted_count == 4100
+    )
+    for i in (0, 4095, 4096, 4099):
+        got = stub.GetVector(pb.GetVectorRequest(collection=name, id=f"v{i}")).vector
+        assert list(got.embedding) == [i, 0.5, -i, 0.25] and got.metadata["n"] == i
+
+
 @pytest.mark.parametrize(
     "vectors, fragments",
     [
@@ -323,8 +344,36 @@ def test_batch_with_one_bad_item_writes_nothing(stub):
         ([vec("a", [1, 0, 0])], ["vectors[0].embedding", "has 3 values"]),
         ([vec("a", [1, 0, 0, 0], _citadel_x=1)], ["vectors[0].metadata._citadel_x", "reserved"]),
         ([], ["vectors", "at least one"]),
+        # The first fault in request order is named, whichever check finds it.
+        (
+            [vec("a", [1, float("nan"), 0, 0]), vec("b", [1, 0, 0, 0], _citadel_x=1)],
+            ["vectors[0].embedding[1]", "not a finite number"],
+        ),
+        (
+            [vec("a", [1, 0, 0, 0]), vec("", [1, 0, 0, 0]), vec("c", [float("nan"), 0, 0, 0])],
+            ["vectors[1].id", "required"],
+        ),
+        ([vec("a", [1, 0, 0, float("nan")], _citadel_x=1)], ["vectors[0].embedding[3]"]),
+        ([vec("a", [float("-inf"), 0, 0, 0]), vec("b", [1, 0, 0])], ["vectors[0].embedding[0]"]),
+        (
+            [vec("a", [1, 0, 0, 0]), vec("b", [1, 0, 0]), vec("c", [float("nan"), 0, 0, 0])],
+            ["vectors[1].embedding"],
+        ),
     ],
-    ids=["empty-id", "long-id", "duplicate-id", "inf", "short", "reserved-key", "empty-batch"],
+    ids=[
+        "empty-id",
+        "long-id",
+        "duplicate-id",
+        "inf",
+        "short",
+        "reserved-key",
+        "empty-batch",
+        "nan-before-a-later-reserved-key",
+        "id-before-a-later-nan",
+        "nan-before-its-own-reserved-key",
+        "inf-before-a-later-short",
+        "short-before-a-later-nan",
+    ],
 )
 def test_invalid_vectors(stub, vectors, fragments):
     name = make_collection(stub)
