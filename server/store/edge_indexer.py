@@ -427,10 +427,14 @@ def _run_when_idle() -> None:
     the gateway always come first. SCHED_IDLE, set before the engine starts its threads, is
     inherited by all of them; nice 19 alone was not enough: the engine sets its HNSW threads to
     nice 9, which competed with the gateway's searches (1M: polls' p50 up to 1.6x an exact scan).
-    Where there is no SCHED_IDLE, nice 19 is what is left."""
-    os.nice(19)
-    with contextlib.suppress(AttributeError, OSError):
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    Where there is no SCHED_IDLE, nice 19 is what is left. Both are per thread on Linux, so the
+    threads imports started already (numpy's BLAS pool) are set one by one."""
+    threads = [int(t) for t in os.listdir("/proc/self/task")] if os.path.isdir("/proc/self/task") else [0]
+    for tid in threads:
+        with contextlib.suppress(OSError):  # the thread ended meanwhile
+            os.setpriority(os.PRIO_PROCESS, tid, 19)
+        with contextlib.suppress(AttributeError, OSError):
+            os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
 
 
 def main(argv: list[str]) -> int:
