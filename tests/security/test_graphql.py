@@ -165,9 +165,15 @@ def test_distinct_large_and_invalid_documents_leave_memory_as_it_was(secured, ht
     before = secured.rss_bytes()
     with health_watch() as watch:
         attack(20)
+        middle = secured.rss_bytes()
+        attack(20)
     assert_healthy(watch)
-    grown = secured.rss_bytes() - before
-    assert grown < RSS_SLACK, f"RSS grew by {grown / 2**20:.0f} MiB"
+    after = secured.rss_bytes()
+    assert after - before < 2 * RSS_SLACK, f"RSS grew by {(after - before) / 2**20:.0f} MiB"
+    # A kept document grows RSS by its ~0.9 MB in every window of 20; the allocator's own
+    # warm-up (other tests share this gateway) is spent by the second window.
+    second = after - middle
+    assert second < RSS_SLACK // 2, f"RSS grew by {second / 2**20:.0f} MiB over the second 20 rounds"
 
 
 # -- over WebSocket -------------------------------------------------------------------------
