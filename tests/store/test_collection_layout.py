@@ -202,7 +202,7 @@ async def test_edge_builds_the_graph_the_layout_asks_for_and_keeps_it(tmp_path):
     chosen, default = _edge_config(root, "mine"), _edge_config(root, "plain")
     assert (chosen["hnsw_config"]["m"], chosen["hnsw_config"]["ef_construct"]) == (8, 96)
     assert chosen.get("quantization_config") is None
-    assert (default["hnsw_config"]["m"], default["hnsw_config"]["ef_construct"]) == (16, 64)
+    assert (default["hnsw_config"]["m"], default["hnsw_config"]["ef_construct"]) == (16, 128)
     assert default["quantization_config"] is not None
 
     reopened = EdgeStore(root)  # the layout is read back from the collection's own metadata
