@@ -177,6 +177,17 @@ async def test_writes_during_a_build_reach_the_new_generation_as_the_live_shard_
         await store.close()
 
 
+async def _600_points(tmp_path, caplog, settle_seconds: float, seed: int):
+    """A store with collection "c" of 600 random points (over SMALL's threshold: a build is due),
+    its build log captured."""
+    caplog.set_level(logging.INFO, logger="citadel.store.edge")
+    store = EdgeStore(tmp_path / "edge", SMALL, settle_seconds=settle_seconds)
+    await store.create_collection(CollectionSpec("c", DIM, "cosine"))
+    rng = np.random.default_rng(seed)
+    await store.upsert("c", _points(rng.standard_normal((600, DIM)).astype(np.float32)))
+    return store, rng
+
+
 async def test_a_build_outrun_by_the_writes_made_during_it_is_stopped_for_one_from_the_live_shard(
     tmp_path, caplog
 ):
@@ -184,12 +195,8 @@ async def test_a_build_outrun_by_the_writes_made_during_it_is_stopped_for_one_fr
     saves, and hold a second copy of them: the build is dropped as soon as the writes outrun
     it, its child stopped then rather than left to finish (here it is frozen, so only being
     stopped ends it), and the next starts from the live shard, which has every write."""
-    caplog.set_level(logging.INFO, logger="citadel.store.edge")
-    store = EdgeStore(tmp_path / "edge", SMALL, settle_seconds=3600)
+    store, rng = await _600_points(tmp_path, caplog, settle_seconds=3600, seed=11)
     try:
-        await store.create_collection(CollectionSpec("c", DIM, "cosine"))
-        rng = np.random.default_rng(11)
-        await store.upsert("c", _points(rng.standard_normal((600, DIM)).astype(np.float32)))
         build = asyncio.create_task(store.build_index("c"))
         collection = store._collections["c"]
         child = await _build_child()
@@ -216,12 +223,8 @@ async def test_a_build_outrun_by_the_writes_made_during_it_is_stopped_for_one_fr
 async def test_after_an_outrun_build_the_next_waits_until_writes_pause(tmp_path, caplog):
     """Writes that outran one build would outrun the next started while they go on at that
     rate: the next automatic build starts only once they pause, and then indexes them all."""
-    caplog.set_level(logging.INFO, logger="citadel.store.edge")
-    store = EdgeStore(tmp_path / "edge", SMALL, settle_seconds=0.3)
+    store, rng = await _600_points(tmp_path, caplog, settle_seconds=0.3, seed=12)
     try:
-        await store.create_collection(CollectionSpec("c", DIM, "cosine"))
-        rng = np.random.default_rng(12)
-        await store.upsert("c", _points(rng.standard_normal((600, DIM)).astype(np.float32)))
         os.kill(await _build_child(), signal.SIGSTOP)  # the automatic build, held until outrun
         written = 600
         while "discarded" not in caplog.text:
