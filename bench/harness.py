@@ -36,14 +36,20 @@ class Stats:
 def interleaved(fns: dict[str, Callable[[], object]], n: int, warmup: int = 20) -> dict[str, Stats]:
     """Runs every fn n times, taking turns, and returns each one's latency stats.
 
+    The turn order rotates every round, so each fn follows each other equally often: a call's
+    cost can depend on the one before it (query_speed: whichever hybrid followed nearest took
+    ~1-2 ms more, whatever its fusion).
+
     QPS is one caller, one call in flight: n divided by the time spent in that fn.
     """
     for _ in range(warmup):
         for fn in fns.values():
             fn()
     samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(n):
-        for name, fn in fns.items():
+    turns = list(fns.items())
+    for r in range(n):
+        k = r % len(turns)
+        for name, fn in turns[k:] + turns[:k]:
             start = time.perf_counter()
             fn()
             samples[name].append((time.perf_counter() - start) * 1000)
