@@ -22,7 +22,7 @@ def gateway_cpu_seconds(gw: GatewayProcess) -> float:
     for pid in gateway_processes(gw):
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):
             continue  # exited between listing and reading
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total

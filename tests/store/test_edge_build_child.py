@@ -50,7 +50,7 @@ def alive(pid: int) -> bool:
     """Running (a zombie waiting for its reaper has stopped running)."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone between the open and the read
         return False
     return state != "Z"
 
