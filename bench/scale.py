@@ -35,6 +35,7 @@ from bench.harness import Stats, row
 from citadel.server.store.base import CollectionSpec
 from citadel.server.store.edge_collection import HnswParams
 from citadel.server.store.edge_collection import create as create_edge_collection
+from citadel.server.store.edge_memory import map_vectors_once
 from citadel.server.store.point_ids import point_id
 from citadel.vector.v1 import filter_pb2 as fpb
 from citadel.vector.v1 import resources_pb2
@@ -220,6 +221,7 @@ def _engine_ingest(ctx: BenchContext, vectors: np.ndarray, buckets: np.ndarray) 
     collection keeps text (the default), so it has keyword vectors beside the dense one and each
     point's dense vector is the one named "" (these points have no text, so no BM25 vector)."""
     root = ctx.scratch("scale-engine")
+    map_vectors_once()  # as the gateway's engine maps its vectors
     spec = CollectionSpec(
         name="c", dimension=DIM, distance="cosine", indexed_fields=((FIELD, "integer"),), keywords=True
     )

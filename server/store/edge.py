@@ -54,7 +54,7 @@ from citadel.server.store.base import (
 from citadel.server.store.edge_collection import INDEX_TYPES, EdgeCollection, HnswParams
 from citadel.server.store.edge_filter import filter_keys, to_edge_filter
 from citadel.server.store.edge_indexer import Indexer, stop_leftover_build
-from citadel.server.store.edge_memory import cap_malloc_arenas
+from citadel.server.store.edge_memory import cap_malloc_arenas, map_vectors_once
 from citadel.server.store.edge_query import to_edge_query
 from citadel.server.store.keywords import no_keywords, point_vectors
 from citadel.server.store.payload import to_page, to_payload, to_point
@@ -89,6 +89,7 @@ class EdgeStore:
         auto_indexes: int = AUTO_INDEXES,
     ) -> None:
         cap_malloc_arenas()  # before the shards start their threads
+        map_vectors_once()  # before the first shard maps its vectors
         root.mkdir(parents=True, exist_ok=True)
         self._root = root
         self._hnsw = hnsw or HnswParams()

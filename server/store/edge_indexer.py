@@ -68,7 +68,7 @@ from citadel.server.store.edge_collection import (
     next_shard_dir,
     write_meta,
 )
-from citadel.server.store.edge_memory import cap_malloc_arenas, release_freed_memory
+from citadel.server.store.edge_memory import cap_malloc_arenas, map_vectors_once, release_freed_memory
 
 log = logging.getLogger("citadel.store.edge")
 
@@ -444,6 +444,7 @@ def main(argv: list[str]) -> int:
     _die_with_parent(parent)
     _hold_build_lock(Path(path).parent, parent)
     cap_malloc_arenas()
+    map_vectors_once()  # inherited from the gateway too; set here for a child started by hand
     shard = edge.EdgeShard.load(path)
     for key, kind in wanted.items():
         try:
