@@ -88,6 +88,7 @@ def run(ctx: BenchContext) -> list[dict]:
         ingest_s = _ingest(gw, requests)
         del requests
         ingest_end = time.monotonic()
+        rss.phase = "after the ingest, before the graph is in"
         gateway_rate = n / ingest_s
         rows.append(
             row(
@@ -108,6 +109,7 @@ def run(ctx: BenchContext) -> list[dict]:
         worst_p50 = max(t["p50_ms"] for t in timeline)
         while_building = [t["p50_ms"] for t in timeline if t["state"] != "indexed"] or [worst_p50]
 
+        rss.phase = "searches once indexed (exact ones among them)"
         plain, found = _searches(stub, queries, None, exact=False)
         exact, _ = _searches(stub, queries[:50], None, exact=True)
         filt = fpb.Filter(
@@ -163,6 +165,7 @@ def run(ctx: BenchContext) -> list[dict]:
                 "gateway memory",
                 rss_gib=rss.now() / 2**30,
                 peak_rss_gib=rss.peak / 2**30,
+                peak_when=rss.peak_phase,
                 peak_anon_gib=rss.peak_anon / 2**30,
                 peak_pss_gib=rss.peak_pss / 2**30,
                 peak_with_build_child_gib=rss.peak_with_build / 2**30,
@@ -307,9 +310,12 @@ def _until_fast(stub, queries, truth, ingest_end: float, wait_s: float, rss: _Rs
             "vectors": info.vector_count,
             "state": state,
             "rss_gib": round(rss.now() / 2**30, 2),
+            "peak_rss_gib": round(rss.peak / 2**30, 2),
             "fast": stats.p50 <= TARGET_P50_MS and recall >= TARGET_RECALL,
         }
         timeline.append(point)
+        if state == "indexed":
+            rss.phase = "indexed, before the searches"
         print(f"  scale +{t:.0f}s {point}", flush=True)
         if (point["fast"] and state == "indexed") or t > wait_s:
             return timeline
@@ -354,13 +360,15 @@ def _recall(found: list[list[str]], truth: list[list[str]]) -> float:
 class _RssWatch:
     """The gateway's resident set now and its peaks (sampled each second: VmHWM would also
     count the start-up's): all of it, its anonymous part (heap: what the memory-mapped files'
-    pages, which the kernel may drop, are not), its proportional set (PSS: the engine maps
-    each chunk of an appendable segment twice, which RSS counts twice and PSS once), and
-    with the index build child's added."""
+    pages, which the kernel may drop, are not), its proportional set (PSS: equal to RSS while
+    each file is mapped once; the engine's default maps vector files twice, which RSS counts
+    twice and PSS once), and with the index build child's added. `phase` names what the bench
+    is doing; `peak_phase` is what it was doing when RSS peaked."""
 
     def __init__(self, pid: int) -> None:
         self._pid = pid
         self.peak = self.peak_anon = self.peak_pss = self.peak_with_build = 0
+        self.phase = self.peak_phase = "ingest"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -372,7 +380,8 @@ class _RssWatch:
         while not self._stop.wait(1.0):
             mine = _status_kib(self._pid)
             children = _children(self._pid)
-            self.peak = max(self.peak, mine.get("VmRSS", 0) * 1024)
+            if mine.get("VmRSS", 0) * 1024 > self.peak:
+                self.peak, self.peak_phase = mine["VmRSS"] * 1024, self.phase
             self.peak_anon = max(self.peak_anon, mine.get("RssAnon", 0) * 1024)
             self.peak_pss = max(self.peak_pss, _pss(self._pid))
             build = sum(_status_kib(c).get("VmRSS", 0) for c in children) * 1024

@@ -244,6 +244,9 @@ class Indexer:
                     copied,
                 )
                 return False
+            # The gateway holds both generations until the swap: give back the heap the ingest
+            # freed first, so what the built one loads is not added to it.
+            release_freed_memory()
             built = edge.EdgeShard.load(str(new_path))
             done = await _replay_unlocked(c, built)
             async with c.write_lock:
