@@ -65,8 +65,11 @@ def process_gone(pid: int) -> bool:
     except ProcessLookupError:
         return True
     # A zombie (exited, not yet reaped by its parent) counts as gone.
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:  # reaped since the kill(0): ENOENT at the open, ESRCH at the read
+        return True
 
 
 @pytest.fixture
