@@ -49,7 +49,8 @@ def _vector_file_mappings(pid: int, data_dir: Path) -> Counter[str]:
     """How many times the gateway maps each vector file under its data dir."""
     counts: Counter[str] = Counter()
     for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
-        path = line.split(maxsplit=5)[5] if len(line.split(maxsplit=5)) == 6 else ""
+        fields = line.split(maxsplit=5)
+        path = fields[5] if len(fields) == 6 else ""  # anonymous mappings have no path
         if path.startswith(str(data_dir)) and "/vector_storage" in path:
             counts[path] += 1
     return counts
