@@ -6,6 +6,7 @@ rather than running A then B: drift then hits both sides equally, and the ratio 
 
 from __future__ import annotations
 
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -36,9 +37,11 @@ class Stats:
 def interleaved(fns: dict[str, Callable[[], object]], n: int, warmup: int = 20) -> dict[str, Stats]:
     """Runs every fn n times, taking turns, and returns each one's latency stats.
 
-    The turn order rotates every round, so each fn follows each other equally often: a call's
-    cost can depend on the one before it (query_speed: whichever hybrid followed nearest took
-    ~1-2 ms more, whatever its fusion).
+    Each round takes the turns in a fresh order (seeded, so runs repeat), so each fn follows
+    each other about equally often: a call's cost can depend on the one before it. query_speed:
+    whichever hybrid followed nearest took ~1-2 ms more at 100k, whatever its fusion. Rotating
+    the order kept every fn's predecessor the same in all but one turn of a round, so the
+    default hybrid, right after nearest, looked ~1 ms dearer than it is.
 
     QPS is one caller, one call in flight: n divided by the time spent in that fn.
     """
@@ -47,9 +50,10 @@ def interleaved(fns: dict[str, Callable[[], object]], n: int, warmup: int = 20) 
             fn()
     samples: dict[str, list[float]] = {name: [] for name in fns}
     turns = list(fns.items())
-    for r in range(n):
-        k = r % len(turns)
-        for name, fn in turns[k:] + turns[:k]:
+    order = random.Random(len(turns))
+    for _ in range(n):
+        order.shuffle(turns)
+        for name, fn in turns:
             start = time.perf_counter()
             fn()
             samples[name].append((time.perf_counter() - start) * 1000)
