@@ -123,9 +123,10 @@ def embedding_rows(embeddings: Sequence[Sequence[float]], dimension: int) -> np.
 
 def embedding_values(field: str, values: Sequence[float], dimension: int, collection: str) -> list[float]:
     """The values of a `repeated float` field as a list of floats, checked like `embedding`
-    (same errors), without numpy: the list is what the store takes, and for one vector
-    numpy's per-call overhead costs more than the work (this runs on every search;
-    in the gateway, ~20 µs against ~50 µs for asarray/isfinite/tolist)."""
+    (same errors). The list is what the store takes. For one 384-value vector (this runs on
+    every search) the two ways cost about the same: ~8.6 µs this way, ~8.1 µs through numpy's
+    asarray/isfinite/tolist (measured 2026-11-26; an earlier ~20 against ~50 µs no longer
+    holds), so the path without numpy stays: its errors name the first bad index directly."""
     if len(values) != dimension:
         raise invalid(
             field,
