@@ -149,7 +149,10 @@ class Indexer:
                     return
 
     async def cancel(self, c: EdgeCollection) -> None:
-        """Stops watching c and abandons its running build (the live shard is unaffected)."""
+        """Stops watching c and abandons its running build (the live shard is unaffected). What
+        was kept about its builds goes too: a collection made again under the name starts afresh."""
+        self._outrun.discard(c.spec.name)
+        self._failed_at.pop(c.spec.name, None)
         task = self._watchers.pop(c.spec.name, None)
         if task is not None:
             task.cancel()
