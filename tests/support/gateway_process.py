@@ -15,6 +15,7 @@ import grpc
 from citadel.vector.v1 import vector_service_pb2_grpc
 
 START_TIMEOUT = 60.0
+UNHANDLED_SHOWN_CHARS = 6_000  # one traceback or two
 
 
 class GatewayProcess:
@@ -124,6 +125,17 @@ class GatewayProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+        self._show_unhandled()
+
+    def _show_unhandled(self) -> None:
+        """Copies the log's unhandled errors (an INTERNAL's traceback) to stderr, which pytest
+        shows with a failing test: the log itself is gone with its tmp dir by the time a CI
+        failure is read."""
+        log = self.log()
+        start = log.find("unhandled error")
+        if start >= 0:
+            print(f"--- {self.log_path} from its first unhandled error ---", file=sys.stderr)
+            print(log[start : start + UNHANDLED_SHOWN_CHARS], file=sys.stderr)
 
     def restart(self) -> GatewayProcess:
         self.stop()
