@@ -54,7 +54,7 @@ from citadel.server.store.base import (
 from citadel.server.store.edge_collection import INDEX_TYPES, EdgeCollection, HnswParams
 from citadel.server.store.edge_filter import filter_keys, to_edge_filter
 from citadel.server.store.edge_indexer import Indexer, stop_leftover_build
-from citadel.server.store.edge_memory import cap_malloc_arenas, map_vectors_once
+from citadel.server.store.edge_memory import cap_malloc_arenas, map_vectors_once, read_in_searched
 from citadel.server.store.edge_query import to_edge_query
 from citadel.server.store.keywords import no_keywords, point_vectors
 from citadel.server.store.payload import to_page, to_payload, to_point
@@ -109,6 +109,7 @@ class EdgeStore:
                 shutil.rmtree(path)  # creation never finished
             else:
                 self._collections[c.spec.name] = c
+        read_in_searched(root)  # once for all: the engine mapped them cold
         # name -> {"current": generation, "previous": generation or "", "switched_at": seconds}
         self._aliases: dict[str, dict] = _read_aliases(root / ALIASES)
         for name, alias in self._aliases.items():
@@ -370,6 +371,7 @@ class EdgeStore:
             self._collections[name] = c
         finally:
             await asyncio.to_thread(shutil.rmtree, staging, True)
+        await asyncio.to_thread(read_in_searched, c.path)
         return spec
 
     # -- helpers --------------------------------------------------------------------------

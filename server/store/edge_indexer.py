@@ -9,7 +9,9 @@ freeze the event loop just the same, so the build runs in a child process, on a 
 2. a child process (on idle CPU time only: SCHED_IDLE) loads the copy, creates the payload indexes that
    filters asked for, runs `optimize()` and closes it;
 3. the built copy is loaded here, the journal replayed onto it (the tail under the write
-   lock), flushed, and collection.json switched to it; the old generation is deleted. The
+   lock), flushed, and collection.json switched to it; the old generation is closed and
+   deleted, and only then are the new one's int8 copy and graph read in (they load cold, so
+   the two generations are never held whole at once: the 1M ingest's memory peak). The
    journal keeps upserts as point ids: their replay copies those points' current vectors and
    payload from the live shard (or deletes them from the copy if they are gone since), which
    gives each point its live state, as replaying the operations themselves would. A build
@@ -68,7 +70,12 @@ from citadel.server.store.edge_collection import (
     next_shard_dir,
     write_meta,
 )
-from citadel.server.store.edge_memory import cap_malloc_arenas, map_vectors_once, release_freed_memory
+from citadel.server.store.edge_memory import (
+    cap_malloc_arenas,
+    map_vectors_once,
+    read_in_searched,
+    release_freed_memory,
+)
 
 log = logging.getLogger("citadel.store.edge")
 
@@ -266,6 +273,8 @@ class Indexer:
                 c.wanted_indexes.pop(key, None)
             old.close()
             release_freed_memory()  # the old generation's in-memory structures
+            # Only now, with the old generation's memory given back: what searches walk.
+            await asyncio.to_thread(read_in_searched, new_path)
             await asyncio.to_thread(shutil.rmtree, old_path, True)
             return True
         finally:

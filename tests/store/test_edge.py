@@ -527,15 +527,19 @@ async def test_facets_make_indexes_only_within_the_automatic_bound(tmp_path):
 
 async def test_indexed_vectors_stay_on_disk_by_default_and_a_collection_may_keep_them_in_memory(tmp_path):
     """The store's default (store.edge_on_disk_vectors) applies where a collection's layout
-    leaves on_disk_vectors unset; the engine keeps the choice in the shard's own config."""
+    leaves on_disk_vectors unset; the engine keeps the choice in the shard's own config. The int8
+    copy and the graph follow it: mapped cold (the store reads them in, test_edge_memory.py) or
+    held in memory."""
 
-    def memory(root, name: str) -> str:
+    def memory(root, name: str) -> tuple[str, str, bool]:
         meta = json.loads((root / name / "collection.json").read_text())
         config = json.loads((root / name / meta["shard"] / "edge_config.json").read_text())
-        return config["vectors"][""]["memory"]
+        int8 = config["quantization_config"]["scalar"]["memory"]
+        return config["vectors"][""]["memory"], int8, config["hnsw_config"].get("on_disk", False)
 
-    for default, expected in ((HnswParams(), "cold"), (HnswParams(on_disk_vectors=False), "cached")):
-        root = tmp_path / expected
+    on_disk, in_memory = ("cold", "cold", True), ("cached", "pinned", False)
+    for default, expected in ((HnswParams(), on_disk), (HnswParams(on_disk_vectors=False), in_memory)):
+        root = tmp_path / expected[0]
         store = EdgeStore(root, default, settle_seconds=3600)
         try:
             await store.create_collection(CollectionSpec("plain", DIM, "cosine"))
@@ -547,11 +551,7 @@ async def test_indexed_vectors_stay_on_disk_by_default_and_a_collection_may_keep
             )
         finally:
             await store.close()
-        assert (memory(root, "plain"), memory(root, "ram"), memory(root, "disk")) == (
-            expected,
-            "cached",
-            "cold",
-        )
+        assert (memory(root, "plain"), memory(root, "ram"), memory(root, "disk")) == (expected, in_memory, on_disk)
 
 
 async def test_each_collection_costs_at_most_a_few_search_threads(tmp_path):

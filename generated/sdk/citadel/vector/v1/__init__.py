@@ -714,7 +714,9 @@ class CollectionLayout(betterproto2.Message):
     on_disk_vectors: "bool | None" = betterproto2.field(7, betterproto2.TYPE_BOOL, optional=True)
     """
     Keep the original vectors on disk (read only to rescore quantized candidates) instead of
-    in memory.
+    in memory. On the embedded engine the int8 copy and the HNSW graph follow it: memory-mapped
+    and read in once a shard is loaded (the kernel may page them out under memory pressure), or
+    held in memory.
     """
 
 
