@@ -77,6 +77,15 @@ _MADV_NORMAL, _MADV_RANDOM, _MADV_POPULATE_READ = 0, 1, 22
 _SEARCHED = ("/vector_storage/quantized.data", "/vector_index/")
 
 
+@functools.cache
+def _madvise():
+    """libc's madvise with its C signature, or None where there is none."""
+    madvise = getattr(_libc(), "madvise", None)
+    if madvise is not None:
+        madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    return madvise
+
+
 def read_in_searched(under: os.PathLike) -> int:
     """Maps in, from the page cache, the int8 copies and graphs of the shards under `under`, which
     the engine maps cold (`edge_collection._config`); returns the bytes read in.
@@ -91,16 +100,14 @@ def read_in_searched(under: os.PathLike) -> int:
     (MADV_POPULATE_READ: Linux 5.14 and later) nothing is done and searches fault pages in.
 
     Runs in a thread (asyncio.to_thread): madvise releases the GIL while the kernel works."""
-    libc = _libc()
-    madvise = getattr(libc, "madvise", None)
-    prefix = os.path.join(os.path.realpath(under), "")  # /proc lists resolved paths
+    madvise = _madvise()
     if madvise is None:
         return 0
     try:  # read whole first: the advice below splits and merges the mappings listed
         maps = Path("/proc/self/maps").read_text().splitlines()
     except OSError:
         return 0
-    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    prefix = os.path.join(os.path.realpath(under), "")  # /proc lists resolved paths
     done = 0
     for line in maps:
         fields = line.split(None, 5)
